@@ -1,0 +1,36 @@
+"""Argument checks shared by the layers: one wording for every ValueError."""
+
+from __future__ import annotations
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, received: {name}={value!r}")
+    return value
+
+
+def one_of(name: str, value, options) -> object:
+    if value not in options:
+        raise ValueError(
+            f"`{name}` must be one of {tuple(options)}, received: {name}={value!r}"
+        )
+    return value
+
+
+def int_or_n_ints(name: str, value, n: int) -> tuple:
+    """An int broadcast to n, or a sequence of exactly n positive ints."""
+    received = value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * n
+    try:
+        values = tuple(value)
+    except TypeError:
+        values = ()
+    if len(values) != n or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive integer or a sequence of {n} positive "
+            f"integers, received: {name}={received!r}"
+        )
+    return values

@@ -1,0 +1,234 @@
+"""StereoXception: one Xception base shared by two cameras (section 7.160)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import keras
+from keras import layers, ops
+
+from kerazoo.layers import _checks
+from kerazoo.registry import register
+
+OUTPUTS = ("concat", "both")
+
+# The last layer of Xception at each output stride. Named layers only: the
+# unnamed ones ("add_3") are numbered per session and would not be stable.
+XCEPTION_LEVELS = {
+    2: "block2_sepconv2_bn",
+    4: "block3_sepconv2_bn",
+    8: "block4_sepconv2_bn",
+    16: "block13_sepconv2_bn",
+    32: "block14_sepconv2_act",
+}
+
+
+def _levels(value):
+    levels = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        levels = list(levels)
+    except TypeError:
+        levels = []
+    if not levels or any(v not in XCEPTION_LEVELS for v in levels) or len(set(levels)) != len(levels):
+        raise ValueError(
+            f"`levels` must be one or more distinct strides from "
+            f"{tuple(XCEPTION_LEVELS)}, received: levels={value!r}")
+    return levels
+
+
+@register("layer", section="7.160")
+@keras.saving.register_keras_serializable(package="kerazoo")
+class StereoXception(layers.Layer):
+    """One convolutional base applied to a left and a right image.
+
+    Section 7.160's "models as layers": a stereo rig needs no separate models
+    for its two cameras. A single `keras.applications.Xception` base (or any
+    Keras model you pass) is called on both views, so its weights learn from
+    both at once and the layer holds exactly one base's weights.
+
+    Args:
+        base: optional Keras model used as the shared base. Defaults to
+            `keras.applications.Xception(include_top=False)`.
+        weights: initial weights of the default Xception base: `None`
+            (random), `"imagenet"` (resolved by `kerazoo.weights`), or a path
+            to a weights file. They are the starting point only: a saved model
+            stores the current values, so the config records `None`.
+        input_shape: shape of one view, `(height, width, 3)`; `None` sizes
+            are allowed. Used when building the default base.
+        levels: output stride(s) of the features, from `(2, 4, 8, 16, 32)`
+            (Xception only). One int gives one feature map per view; a list
+            gives one per level, fine to coarse as listed.
+        feature_layers: for a custom `base`, names of its layers to output
+            instead of its final output (one per requested feature map).
+        output: `"concat"` (the chapter's): the two views' features
+            concatenated on the channel axis; `"both"`: the left and the right
+            features as two separate outputs.
+        trainable_base: bool. `False` freezes the shared base (transfer
+            learning); `True` fine-tunes it on both views.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Input shape:
+        A list of two 4D tensors `[left, right]`, each
+        `(batch, height, width, 3)`, preprocessed as the base expects
+        (Xception: RGB scaled to [-1, 1]).
+
+    Output shape:
+        For each level, `(batch, h, w, 2 * c)` with `output="concat"`, or
+        two tensors `(batch, h, w, c)` (left, then right) with
+        `output="both"`. One level returns a tensor (or a `[left, right]`
+        list); several return a flat list, level by level.
+
+    Example:
+
+    >>> import numpy as np, kerazoo
+    >>> stereo = kerazoo.layers.StereoXception(input_shape=(96, 128, 3))
+    >>> left = right = np.zeros((1, 96, 128, 3), "float32")
+    >>> stereo([left, right]).shape
+    (1, 3, 4, 4096)
+    >>> [f.shape for f in kerazoo.layers.StereoXception(levels=4, output="both")([left, right])]
+    [(1, 23, 31, 256), (1, 23, 31, 256)]
+
+    Reference:
+        Chollet, "Xception: Deep Learning with Depthwise Separable
+        Convolutions", CVPR 2017; lecture notes section 7.160.
+    """
+
+    def __init__(
+        self,
+        base=None,
+        weights=None,
+        input_shape=None,
+        levels=32,
+        feature_layers=None,
+        output="concat",
+        trainable_base=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.output_mode = _checks.one_of("output", output, OUTPUTS)
+        self.levels = _levels(levels)
+        self.trainable_base = bool(trainable_base)
+        self.view_shape = None if input_shape is None else tuple(input_shape)
+        if self.view_shape is not None and (
+            len(self.view_shape) != 3 or self.view_shape[-1] != 3
+        ):
+            raise ValueError(
+                "`input_shape` must be (height, width, 3), received: "
+                f"input_shape={input_shape!r}")
+        if isinstance(base, dict):  # from a config; deserializing consumes it
+            base = keras.saving.deserialize_keras_object(copy.deepcopy(base))
+        if base is not None and not isinstance(base, keras.Model):
+            raise ValueError(
+                f"`base` must be a Keras model, received: base={base!r}")
+        if base is not None and weights is not None:
+            raise ValueError(
+                "`weights` applies to the default Xception base only; load them "
+                f"into your base instead, received: weights={weights!r}")
+        self.feature_layers = None if feature_layers is None else list(feature_layers)
+
+        if base is None:
+            self._base_json = None
+            base = _xception_base(weights, self.view_shape)
+            names = [XCEPTION_LEVELS[level] for level in self.levels]
+            if self.levels == [32]:
+                names = None  # the whole base, nothing to cut
+        else:
+            # A JSON string, not a dict: Keras would wrap a dict attribute for tracking.
+            self._base_json = json.dumps(keras.saving.serialize_keras_object(base))
+            if self.levels != [32] and self.feature_layers is None:
+                raise ValueError(
+                    "`levels` selects Xception blocks; for a custom base name its "
+                    f"layers with `feature_layers`, received: levels={levels!r}")
+            names = self.feature_layers
+        if names is not None:
+            known = {layer.name for layer in base.layers}
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise ValueError(
+                    f"`feature_layers` must name layers of the base, received: "
+                    f"feature_layers={names!r} (not found: {missing})")
+            base = keras.Model(
+                base.inputs, [base.get_layer(n).output for n in names],
+                name=f"{base.name}_features")
+        self.features = base
+        self.features.trainable = self.trainable_base
+        # Only the layers up to the deepest requested level are kept, so the
+        # layer holds exactly the weights it uses (and one copy of them).
+
+    @property
+    def num_levels(self):
+        return len(self.feature_layers) if self.feature_layers else len(self.levels)
+
+    def _check_inputs(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError(
+                "StereoXception expects [left, right] inputs, received "
+                f"input_shape={input_shape!r}")
+        left, right = (tuple(s) for s in input_shape)
+        if len(left) != 4 or left[1:] != right[1:]:
+            raise ValueError(
+                "StereoXception's left and right views must be 4D and of the same "
+                f"size, received {left} and {right}")
+        return left
+
+    def build(self, input_shape):
+        left = self._check_inputs(input_shape)
+        if not self.features.built:
+            self.features.build(left)
+
+    def _per_view(self, outputs):
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    def call(self, inputs, training=None):
+        left, right = inputs
+        # The same model object on both views: one set of weights.
+        fl = self._per_view(self.features(left, training=training))
+        fr = self._per_view(self.features(right, training=training))
+        outputs = []
+        for a, b in zip(fl, fr):
+            if self.output_mode == "concat":
+                outputs.append(ops.concatenate([a, b], axis=-1))
+            else:
+                outputs.extend([a, b])
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def compute_output_shape(self, input_shape):
+        left = self._check_inputs(input_shape)
+        shapes = self.features.compute_output_shape(left)
+        if not isinstance(shapes[0], (list, tuple)):
+            shapes = [shapes]
+        outputs = []
+        for shape in shapes:
+            shape = tuple(shape)
+            if self.output_mode == "concat":
+                outputs.append(shape[:-1] + (2 * shape[-1],))
+            else:
+                outputs.extend([shape, shape])
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "base": None if self._base_json is None else json.loads(self._base_json),
+            # Weights live in the saved variables, not in the config.
+            "weights": None,
+            "input_shape": None if self.view_shape is None else list(self.view_shape),
+            "levels": self.levels[0] if len(self.levels) == 1 else list(self.levels),
+            "feature_layers": self.feature_layers,
+            "output": self.output_mode,
+            "trainable_base": self.trainable_base,
+        })
+        return config
+
+
+def _xception_base(weights, input_shape):
+    """Xception without its classifier; `weights` None, a path, or 'imagenet'."""
+    base = keras.applications.Xception(
+        include_top=False, weights=None,
+        input_shape=input_shape or (None, None, 3))
+    if weights is not None:
+        from kerazoo import weights as weights_lib
+
+        weights_lib.load_into(base, weights, architecture="xception_notop")
+    return base

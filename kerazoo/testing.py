@@ -1,0 +1,217 @@
+"""A public test helper for Keras layers: kerazoo's own, and yours.
+
+`check_layer` runs the checks every serializable Keras layer should pass,
+written against Keras's public API only (no `keras.src`), so it works for
+any layer registered with `keras.saving.register_keras_serializable`:
+
+>>> import keras
+>>> from kerazoo.testing import check_layer
+>>> report = check_layer(keras.layers.Dense, {"units": 3}, input_shape=(2, 4),
+...                      expected_output_shape=(2, 3),
+...                      expected_num_trainable_weights=2)
+>>> sorted(report)
+['config', 'eager', 'mixed_bfloat16', 'mixed_float16', 'saving', 'serialize', 'symbolic', 'training', 'weights']
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+
+def _flat(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _is_shape(value):
+    return isinstance(value, (list, tuple)) and all(
+        d is None or isinstance(d, int) for d in value)
+
+
+def _shapes(value):
+    """A shape or a list of shapes, as a list of tuples."""
+    return [tuple(value)] if _is_shape(value) else [tuple(s) for s in value]
+
+
+def _config_json(config):
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _make_inputs(input_shape, input_data, seed):
+    if input_data is not None:
+        data = [np.asarray(d) for d in _flat(input_data)]
+        multi = isinstance(input_data, (list, tuple))
+    else:
+        rng = np.random.default_rng(seed)
+        shapes = _shapes(input_shape)
+        data = [rng.standard_normal([2 if d is None else d for d in s]).astype("float32")
+                for s in shapes]
+        multi = not _is_shape(input_shape)
+    return data, multi
+
+
+def _assert_shapes(actual, expected, what, symbolic=False):
+    actual = [tuple(s) for s in actual]
+    expected = _shapes(expected)
+    if symbolic:  # batch size is unknown symbolically
+        expected = [(None,) + s[1:] for s in expected]
+        actual = [(None,) + s[1:] for s in actual]
+    if actual != expected:
+        raise AssertionError(f"{what}: output shapes {actual} != expected {expected}")
+
+
+def check_layer(
+    layer_cls,
+    init_kwargs=None,
+    input_shape=None,
+    input_data=None,
+    expected_output_shape=None,
+    expected_num_trainable_weights=None,
+    expected_num_non_trainable_weights=None,
+    expected_num_params=None,
+    run_training=True,
+    mixed_precision_policies=("mixed_float16", "mixed_bfloat16"),
+    run_saving=True,
+    rtol=1e-5,
+    atol=1e-5,
+    seed=0,
+):
+    """Runs the standard battery of checks on a Keras layer class.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: constructor arguments: a dict, or a zero-argument callable
+            returning one (use a callable when the arguments hold layers, so
+            each check gets fresh ones, e.g. under a mixed precision policy).
+        input_shape: full input shape with batch size, or a list of them for
+            a multi-input layer. Random normal data of that shape is used
+            (a `None` batch size becomes 2).
+        input_data: arrays to use instead of random data (one, or a list).
+        expected_output_shape: full output shape(s) of the eager call.
+        expected_num_trainable_weights, expected_num_non_trainable_weights,
+        expected_num_params: weight counts after building, if given.
+        run_training: fit one step with SGD on an MSE loss and check that the
+            trainable weights moved.
+        mixed_precision_policies: policies under which variables must stay
+            float32 and outputs come in the policy's compute dtype.
+        run_saving: save a functional model around the layer to `.keras`,
+            reload it with `safe_mode=True` and no `custom_objects`, and
+            compare outputs.
+        rtol, atol: tolerances of the output comparisons.
+        seed: seed of the random inputs and targets.
+
+    Returns:
+        A dict naming each check that ran (value: a short detail).
+
+    Raises:
+        AssertionError: on the first check that fails, saying which.
+    """
+    if input_shape is None and input_data is None:
+        raise ValueError("check_layer needs `input_shape` or `input_data`")
+    kwargs = init_kwargs if callable(init_kwargs) else (lambda: dict(init_kwargs or {}))
+    data, multi = _make_inputs(input_shape, input_data, seed)
+    report = {}
+    keras.utils.set_random_seed(seed)
+
+    # 1. Config round trip: get_config -> from_config -> get_config.
+    layer = layer_cls(**kwargs())
+    config = layer.get_config()
+    clone = layer_cls.from_config(copy.deepcopy(config))
+    if _config_json(clone.get_config()) != _config_json(config):
+        raise AssertionError(
+            f"config round trip changed the config:\n{_config_json(config)}\n"
+            f"{_config_json(clone.get_config())}")
+    report["config"] = "get_config -> from_config -> get_config equal"
+
+    # 2. Through the registry, as saving does.
+    serialized = keras.saving.serialize_keras_object(layer)
+    json.dumps(serialized)  # must be JSON-serializable
+    revived = keras.saving.deserialize_keras_object(serialized)
+    if type(revived) is not layer_cls or _config_json(revived.get_config()) != _config_json(config):
+        raise AssertionError("serialize/deserialize did not give back an equal layer")
+    report["serialize"] = serialized.get("registered_name", "")
+
+    # 3. Symbolic call, compute_output_shape, weight counts.
+    inputs = [keras.Input(shape=d.shape[1:], dtype=str(d.dtype)) for d in data]
+    outputs = layer(inputs if multi else inputs[0])
+    out_shapes = [tuple(o.shape) for o in _flat(outputs)]
+    computed = layer.compute_output_shape(
+        [tuple(i.shape) for i in inputs] if multi else tuple(inputs[0].shape))
+    computed = _shapes(computed)
+    if [(None,) + c[1:] for c in computed] != [(None,) + s[1:] for s in out_shapes]:
+        raise AssertionError(f"compute_output_shape {computed} != symbolic {out_shapes}")
+    if expected_output_shape is not None:
+        _assert_shapes(out_shapes, expected_output_shape, "symbolic call", symbolic=True)
+    report["symbolic"] = str(out_shapes)
+    counts = {
+        "trainable": (len(layer.trainable_weights), expected_num_trainable_weights),
+        "non_trainable": (len(layer.non_trainable_weights), expected_num_non_trainable_weights),
+        "params": (layer.count_params(), expected_num_params),
+    }
+    for what, (got, want) in counts.items():
+        if want is not None and got != want:
+            raise AssertionError(f"number of {what} weights: {got} != expected {want}")
+    report["weights"] = {k: v[0] for k, v in counts.items()}
+
+    # 4. Eager call on real arrays.
+    eager = layer(data if multi else data[0])
+    eager_shapes = [tuple(o.shape) for o in _flat(eager)]
+    if expected_output_shape is not None:
+        _assert_shapes(eager_shapes, expected_output_shape, "eager call")
+    report["eager"] = str(eager_shapes)
+
+    model = keras.Model(inputs if multi else inputs[0], outputs)
+    x = data if multi else data[0]
+
+    # 5. One training step must move the trainable weights.
+    if run_training and layer.trainable_weights:
+        rng = np.random.default_rng(seed + 1)
+        targets = [rng.standard_normal(s).astype("float32") for s in eager_shapes]
+        before = [keras.ops.convert_to_numpy(w).copy() for w in layer.trainable_weights]
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        history = model.fit(x, targets if len(targets) > 1 else targets[0],
+                            epochs=1, batch_size=len(data[0]), verbose=0)
+        loss = history.history["loss"][-1]
+        if not np.isfinite(loss):
+            raise AssertionError(f"training step gave a non-finite loss: {loss}")
+        after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+        if all(np.array_equal(a, b) for a, b in zip(before, after)):
+            raise AssertionError("one training step left every trainable weight unchanged")
+        report["training"] = f"loss {loss:.4g}"
+
+    # 6. Mixed precision: float32 variables, outputs in the compute dtype.
+    previous = keras.config.dtype_policy()
+    for policy in mixed_precision_policies:
+        try:
+            keras.config.set_dtype_policy(policy)
+            mp_layer = layer_cls(**kwargs())
+            mp_out = _flat(mp_layer(data if multi else data[0]))
+        finally:
+            keras.config.set_dtype_policy(previous)
+        bad = [w.path for w in mp_layer.weights if w.dtype != "float32"]
+        if bad:
+            raise AssertionError(f"{policy}: non-float32 variables {bad[:3]}")
+        compute = keras.DTypePolicy(policy).compute_dtype
+        dtypes = {keras.backend.standardize_dtype(o.dtype) for o in mp_out}
+        if dtypes != {compute}:
+            raise AssertionError(f"{policy}: output dtypes {dtypes} != {compute}")
+        report[policy] = compute
+
+    # 7. .keras save and reload: registered classes only, safe mode.
+    if run_saving:
+        expected = [keras.ops.convert_to_numpy(o) for o in _flat(model(x, training=False))]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            model.save(path)
+            reloaded = keras.saving.load_model(path, safe_mode=True)
+        got = [keras.ops.convert_to_numpy(o) for o in _flat(reloaded(x, training=False))]
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=atol,
+                                       err_msg="outputs differ after .keras reload")
+        report["saving"] = "equal outputs after reload"
+    return report

@@ -1,0 +1,100 @@
+"""The `kerazoo` command line.
+
+It lives outside the `kerazoo` package on purpose: importing `kerazoo`
+registers its layers with Keras, which imports TensorFlow (seconds). Here
+nothing heavy is imported until a command runs, so `kerazoo --help` and
+`kerazoo --version` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import metadata
+
+import click
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kerazoo")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+def import_kerazoo():
+    """Imports kerazoo (and so Keras and its backend) with the backend's C++
+    start-up log silenced: TensorFlow writes it to file descriptor 2 before its
+    log level can be set, and it would bury a command's one-line result. What
+    it wrote is shown if the import fails."""
+    if "kerazoo" in sys.modules:
+        return sys.modules["kerazoo"]
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import kerazoo
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return kerazoo
+
+
+class UserError(click.ClickException):
+    """One clear line on stderr and exit code 2: for bad input, never a traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"kerazoo: error: {self.format_message()}", err=True, file=file)
+
+
+def _emit(data, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="kerazoo")
+def cli():
+    """kerazoo: Keras 3 layers and demos for models beyond Sequential.
+
+    Multi-input and multi-output models, Inception and residual blocks,
+    shared weights, and whole models reused as layers.
+    """
+
+
+@cli.command("list")
+@click.option("--kind", type=click.Choice(["layer", "backbone", "demo"]), default=None,
+              help="Only entries of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(kind, as_json):
+    """List kerazoo's layers, backbones and demos (one registry)."""
+    kerazoo = import_kerazoo()
+    entries = [e.as_dict() for e in kerazoo.list_entries(kind)]
+    width = max((len(e["name"]) for e in entries), default=4)
+    lines = [f"{e['kind']:<9} {e['name']:<{width}}  {e['section']:<6} {e['summary']}"
+             for e in entries]
+    _emit(entries, as_json, "\n".join(lines))
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="kerazoo", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("kerazoo: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
