@@ -48,9 +48,9 @@ class InceptionBlock(layers.Layer):
 
     >>> import numpy as np, kerazoo
     >>> x = np.zeros((10, 128, 128, 3), "float32")
-    >>> kerazoo.layers.InceptionBlock(128, strides=2)(x).shape
+    >>> tuple(kerazoo.layers.InceptionBlock(128, strides=2)(x).shape)
     (10, 64, 64, 512)
-    >>> kerazoo.layers.InceptionBlock((16, 32, 8, 8), strides=1)(x).shape
+    >>> tuple(kerazoo.layers.InceptionBlock((16, 32, 8, 8), strides=1)(x).shape)
     (10, 128, 128, 64)
 
     Reference:

@@ -51,11 +51,11 @@ class ResidualBlock(layers.Layer):
 
     >>> import numpy as np, kerazoo
     >>> x = np.ones((2, 32, 32, 128), "float32")
-    >>> kerazoo.layers.ResidualBlock()(x).shape
+    >>> tuple(kerazoo.layers.ResidualBlock()(x).shape)
     (2, 32, 32, 128)
-    >>> kerazoo.layers.ResidualBlock(64, strides=2, use_batch_norm=True)(x).shape
+    >>> tuple(kerazoo.layers.ResidualBlock(64, strides=2, use_batch_norm=True)(x).shape)
     (2, 16, 16, 64)
-    >>> kerazoo.layers.ResidualBlock(16, rank=1)(np.ones((2, 50, 8), "float32")).shape
+    >>> tuple(kerazoo.layers.ResidualBlock(16, rank=1)(np.ones((2, 50, 8), "float32")).shape)
     (2, 50, 16)
 
     Reference:

@@ -84,9 +84,9 @@ class StereoXception(layers.Layer):
     >>> import numpy as np, kerazoo
     >>> stereo = kerazoo.layers.StereoXception(input_shape=(96, 128, 3))
     >>> left = right = np.zeros((1, 96, 128, 3), "float32")
-    >>> stereo([left, right]).shape
+    >>> tuple(stereo([left, right]).shape)
     (1, 3, 4, 4096)
-    >>> [f.shape for f in kerazoo.layers.StereoXception(levels=4, output="both")([left, right])]
+    >>> [tuple(f.shape) for f in kerazoo.layers.StereoXception(levels=4, output="both")([left, right])]
     [(1, 23, 31, 256), (1, 23, 31, 256)]
 
     Reference:
