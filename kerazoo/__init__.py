@@ -5,7 +5,7 @@ Importing kerazoo registers every kerazoo layer with Keras, so a saved
 """
 
 from kerazoo._version import __version__
-from kerazoo import layers
+from kerazoo import backbones, layers, weights
 from kerazoo.registry import create, list_entries
 
 
@@ -26,4 +26,4 @@ def custom_objects() -> dict:
     return objects
 
 
-__all__ = ["__version__", "layers", "create", "list_entries", "custom_objects"]
+__all__ = ["__version__", "backbones", "layers", "weights", "create", "list_entries", "custom_objects"]

@@ -223,12 +223,9 @@ class StereoXception(layers.Layer):
 
 
 def _xception_base(weights, input_shape):
-    """Xception without its classifier; `weights` None, a path, or 'imagenet'."""
-    base = keras.applications.Xception(
-        include_top=False, weights=None,
-        input_shape=input_shape or (None, None, 3))
-    if weights is not None:
-        from kerazoo import weights as weights_lib
+    """Xception without its classifier, through the same weights resolution as
+    `kerazoo.backbones.xception` (no preprocessing inside: callers scale)."""
+    from kerazoo import backbones
 
-        weights_lib.load_into(base, weights, architecture="xception_notop")
-    return base
+    return backbones.xception(weights=weights, input_shape=input_shape,
+                              include_preprocessing=False)

@@ -1,0 +1,1 @@
+"""Weight files and their manifest, shipped as package data (kerazoo._weights)."""
