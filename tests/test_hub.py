@@ -1,0 +1,124 @@
+"""HubLayer on a tiny SavedModel exported here (TF-Hub's Reusable SavedModel API)."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerazoo
+from kerazoo.layers import HubLayer
+from kerazoo.testing import check_layer
+
+needs_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                              reason="TF-Hub modules are TensorFlow SavedModels")
+
+
+def _hub_available():
+    try:
+        import tensorflow_hub  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_hub = pytest.mark.skipif(not _hub_available(), reason="the 'hub' extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    import tensorflow as tf
+
+    path = str(tmp_path_factory.mktemp("hub") / "tiny_encoder")
+    obj = tf.train.Checkpoint()
+    w = tf.Variable(tf.random.stateless_normal((4, 3), seed=(1, 2)), name="dense/kernel")
+    b = tf.Variable(tf.zeros((3,)), name="dense/bias")
+    calls = tf.Variable(0, trainable=False, name="calls")
+    obj.w, obj.b, obj.calls = w, b, calls
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32),
+                                  tf.TensorSpec((), tf.bool)])
+    def call(x, training=False):
+        # Dropout-like behaviour only in training, to check the flag arrives.
+        y = tf.nn.tanh(x @ w + b)
+        return tf.cond(training, lambda: y * 0.5, lambda: y)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32, name="features")])
+    def serve(features):
+        return {"embedding": call(features, False), "norm": tf.norm(features, axis=-1)}
+
+    obj.__call__ = call
+    # The Reusable SavedModel API: the module lists its variables.
+    obj.variables = [w, b, calls]
+    obj.trainable_variables = [w, b]
+    tf.saved_model.save(obj, path, signatures={"serving_default": serve})
+    return path
+
+
+@needs_tf
+@needs_hub
+@pytest.mark.parametrize("kwargs,expected_shape,n_trainable", [
+    ({"trainable": True}, (2, 3), 2),
+    ({"trainable": False}, (2, 3), 0),
+    ({"signature": "serving_default", "output_key": "embedding", "trainable": True}, (2, 3), 2),
+    ({"signature": "serving_default", "output_key": "norm", "output_shape": ()}, (2,), 0),
+])
+def test_hub_layer_check_layer(saved_model, kwargs, expected_shape, n_trainable):
+    check_layer(HubLayer, {"handle": saved_model, **kwargs}, input_shape=(2, 4),
+                expected_output_shape=expected_shape,
+                expected_num_trainable_weights=n_trainable,
+                expected_num_non_trainable_weights=3 - n_trainable)
+
+
+@needs_tf
+@needs_hub
+def test_hub_layer_in_a_functional_model_trains_saves_and_reloads(saved_model, tmp_path):
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    y = np.random.default_rng(1).standard_normal((8, 1)).astype("float32")
+    inputs = keras.Input((4,))
+    hub_layer = HubLayer(saved_model, trainable=True)
+    model = keras.Model(inputs, keras.layers.Dense(1)(hub_layer(inputs)))
+    before = keras.ops.convert_to_numpy(hub_layer.module_weights[0]).copy()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    after = keras.ops.convert_to_numpy(hub_layer.module_weights[0])
+    assert not np.allclose(before, after)  # the module's own variable was trained
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "hub.keras")
+    reloaded = keras.saving.load_model(tmp_path / "hub.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    # The training flag reaches the module (it halves its output in training).
+    eager_train = keras.ops.convert_to_numpy(hub_layer(x, training=True))
+    eager_infer = keras.ops.convert_to_numpy(hub_layer(x, training=False))
+    np.testing.assert_allclose(eager_train, 0.5 * eager_infer, rtol=1e-6)
+
+
+@needs_tf
+@needs_hub
+def test_hub_layer_argument_errors(saved_model, tmp_path):
+    with pytest.raises(ValueError, match="received: handle=''"):
+        HubLayer("")
+    with pytest.raises(ValueError, match="could not be loaded as a SavedModel"):
+        HubLayer(str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="received: signature='nope'"):
+        HubLayer(saved_model, signature="nope")
+    layer = HubLayer(saved_model, signature="serving_default", output_key="nope")
+    with pytest.raises(ValueError, match="received: output_key='nope'"):
+        layer(np.zeros((1, 4), "float32"))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="non-TF backends only")
+def test_hub_layer_refuses_other_backends():
+    with pytest.raises(ValueError, match=r"needs the TensorFlow backend .* KERAS_BACKEND="):
+        HubLayer("https://tfhub.dev/some/model/1")
+
+
+@needs_tf
+def test_hub_layer_without_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)
+    with pytest.raises(ImportError, match=r"pip install 'kerazoo\[hub\]'"):
+        HubLayer("https://tfhub.dev/some/model/1")
+
+
+def test_hub_layer_is_registered():
+    assert kerazoo.registry.get("HubLayer").target is HubLayer
