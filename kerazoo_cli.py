@@ -39,6 +39,13 @@ def import_kerazoo():
         os.dup2(log.fileno(), 2)
         try:
             import kerazoo
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                # Device discovery logs (CUDA probing) on first use: do it now.
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             log.seek(0)
@@ -162,6 +169,64 @@ def weights_import(path, name, as_json):
     """Verify a file fetched elsewhere and copy it into the Keras cache."""
     final = _weights_call(lambda w: w.import_file(path, name))
     _emit({"path": str(final), "verified": True}, as_json, f"imported: {final} (verified)")
+
+
+@cli.group()
+def demo():
+    """Runnable demos of the chapter's architectures (see `kerazoo list --kind demo`)."""
+
+
+def _run_demo(fn, as_json, **kwargs):
+    """Runs a demo: bad input -> one line and exit 2; --json keeps stdout pure JSON."""
+    import contextlib
+
+    kerazoo = import_kerazoo()
+    from kerazoo._io import InputError
+
+    redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    try:
+        with redirect:
+            return fn(kerazoo, quiet=as_json, **kwargs)
+    except (InputError, kerazoo.weights.WeightsError) as e:
+        raise UserError(str(e)) from None
+
+
+@demo.command("stereo")
+@click.argument("left", type=click.Path(dir_okay=False))
+@click.argument("right", type=click.Path(dir_okay=False))
+@click.option("--weights", default="auto", show_default=True,
+              help="auto (ImageNet if present locally, else untrained with a warning), "
+                   "imagenet (resolve or download; fail if impossible), none, or a PATH.")
+@click.option("--max-disparity", type=int, default=None,
+              help="Largest disparity in pixels of the left image [default: width/4].")
+@click.option("--out", default="stereo_out", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder: disparity.npy, disparity.png, summary.json.")
+@click.option("--no-fill", is_flag=True,
+              help="Leave pixels that fail the left-right check as NaN instead of "
+                   "filling them from the background.")
+@click.option("--save-model", type=click.Path(dir_okay=False), default=None,
+              help="Also save the stereo model (shared Xception + correlation) as .keras.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, as_json):
+    """Disparity map and view similarity of a rectified stereo pair (7.160).
+
+    One Xception base is shared by the LEFT and the RIGHT view ("models as
+    layers"): its stride-2 features are correlated along each row, aggregated
+    semi-globally, checked left-right and refined to full resolution. Writes
+    disparity.npy (float32, pixels of the left image, NaN = no estimate),
+    disparity.png and summary.json.
+    """
+    summary = _run_demo(
+        lambda kz, **kw: kz.demos.stereo.run(left, right, weights=weights,
+                                             max_disparity=max_disparity, out=out,
+                                             fill=not no_fill, save_model=save_model, **kw),
+        as_json)
+    d = summary["disparity"]
+    text = (f"weights: {summary['weights']}   view similarity: {summary['similarity']:.3f}\n"
+            f"disparity (px): min {d['min']}  median {d['median']}  max {d['max']}  "
+            f"left-right consistent {d['valid_fraction']:.1%}\n"
+            f"wrote {', '.join(summary['outputs'].values())}")
+    _emit(summary, as_json, text)
 
 
 def main(argv=None):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerazoo._io import default_file_mode
+
 LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
 
 
@@ -308,6 +310,7 @@ def import_file(path, name=None, target_dir=None, manifest=None) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(path, tmp)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
@@ -394,6 +397,7 @@ def write_keras_applications_h5(model, path) -> Path:
                 g.attrs["weight_names"] = [n.encode() for n in names]
                 for n, w in zip(names, weights):
                     g.create_dataset(n, data=np.asarray(keras.ops.convert_to_numpy(w)))
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

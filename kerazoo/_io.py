@@ -1,0 +1,75 @@
+"""Small I/O helpers shared by the demos: atomic writes and robust image reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """Bad user input (file missing, unreadable, wrong size...): one line."""
+
+
+def default_file_mode() -> int:
+    """What `open()` would give a new file (mkstemp's own files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path, write, suffix=None):
+    """Calls `write(tmp_path)` then renames tmp_path to `path`.
+
+    The temporary file sits beside `path`, so the rename is atomic and a
+    failure (or an interrupt) never leaves a half-written `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path, data):
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(
+        json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def write_npy(path, array):
+    return atomic_write(path, lambda tmp: np.save(tmp, array))
+
+
+def read_image_rgb(path) -> np.ndarray:
+    """Any image Pillow reads as float32 RGB in 0-255: RGB, RGBA (alpha
+    dropped), grey, palette, and 16-bit (scaled down to the 8-bit range)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here
+            if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                grey = np.asarray(image, dtype=np.float32)
+                peak = 65535.0 if grey.max(initial=0) > 255 else 255.0
+                rgb = np.repeat((grey * (255.0 / peak))[..., None], 3, axis=-1)
+            else:
+                rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: unreadable or truncated image ({e})") from None
+    return np.ascontiguousarray(rgb)
