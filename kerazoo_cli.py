@@ -33,6 +33,12 @@ def import_kerazoo():
     import tempfile
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # KERAZOO_CPU_DEVICES=N splits the CPU into N devices, to try --strategy on
+    # one machine: JAX reads its flag at import, TensorFlow is told after.
+    devices = os.environ.get("KERAZOO_CPU_DEVICES")
+    if devices:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={int(devices)}")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:
@@ -42,6 +48,8 @@ def import_kerazoo():
             import keras
 
             if keras.backend.backend() == "tensorflow":
+                if devices:
+                    kerazoo.distribute.configure_cpu_devices(int(devices))
                 # Device discovery logs (CUDA probing) on first use: do it now.
                 import tensorflow as tf
 
@@ -227,6 +235,196 @@ def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, a
             f"left-right consistent {d['valid_fraction']:.1%}\n"
             f"wrote {', '.join(summary['outputs'].values())}")
     _emit(summary, as_json, text)
+
+
+STRATEGY_HELP = ("Train data-parallel on this machine's devices: mirrored "
+                 "(tf.distribute, TensorFlow) or data-parallel (keras.distribution, JAX).")
+
+
+def _training_options(epochs):
+    def decorate(fn):
+        fn = click.option("--strategy", type=click.Choice(["none", "mirrored", "data-parallel"]),
+                          default="none", show_default=True, help=STRATEGY_HELP)(fn)
+        fn = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")(fn)
+        fn = click.option("--plot", type=click.Path(dir_okay=False), default=None,
+                          help="Write the training curves to this PNG (with --retrain).")(fn)
+        fn = click.option("--epochs", type=click.IntRange(1), default=epochs, show_default=True,
+                          help="Training epochs (with --retrain).")(fn)
+        fn = click.option("--retrain", is_flag=True,
+                          help="Train anew instead of loading the shipped weights.")(fn)
+        return fn
+    return decorate
+
+
+def _show(summary, as_json, lines):
+    _emit(summary, as_json, "\n".join(lines))
+
+
+@demo.command("adder")
+@_training_options(30)
+def demo_adder(strategy, retrain, epochs, plot, as_json):
+    """7.110: a functional-API model learns to add 64 numbers.
+
+    Reports the test MAE next to the chapter's common-sense baseline (64
+    uniform numbers sum to about 32: MAE ~1.86).
+    """
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_adder(
+        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **kw), as_json)
+    _show(s, as_json, [f"adder ({s['params']} params, weights: {s['weights']})",
+                       f"test MAE {s['test_mae']}   common-sense baseline MAE {s['baseline_mae']}"])
+
+
+@demo.command("qa")
+@_training_options(40)
+def demo_qa(strategy, retrain, epochs, plot, as_json):
+    """7.120: a two-input model (text + question) answers with one word.
+
+    The text is a sequence of key-value tokens, the question names a key, the
+    answer is its value. Accuracy next to the majority-class baseline.
+    """
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_qa(
+        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **kw), as_json)
+    _show(s, as_json, [f"question answering ({s['params']} params, weights: {s['weights']})",
+                       f"test accuracy {s['test_accuracy']:.1%}   majority baseline "
+                       f"{s['baseline_accuracy']:.1%}"])
+
+
+@demo.command("posts")
+@_training_options(8)
+@click.option("--loss-weights", default=None,
+              help="NAME=W,... for age, income, gender [default: age=0.01,income=1,gender=1]; "
+                   "any other weighting trains anew.")
+def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
+    """7.130: one text base, three heads: age (mse), income (softmax), gender (sigmoid).
+
+    The losses are summed with weights; without them the age MSE (in years
+    squared) drowns the other two: try --loss-weights age=1,income=1,gender=1.
+    """
+    from_cli = {} if loss_weights is None else {"loss_weights": loss_weights}
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_posts(
+        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **from_cli, **kw), as_json)
+    _show(s, as_json, [
+        f"posts ({s['params']} params, weights: {s['weights']}, loss weights {s['loss_weights']})",
+        f"age MAE {s['age_mae']} (median baseline {s['age_baseline_mae']})",
+        f"income accuracy {s['income_accuracy']:.1%} (majority {s['income_baseline_accuracy']:.1%})",
+        f"gender accuracy {s['gender_accuracy']:.1%} (majority {s['gender_baseline_accuracy']:.1%})"])
+
+
+@demo.command("similarity")
+@_training_options(15)
+@click.option("--merge", type=click.Choice(["abs_diff", "concat", "product", "cosine"]),
+              default="abs_diff", show_default=True,
+              help="How the shared LSTM's two encodings meet (concat is the chapter's; "
+                   "anything but abs_diff trains anew).")
+def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
+    """7.150: the shared LSTM judges whether two digits are the same.
+
+    scikit-learn's bundled 8x8 digits, read row by row as 8-step sequences,
+    in pairs; accuracy on pairs of digits the model never saw (baseline 50%).
+    """
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_similarity(
+        retrain=retrain, epochs=epochs, plot=plot, merge=merge, strategy=strategy, **kw),
+        as_json)
+    _show(s, as_json, [f"shared LSTM, merge={s['merge']} ({s['params']} params, "
+                       f"weights: {s['weights']})",
+                       f"held-out pair accuracy {s['test_accuracy']:.1%} (baseline 50%); "
+                       f"same answer with inputs swapped: {s['order_agreement']:.1%}"])
+
+
+@demo.command("inception")
+@click.option("--image", type=click.Path(dir_okay=False), default=None,
+              help="With ImageNet weights: print InceptionV3's top-5 labels for it.")
+@click.option("--weights", type=click.Choice(["auto", "imagenet", "none"]), default="auto",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def demo_inception(image, weights, as_json):
+    """7.140: Inception modules: parameter counts, a small kerazoo model, top-5 labels."""
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_inception(
+        image=image, weights=weights, summary_print=None if as_json else
+        (lambda line, **_: click.echo(line)), **kw), as_json)
+    lines = [f"InceptionBlock(128, strides=2) on 3 channels: {s['chapter_block_params']:,} params",
+             f"small kerazoo Inception model: {s['small_inception']['total']:,} params",
+             f"InceptionV3: {s['inception_v3']['total']:,} params"]
+    if s.get("top5"):
+        lines += [f"  {t['score']:.3f} {t['label']} ({t['wnid']})" for t in s["top5"]]
+    if s.get("note"):
+        lines.append(s["note"])
+    _show(s, as_json, lines)
+
+
+@demo.command("residual")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def demo_residual(as_json):
+    """7.140: residual connections: a small kerazoo ResNet, and Xception's."""
+    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_residual(
+        summary_print=None if as_json else (lambda line, **_: click.echo(line)), **kw), as_json)
+    _show(s, as_json, [f"small kerazoo residual model: {s['small_residual']['total']:,} params",
+                       f"Xception: {s['xception']['total']:,} params, "
+                       f"{s['xception_residual_connections']} residual connections"])
+
+
+@demo.group("price")
+def demo_price():
+    """7.100/7.120: clothing prices from metadata, a description and a photo."""
+
+
+@demo_price.command("train")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="CSV with brand, age_years, condition, description, image, price.")
+@click.option("--images", type=click.Path(file_okay=False), default=None,
+              help="Folder of the images [default: images/ beside the CSV].")
+@click.option("--synthetic", type=click.IntRange(5), default=None,
+              help="Generate N items (reproducible) into --synthetic-dir and train on them.")
+@click.option("--synthetic-dir", type=click.Path(file_okay=False), default="price_data",
+              show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="price_model.keras",
+              show_default=True, help="Where to save the trained model.")
+@click.option("--weights", default="auto", show_default=True,
+              help="InceptionV3 weights: auto, imagenet, none or a PATH.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the training curves to this PNG.")
+@click.option("--strategy", type=click.Choice(["none", "mirrored", "data-parallel"]),
+              default="none", show_default=True, help=STRATEGY_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weights, plot,
+                     strategy, as_json):
+    """Train the multi-input price model; compare with the median-price baseline.
+
+    Bad rows (missing image, non-numeric age, empty description, negative
+    price) are reported with their line numbers and skipped.
+    """
+    if (data is None) == (synthetic is None):
+        raise UserError("give either --data ITEMS.csv or --synthetic N")
+
+    def run(kz, quiet):
+        csv_path = data
+        if synthetic is not None:
+            csv_path = kz.demos.price.synthetic_dataset(synthetic, synthetic_dir)
+        return kz.demos.price.train(csv_path, images, epochs=epochs, out=out,
+                                    weights=weights, plot=plot, quiet=quiet, strategy=strategy)
+
+    s = _run_demo(run, as_json)
+    _show(s, as_json, [f"{s['rows']} rows ({s['skipped']} skipped), {s['train']} train / "
+                       f"{s['validation']} validation, image weights: {s['image_weights']}",
+                       f"validation MAE {s['validation_mae']}   median-price baseline MAE "
+                       f"{s['baseline_mae']}",
+                       f"saved {s['model']}"])
+
+
+@demo_price.command("predict")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--brand", required=True)
+@click.option("--age", type=float, required=True, help="Age in years.")
+@click.option("--condition", required=True, help="new, like new, good, fair, poor")
+@click.option("--description", required=True)
+@click.option("--image", type=click.Path(dir_okay=False), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def demo_price_predict(model, brand, age, condition, description, image, as_json):
+    """Price one item with a saved model (works in a fresh process)."""
+    s = _run_demo(lambda kz, **kw: kz.demos.price.predict(
+        model, brand, age, condition, description, image, **kw), as_json)
+    _show(s, as_json, [f"predicted price: {s['price']:.2f}"])
 
 
 def main(argv=None):

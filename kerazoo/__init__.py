@@ -5,7 +5,7 @@ Importing kerazoo registers every kerazoo layer with Keras, so a saved
 """
 
 from kerazoo._version import __version__
-from kerazoo import backbones, demos, layers, weights
+from kerazoo import backbones, demos, distribute, layers, weights
 from kerazoo.registry import create, list_entries
 
 

@@ -246,6 +246,10 @@ def _searched() -> str:
 
 
 def _download_or_explain(info, target_dir: Path) -> Path:
+    if not info.get("url"):
+        raise WeightsNotFoundError(
+            f"{info['file']} ({info['name']}) ships inside kerazoo and has no download URL; "
+            f"not found in {_searched()}: reinstall kerazoo")
     try:
         return _download(info, target_dir)
     except Exception as e:  # get_file raises a bare Exception for URL errors

@@ -6,7 +6,8 @@ import pytest
 from conftest import tiny_base
 
 import kerazoo
-from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder, StereoXception
+from kerazoo.layers import (CorrelationVolume, InceptionBlock, ResidualBlock, SiameseEncoder,
+                            StereoXception)
 from kerazoo.testing import check_layer
 
 IMG = (2, 16, 16, 3)
@@ -14,6 +15,14 @@ IMG = (2, 16, 16, 3)
 # name -> list of (id, check_layer kwargs). Keyed by registry name so that a new
 # layer without cases fails test_every_registered_layer_has_cases.
 CASES = {
+    "CorrelationVolume": [
+        ("normalized", dict(init_kwargs={"max_disparity": 3}, input_shape=[(2, 4, 10, 5)] * 2,
+                            expected_output_shape=(2, 4, 10, 4), expected_num_params=0,
+                            run_training=False)),
+        ("plain", dict(init_kwargs={"max_disparity": 1, "normalize": False},
+                       input_shape=[(1, 3, 6, 2)] * 2, expected_output_shape=(1, 3, 6, 2),
+                       expected_num_params=0, run_training=False)),
+    ],
     "InceptionBlock": [
         ("chapter", dict(init_kwargs={"filters": 8}, input_shape=IMG,
                          expected_output_shape=(2, 8, 8, 32),
@@ -106,6 +115,7 @@ def test_frozen_base_has_no_trainable_weights():
 
 
 BAD_ARGS = [
+    (CorrelationVolume, {"max_disparity": 0}, "received: max_disparity=0"),
     (InceptionBlock, {"filters": 0}, "received: filters=0"),
     (InceptionBlock, {"filters": (1, 2, 3)}, r"received: filters=\(1, 2, 3\)"),
     (InceptionBlock, {"strides": 0}, "received: strides=0"),

@@ -1,0 +1,361 @@
+"""`kerazoo demo price`: second-hand clothing prices from metadata, a text
+description and a photo (sections 7.100 and 7.120: a multi-input model).
+
+Metadata (brand, age, condition) -> Dense; description -> TextVectorization
+-> Embedding -> GRU; photo -> frozen InceptionV3 (ImageNet when it resolves)
+with average pooling; the three are concatenated -> Dense -> price. The saved
+`.keras` model holds its vocabularies (text, brands, conditions), the age
+normalisation and the image preprocessing, so it predicts from raw values
+after reloading in a fresh process.
+
+CSV columns: brand, age_years, condition, description, image, price (image:
+a file name relative to the images folder, default the CSV's folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kerazoo._io import InputError, atomic_write, read_image_rgb
+from kerazoo.registry import register
+
+IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cues
+COLUMNS = ("brand", "age_years", "condition", "description", "image", "price")
+SEED = 0
+
+# The rule behind the generated data (so the demo's result can be checked).
+BRANDS = {"acme": 20, "northwind": 35, "contoso": 50, "fabrikam": 80, "lumen": 120, "vela": 200}
+CONDITIONS = {"new": 1.0, "like new": 0.85, "good": 0.7, "fair": 0.5, "poor": 0.3}
+MATERIALS = {"silk": 1.4, "wool": 1.2, "cotton": 1.0, "polyester": 0.8}
+GARMENTS = {"jacket": 1.3, "dress": 1.1, "skirt": 0.9, "shirt": 0.8}
+FLAGS = {"designer label": 1.3, "vintage": 1.1, "small stain": 0.7, "torn seam": 0.6}
+PATTERNS = {"plain": 1.0, "stripes": 1.25, "checks": 1.5}  # seen only in the photo
+
+
+def _require_tensorflow():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise InputError(
+            "the price model keeps its text vocabulary inside the model (TextVectorization), "
+            "which Keras 3 runs on TensorFlow only: run with KERAS_BACKEND=tensorflow")
+
+
+# ------------------------------------------------------------------ data
+
+def _draw_garment(r, garment, pattern):
+    from PIL import Image, ImageDraw
+
+    size = IMAGE_SIZE
+    background = tuple(int(v) for v in r.integers(200, 256, 3))
+    colour = tuple(int(v) for v in r.integers(20, 200, 3))
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    m = size // 8
+    shapes = {
+        "shirt": [(m, 2 * m), (3 * m, m), (5 * m, m), (7 * m, 2 * m), (6 * m, 3 * m),
+                  (6 * m, 7 * m), (2 * m, 7 * m), (2 * m, 3 * m)],
+        "jacket": [(m, 2 * m), (3 * m, m), (5 * m, m), (7 * m, 2 * m), (7 * m, 7 * m),
+                   (m, 7 * m)],
+        "dress": [(3 * m, m), (5 * m, m), (5 * m, 3 * m), (7 * m, 7 * m), (m, 7 * m),
+                  (3 * m, 3 * m)],
+        "skirt": [(3 * m, 2 * m), (5 * m, 2 * m), (7 * m, 7 * m), (m, 7 * m)],
+    }
+    polygon = shapes[garment]
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).polygon(polygon, fill=255)
+    fabric = Image.new("RGB", (size, size), colour)
+    fd = ImageDraw.Draw(fabric)
+    dark = tuple(max(0, c - 90) for c in colour)
+    if pattern == "stripes":
+        for y in range(0, size, 6):
+            fd.rectangle([0, y, size, y + 2], fill=dark)
+    elif pattern == "checks":
+        for y in range(0, size, 8):
+            for x in range(0, size, 8):
+                if (x // 8 + y // 8) % 2:
+                    fd.rectangle([x, y, x + 7, y + 7], fill=dark)
+    image.paste(fabric, (0, 0), mask)
+    draw.polygon(polygon, outline=(30, 30, 30))
+    array = np.asarray(image, np.float32) + r.normal(0, 4, (size, size, 3))
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+def synthetic_dataset(n, out_dir, seed=SEED):
+    """Writes `items.csv` and `images/` for n generated items; returns the CSV path.
+
+    price = brand base x condition x exp(-0.15 age) x material x garment x
+    flags x photo pattern x lognormal(0, 0.1) noise.
+    """
+    r = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        brand = r.choice(list(BRANDS))
+        condition = r.choice(list(CONDITIONS))
+        material = r.choice(list(MATERIALS))
+        garment = r.choice(list(GARMENTS))
+        pattern = r.choice(list(PATTERNS))
+        flags = [f for f in FLAGS if r.random() < 0.2]
+        age = round(float(r.uniform(0, 10)), 1)
+        price = (BRANDS[brand] * CONDITIONS[condition] * math.exp(-0.15 * age)
+                 * MATERIALS[material] * GARMENTS[garment] * PATTERNS[pattern]
+                 * math.prod(FLAGS[f] for f in flags) * math.exp(r.normal(0, 0.1)))
+        adjective = r.choice(["lovely", "classic", "comfortable", "simple", "elegant"])
+        description = " ".join([adjective, material, garment] + flags)
+        image_name = f"item_{i:05d}.png"
+        _draw_garment(r, garment, pattern).save(out_dir / "images" / image_name)
+        rows.append([brand, age, condition, description, image_name, round(price, 2)])
+    csv_path = out_dir / "items.csv"
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+
+    atomic_write(csv_path, write)
+    return csv_path
+
+
+def read_items(csv_path, images_dir=None):
+    """Reads and checks the CSV. Returns (items, problems): items is a dict of
+    arrays; problems lists 'line N: why' for every skipped row."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise InputError(f"{csv_path}: no such file")
+    images_dir = Path(images_dir) if images_dir else csv_path.parent / "images"
+    if not images_dir.is_dir():
+        images_dir = csv_path.parent
+    try:
+        with open(csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{csv_path}: missing column(s) {', '.join(missing)}; "
+                                 f"expected {', '.join(COLUMNS)}")
+            rows = list(enumerate(reader, start=2))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{csv_path}: not a readable CSV ({e})") from None
+    items = {k: [] for k in COLUMNS}
+    items["image"] = []
+    problems = []
+    for line, row in rows:
+        try:
+            age = float(row["age_years"])
+            if not math.isfinite(age) or age < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"line {line}: age_years {row['age_years']!r} is not a number >= 0")
+            continue
+        try:
+            price = float(row["price"])
+            if not math.isfinite(price) or price < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"line {line}: price {row['price']!r} is not a number >= 0")
+            continue
+        description = (row["description"] or "").strip()
+        if not description:
+            problems.append(f"line {line}: empty description")
+            continue
+        brand, condition = (row["brand"] or "").strip(), (row["condition"] or "").strip()
+        if not brand or not condition:
+            problems.append(f"line {line}: empty brand or condition")
+            continue
+        image_path = images_dir / (row["image"] or "")
+        if not row["image"] or not image_path.is_file():
+            problems.append(f"line {line}: image {row['image']!r} not found in {images_dir}")
+            continue
+        try:
+            image = load_photo(image_path)
+        except InputError as e:
+            problems.append(f"line {line}: {e}")
+            continue
+        items["brand"].append(brand)
+        items["condition"].append(condition)
+        items["age_years"].append(age)
+        items["description"].append(description)
+        items["price"].append(price)
+        items["image"].append(image)
+    if not items["price"]:
+        raise InputError(f"{csv_path}: no usable row ({len(problems)} skipped; first: "
+                         f"{problems[0] if problems else 'the file has no rows'})")
+    arrays = {k: np.array(v, dtype="float32" if k in ("age_years", "price") else object)
+              for k, v in items.items() if k != "image"}
+    arrays["image"] = np.stack(items["image"]).astype("float32")
+    return arrays, problems
+
+
+def load_photo(path):
+    from kerazoo.demos.stereo import _resize
+
+    image = read_image_rgb(path)
+    if image.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+        image = _resize(image, IMAGE_SIZE, IMAGE_SIZE)
+    return image
+
+
+def _model_inputs(items):
+    """The model's inputs as TensorFlow tensors (Keras's numpy adapter does not
+    take strings; this demo runs on TensorFlow anyway)."""
+    import tensorflow as tf
+
+    def strings(values):
+        return tf.constant([[str(v)] for v in values], dtype=tf.string)
+
+    return {"brand": strings(items["brand"]), "condition": strings(items["condition"]),
+            "age_years": tf.constant(items["age_years"][:, None], tf.float32),
+            "description": strings(items["description"]),
+            "image": tf.constant(items["image"], tf.float32)}
+
+
+def _dataset(items, batch_size=32, shuffle=False):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices(
+        (_model_inputs(items), tf.constant(items["price"][:, None], tf.float32)))
+    if shuffle:
+        data = data.shuffle(len(items["price"]), seed=SEED)
+    return data.batch(batch_size)
+
+
+# ----------------------------------------------------------------- model
+
+def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_length=16):
+    """The multi-input model, its preprocessing adapted to `train_items`."""
+    import keras
+    from keras import layers
+
+    from kerazoo import backbones
+
+    brand = keras.Input((1,), dtype="string", name="brand")
+    condition = keras.Input((1,), dtype="string", name="condition")
+    age = keras.Input((1,), name="age_years")
+    description = keras.Input((1,), dtype="string", name="description")
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+
+    brand_lookup = layers.StringLookup(output_mode="one_hot", name="brand_lookup")
+    brand_lookup.adapt(train_items["brand"].astype(str))
+    condition_lookup = layers.StringLookup(output_mode="one_hot", name="condition_lookup")
+    condition_lookup.adapt(train_items["condition"].astype(str))
+    age_norm = layers.Normalization(name="age_normalization")
+    age_norm.adapt(train_items["age_years"][:, None])
+    metadata = layers.concatenate([layers.Flatten()(brand_lookup(brand)),
+                                   layers.Flatten()(condition_lookup(condition)),
+                                   age_norm(age)], name="metadata")
+    metadata = layers.Dense(32, activation="relu", name="metadata_dense")(metadata)
+
+    vectorize = layers.TextVectorization(vocabulary_size, output_sequence_length=sequence_length,
+                                         name="text_vectorization")
+    vectorize.adapt(train_items["description"].astype(str))
+    tokens = layers.Reshape((sequence_length,), name="tokens")(vectorize(description))
+    text = layers.Embedding(vocabulary_size, 32, mask_zero=True, name="embedding")(tokens)
+    text = layers.GRU(32, name="gru")(text)
+
+    inception = backbones.inception_v3(weights=weights, pooling="avg",
+                                       input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    inception.trainable = False  # frozen: a feature extractor, as in the chapter
+    photo = layers.Dense(32, activation="relu", name="image_dense")(inception(image))
+
+    x = layers.concatenate([metadata, text, photo], name="merge")
+    x = layers.Dense(64, activation="relu", name="dense")(x)
+    x = layers.Dense(1, bias_initializer="ones", name="relative_price")(x)
+    # Predict relative to the median: the output layer starts near a sensible price.
+    scale = float(np.median(train_items["price"]))
+    price = layers.Rescaling(scale, name="price")(x)
+    return keras.Model({"brand": brand, "condition": condition, "age_years": age,
+                        "description": description, "image": image}, price, name="price")
+
+
+def _subset(items, idx):
+    return {k: v[idx] for k, v in items.items()}
+
+
+@register("demo", section="7.120", name="price")
+def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
+          validation_split=0.2, plot=None, quiet=False, strategy=None):
+    """Multi-input price model (metadata + text + photo) vs the median baseline."""
+    import keras
+
+    from kerazoo import distribute
+    from kerazoo import weights as weights_lib
+    from kerazoo.demos.common import fit, plot_history
+
+    _require_tensorflow()
+    items, problems = read_items(data, images)
+    for problem in problems:
+        print(f"kerazoo price: skipped {problem}", file=sys.stderr)
+    n = len(items["price"])
+    if n < 5:
+        raise InputError(f"{data}: only {n} usable rows; need at least 5 to train and validate")
+    weights_label, weights_value = "random", None
+    if weights in ("auto", "imagenet"):
+        try:
+            weights_lib.resolve("inception_v3_notop", download=(weights == "imagenet"))
+            weights_label, weights_value = "imagenet", "imagenet"
+        except weights_lib.WeightsError as e:
+            if weights == "imagenet":
+                raise
+            print(f"WARNING: ImageNet InceptionV3 weights not available, the photo branch "
+                  f"uses a frozen UNTRAINED InceptionV3: {e}", file=sys.stderr)
+    elif weights != "none":
+        weights_label = weights_value = str(weights)
+
+    keras.utils.set_random_seed(SEED)
+    order = np.random.default_rng(SEED).permutation(n)
+    n_val = max(1, int(round(n * validation_split)))
+    val, tr = _subset(items, order[:n_val]), _subset(items, order[n_val:])
+    with distribute.scope(strategy) as dist:
+        model = build_price_model(tr, weights_value)
+        if not quiet:
+            model.summary(print_fn=lambda line, **_: print(line, file=sys.stderr))
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae", metrics=["mae"])
+        batch = 32 * distribute.replicas(dist)
+        history = fit(model, _dataset(tr, batch, shuffle=True), None, epochs, None, quiet,
+                      validation_data=_dataset(val, batch))
+    predicted = model.predict(_dataset(val), verbose=0)[:, 0]
+    mae = float(np.abs(predicted - val["price"]).mean())
+    baseline = float(np.abs(np.median(tr["price"]) - val["price"]).mean())
+    atomic_write(out, lambda tmp: model.save(tmp), suffix=".keras")
+    summary = {"demo": "price", "rows": n, "skipped": len(problems), "problems": problems[:20],
+               "train": n - n_val, "validation": n_val, "epochs": epochs,
+               "image_weights": weights_label,
+               "validation_mae": round(mae, 3), "baseline_mae": round(baseline, 3),
+               "model": str(out), "params": model.count_params()}
+    if plot:
+        summary["plot"] = str(plot_history(history, plot, "price: training"))
+    return summary
+
+
+def predict(model_path, brand, age, condition, description, image, quiet=False):
+    """Loads a saved price model and prices one item."""
+    import keras
+
+    _require_tensorflow()
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise InputError(f"{model_path}: no such model file")
+    if not math.isfinite(age) or age < 0:
+        raise InputError(f"--age must be a number >= 0, received {age}")
+    if not description.strip():
+        raise InputError("--description must not be empty")
+    photo = load_photo(image)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
+        raise InputError(f"{model_path}: not a loadable .keras model "
+                         f"({str(e).splitlines()[0][:160]})") from None
+    item = {"brand": np.array([brand]), "condition": np.array([condition]),
+            "age_years": np.array([age], "float32"), "description": np.array([description]),
+            "image": photo[None]}
+    price = float(keras.ops.convert_to_numpy(model(_model_inputs(item)))[0, 0])
+    return {"demo": "price", "model": str(model_path), "price": round(price, 2),
+            "item": {"brand": brand, "age_years": age, "condition": condition,
+                     "description": description, "image": str(image)}}
