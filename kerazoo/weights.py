@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import default_file_mode
+from kerazoo._io import atomic_write
 
 LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
 
@@ -310,16 +310,7 @@ def import_file(path, name=None, target_dir=None, manifest=None) -> Path:
             f"{final} exists and is not the {name} release; move it away first")
     if final.exists() and final.resolve() == Path(path).resolve():
         return final
-    fd, tmp = tempfile.mkstemp(prefix=".kerazoo-import-", dir=target)
-    os.close(fd)
-    try:
-        shutil.copyfile(path, tmp)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return final
+    return atomic_write(final, lambda tmp: shutil.copyfile(path, tmp))
 
 
 def status(manifest=None) -> list[dict]:
@@ -385,11 +376,7 @@ def write_keras_applications_h5(model, path) -> Path:
     import h5py
     import keras
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kerazoo-", suffix=".h5", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
             f.attrs["backend"] = keras.backend.backend().encode()
@@ -401,9 +388,5 @@ def write_keras_applications_h5(model, path) -> Path:
                 g.attrs["weight_names"] = [n.encode() for n in names]
                 for n, w in zip(names, weights):
                     g.create_dataset(n, data=np.asarray(keras.ops.convert_to_numpy(w)))
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    return atomic_write(path, write, suffix=".h5")

@@ -94,3 +94,16 @@ def test_the_other_backends_strategy_is_refused():
     result = CliRunner().invoke(kerazoo_cli.cli, ["demo", "adder", "--retrain", "--strategy",
                                                   other])
     assert result.exit_code == 2 and "--strategy" in result.stderr
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is tf.distribute")
+def test_two_workers_on_localhost(tmp_path):
+    """The README's multi-worker command: two processes, one model, in sync."""
+    script = os.path.join(os.path.dirname(__file__), "..", "demos", "multiworker.py")
+    result = subprocess.run([sys.executable, script, "--workers", "2", "--out",
+                             str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    workers = [json.loads((tmp_path / f"r.{i}.json").read_text()) for i in range(2)]
+    assert all(w["replicas"] == 2 for w in workers)
+    assert workers[0]["loss"] == workers[1]["loss"]
+    assert workers[0]["loss"][-1] < workers[0]["loss"][0]

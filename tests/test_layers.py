@@ -82,8 +82,7 @@ CASES = {
         ("xception_chapter", dict(init_kwargs={"input_shape": (71, 71, 3)},
                                   input_shape=[(1, 71, 71, 3)] * 2,
                                   expected_output_shape=(1, 3, 3, 4096),
-                                  expected_num_params=20_861_480,
-                                  mixed_precision_policies=("mixed_float16",))),
+                                  expected_num_params=20_861_480)),
     ],
 }
 

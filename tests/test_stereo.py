@@ -31,7 +31,7 @@ def test_correlation_volume_finds_the_shift():
 
 
 def test_correlation_volume_needs_matching_shapes():
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match="same size"):
         CorrelationVolume(3)([keras.Input((4, 8, 2)), keras.Input((4, 9, 2))])
 
 

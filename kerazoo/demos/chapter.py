@@ -27,7 +27,8 @@ def _finish(summary, history, plot, title):
 
 
 def _train_or_load(model, name, retrain, train, quiet):
-    """Returns (history or None, where the weights came from)."""
+    """Returns (history or None, where the weights came from). `train`
+    compiles: the shipped files hold weights only, loaded uncompiled."""
     if retrain:
         return train(), "trained now"
     return None, str(load_pretrained(model, name))
@@ -51,9 +52,8 @@ def run_adder(retrain=False, epochs=30, samples=50_000, plot=None, quiet=False, 
     with distribute.scope(strategy) as dist:
         keras.utils.set_random_seed(seed)
         model = chapter.adder()
-        model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
-
         def train():
+            model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
             x, y = adder_data(samples, seed)
             return fit(model, x, y, epochs, 128 * distribute.replicas(dist), quiet)
 
@@ -96,10 +96,9 @@ def run_qa(retrain=False, epochs=40, samples=20_000, plot=None, quiet=False, see
     with distribute.scope(strategy) as dist:
         keras.utils.set_random_seed(seed)
         model = chapter.question_answering(QA_KEYS + QA_VALUES + 1, QA_KEYS + 2, QA_VALUES)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-
         def train():
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
             (text, question), answer = qa_data(samples, seed)
             return fit(model, [text, question], answer, epochs,
                        128 * distribute.replicas(dist), quiet)
@@ -160,15 +159,15 @@ def run_posts(retrain=False, epochs=8, samples=10_000, loss_weights=DEFAULT_POST
     with distribute.scope(strategy) as dist:
         keras.utils.set_random_seed(seed)
         model = chapter.posts(POSTS_VOCAB, INCOME_GROUPS, POSTS_LENGTH)
-        # The three losses live on different scales: the chapter's point is
-        # that they must be weighted (age MSE is in years squared).
-        model.compile(optimizer="rmsprop",
-                      loss={"age": "mse", "income": "sparse_categorical_crossentropy",
-                            "gender": "binary_crossentropy"},
-                      loss_weights=weights,
-                      metrics={"age": ["mae"], "income": ["accuracy"], "gender": ["accuracy"]})
-
         def train():
+            # The three losses live on different scales: the chapter's point
+            # is that they must be weighted (age MSE is in years squared).
+            model.compile(optimizer="rmsprop",
+                          loss={"age": "mse", "income": "sparse_categorical_crossentropy",
+                                "gender": "binary_crossentropy"},
+                          loss_weights=weights,
+                          metrics={"age": ["mae"], "income": ["accuracy"],
+                                   "gender": ["accuracy"]})
             x, y = posts_data(samples, seed)
             return fit(model, x, y, epochs, 64 * distribute.replicas(dist), quiet)
 
@@ -233,9 +232,8 @@ def run_similarity(retrain=False, epochs=15, samples=20_000, merge="abs_diff", p
     with distribute.scope(strategy) as dist:
         keras.utils.set_random_seed(seed)
         model = chapter.sequence_similarity(steps=8, features=8, merge=merge)
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-
         def train():
+            model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
             (a, b), y = digit_pairs(samples, seed, "train")
             return fit(model, [a, b], y, epochs, 128 * distribute.replicas(dist), quiet)
 

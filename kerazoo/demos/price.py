@@ -147,19 +147,10 @@ def read_items(csv_path, images_dir=None):
     items["image"] = []
     problems = []
     for line, row in rows:
-        try:
-            age = float(row["age_years"])
-            if not math.isfinite(age) or age < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append(f"line {line}: age_years {row['age_years']!r} is not a number >= 0")
-            continue
-        try:
-            price = float(row["price"])
-            if not math.isfinite(price) or price < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append(f"line {line}: price {row['price']!r} is not a number >= 0")
+        age, price = _non_negative(row["age_years"]), _non_negative(row["price"])
+        if age is None or price is None:
+            key = "age_years" if age is None else "price"
+            problems.append(f"line {line}: {key} {row[key]!r} is not a number >= 0")
             continue
         description = (row["description"] or "").strip()
         if not description:
@@ -191,6 +182,15 @@ def read_items(csv_path, images_dir=None):
               for k, v in items.items() if k != "image"}
     arrays["image"] = np.stack(items["image"]).astype("float32")
     return arrays, problems
+
+
+def _non_negative(text):
+    """float(text) if it is a finite number >= 0, else None."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def load_photo(path):

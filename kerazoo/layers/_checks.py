@@ -34,3 +34,28 @@ def int_or_n_ints(name: str, value, n: int) -> tuple:
             f"integers, received: {name}={received!r}"
         )
     return values
+
+
+def activation(name: str, value):
+    """A Keras activation function from a name or callable."""
+    import keras
+
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"`{name}` must name a Keras activation, received: {name}={value!r}") from None
+
+
+def two_views(layer: str, input_shape, rank: int = 4) -> tuple:
+    """Checks `[left, right]` input shapes of equal size; returns left's."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
+        isinstance(s, (list, tuple)) for s in input_shape
+    ):
+        raise ValueError(f"{layer} expects [left, right] inputs, received "
+                         f"input_shape={input_shape!r}")
+    left, right = (tuple(s) for s in input_shape)
+    if len(left) != rank or left[1:] != right[1:]:
+        raise ValueError(f"{layer}'s left and right inputs must be {rank}D and of the same "
+                         f"size, received {left} and {right}")
+    return left

@@ -61,20 +61,8 @@ class CorrelationVolume(layers.Layer):
         self.max_disparity = _checks.positive_int("max_disparity", max_disparity)
         self.normalize = bool(normalize)
 
-    def _check(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError(
-                f"CorrelationVolume expects [left, right] inputs, received "
-                f"input_shape={input_shape!r}")
-        left, right = (tuple(s) for s in input_shape)
-        if len(left) != 4 or left[1:] != right[1:]:
-            raise ValueError(
-                "CorrelationVolume's left and right features must be 4D and of the "
-                f"same shape, received {left} and {right}")
-        return left
-
     def build(self, input_shape):
-        self._check(input_shape)
+        _checks.two_views("CorrelationVolume", input_shape)
 
     def _prepare(self, x):
         x = ops.cast(x, self.compute_dtype)
@@ -107,7 +95,7 @@ class CorrelationVolume(layers.Layer):
         return ops.where(outside, ops.cast(floor, volume.dtype), volume)
 
     def compute_output_shape(self, input_shape):
-        left = self._check(input_shape)
+        left = _checks.two_views("CorrelationVolume", input_shape)
         return left[:3] + (self.max_disparity + 1,)
 
     def get_config(self):

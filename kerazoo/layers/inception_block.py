@@ -73,13 +73,7 @@ class InceptionBlock(layers.Layer):
         self.filters = _checks.int_or_n_ints("filters", filters, 4)
         self.strides = _checks.positive_int("strides", strides)
         self.padding = _checks.one_of("padding", padding, ("same", "valid"))
-        try:
-            self.activation = keras.activations.get(activation)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"`activation` must name a Keras activation, received: "
-                f"activation={activation!r}"
-            ) from None
+        self.activation = _checks.activation("activation", activation)
         self.use_batch_norm = bool(use_batch_norm)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)

@@ -84,13 +84,7 @@ class ResidualBlock(layers.Layer):
         self.num_convs = _checks.positive_int("num_convs", num_convs)
         self.strides = _checks.positive_int("strides", strides)
         self.rank = _checks.one_of("rank", rank, (1, 2))
-        try:
-            self.activation = keras.activations.get(activation)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"`activation` must name a Keras activation, received: "
-                f"activation={activation!r}"
-            ) from None
+        self.activation = _checks.activation("activation", activation)
         self.use_batch_norm = bool(use_batch_norm)
         self.preactivation = bool(preactivation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

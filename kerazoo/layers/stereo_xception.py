@@ -160,20 +160,8 @@ class StereoXception(layers.Layer):
     def num_levels(self):
         return len(self.feature_layers) if self.feature_layers else len(self.levels)
 
-    def _check_inputs(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError(
-                "StereoXception expects [left, right] inputs, received "
-                f"input_shape={input_shape!r}")
-        left, right = (tuple(s) for s in input_shape)
-        if len(left) != 4 or left[1:] != right[1:]:
-            raise ValueError(
-                "StereoXception's left and right views must be 4D and of the same "
-                f"size, received {left} and {right}")
-        return left
-
     def build(self, input_shape):
-        left = self._check_inputs(input_shape)
+        left = _checks.two_views("StereoXception", input_shape)
         if not self.features.built:
             self.features.build(left)
 
@@ -194,7 +182,7 @@ class StereoXception(layers.Layer):
         return outputs[0] if len(outputs) == 1 else outputs
 
     def compute_output_shape(self, input_shape):
-        left = self._check_inputs(input_shape)
+        left = _checks.two_views("StereoXception", input_shape)
         shapes = self.features.compute_output_shape(left)
         if not isinstance(shapes[0], (list, tuple)):
             shapes = [shapes]
