@@ -53,48 +53,66 @@ def paired(fn_a, fn_b, repeats):
 
 # ----------------------------------------------------- 1. layer overhead
 
-def _hand_inception(x, filters=32, strides=2):
-    import keras
+def _hand_inception(x, leaves, filters=32, strides=2):
     from keras import layers
 
-    conv = lambda t, k, s=1: layers.Conv2D(filters, k, strides=s, padding="same",  # noqa: E731
-                                           activation="relu")(t)
+    def conv(t, k, s=1):
+        layer = layers.Conv2D(filters, k, strides=s, padding="same", activation="relu")
+        leaves.append(layer)
+        return layer(t)
+
     a = conv(x, 1, strides)
     b = conv(conv(x, 1), 3, strides)
     c = conv(layers.AveragePooling2D(3, strides=strides, padding="same")(x), 3)
     d = conv(conv(conv(x, 1), 3), 3, strides)
-    return keras.layers.Concatenate()([a, b, c, d])
+    return layers.Concatenate()([a, b, c, d])
 
 
-def _hand_residual(x, filters=None):
+def _hand_residual(x, leaves):
     from keras import layers
 
     y = x
     for _ in range(3):
-        y = layers.Conv2D(filters or x.shape[-1], 3, padding="same", activation="relu",
-                          kernel_initializer="he_normal")(y)
+        conv = layers.Conv2D(x.shape[-1], 3, padding="same", activation="relu")
+        leaves.append(conv)
+        y = conv(y)
     return layers.Add()([y, x])
 
 
 def cases():
-    """(name, input shapes, kerazoo builder, hand-written builder)."""
+    """(name, input shapes, kerazoo builder, hand-written builder). Builders
+    return (output, leaf layers holding weights, in matching order)."""
     import keras
 
     from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder
 
-    def siamese_kz(inputs):
-        return SiameseEncoder(keras.layers.LSTM(32), head=keras.layers.Dense(1, activation="sigmoid"))(inputs)
+    def inception_kz(i):
+        block = InceptionBlock(32)
+        out = block(i[0])
+        return out, [op for branch in block.branches for op in branch if op.weights]
 
-    def siamese_hand(inputs):
-        lstm = keras.layers.LSTM(32)
-        merged = keras.layers.Concatenate()([lstm(inputs[0]), lstm(inputs[1])])
-        return keras.layers.Dense(1, activation="sigmoid")(merged)
+    def residual_kz(i):
+        block = ResidualBlock()
+        out = block(i[0])
+        return out, [step[0] for step in block.steps]
+
+    def siamese_kz(i):
+        lstm, head = keras.layers.LSTM(32), keras.layers.Dense(1, activation="sigmoid")
+        return SiameseEncoder(lstm, head=head)(i), [lstm, head]
+
+    def siamese_hand(i):
+        lstm, head = keras.layers.LSTM(32), keras.layers.Dense(1, activation="sigmoid")
+        return head(keras.layers.Concatenate()([lstm(i[0]), lstm(i[1])])), [lstm, head]
+
+    def hand(fn):
+        def build(i):
+            leaves = []
+            return fn(i[0], leaves), leaves
+        return build
 
     return [
-        ("InceptionBlock", [(32, 32, 64)], lambda i: InceptionBlock(32)(i[0]),
-         lambda i: _hand_inception(i[0])),
-        ("ResidualBlock", [(32, 32, 64)], lambda i: ResidualBlock()(i[0]),
-         lambda i: _hand_residual(i[0])),
+        ("InceptionBlock", [(32, 32, 64)], inception_kz, hand(_hand_inception)),
+        ("ResidualBlock", [(32, 32, 64)], residual_kz, hand(_hand_residual)),
         ("SiameseEncoder", [(20, 128), (20, 128)], siamese_kz, siamese_hand),
     ]
 
@@ -103,10 +121,13 @@ def _models(name, shapes, kz, hand):
     import keras
 
     inputs = [keras.Input(s) for s in shapes]
-    kz_model = keras.Model(inputs, kz(inputs), name=f"{name}_kerazoo")
+    out, kz_leaves = kz(inputs)
+    kz_model = keras.Model(inputs, out, name=f"{name}_kerazoo")
     inputs2 = [keras.Input(s) for s in shapes]
-    hand_model = keras.Model(inputs2, hand(inputs2), name=f"{name}_hand")
-    hand_model.set_weights(kz_model.get_weights())
+    out2, hand_leaves = hand(inputs2)
+    hand_model = keras.Model(inputs2, out2, name=f"{name}_hand")
+    for a, b in zip(kz_leaves, hand_leaves, strict=True):
+        b.set_weights(a.get_weights())
     return kz_model, hand_model
 
 
@@ -181,7 +202,7 @@ def jit(repeats):
     rows = []
     for name, shapes, kz, hand in cases():
         inputs = [keras.Input(s) for s in shapes]
-        out = kz(inputs)
+        out, _ = kz(inputs)
         models = {}
         for flag in (True, False):
             m = keras.Model(inputs, out)
