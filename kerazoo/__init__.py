@@ -26,4 +26,5 @@ def custom_objects() -> dict:
     return objects
 
 
-__all__ = ["__version__", "backbones", "layers", "weights", "create", "list_entries", "custom_objects"]
+__all__ = ["__version__", "backbones", "demos", "distribute", "layers", "weights", "create",
+           "list_entries", "custom_objects"]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import kerazoo_cli
-from kerazoo._io import InputError, atomic_write, read_image_rgb
+from kerazoo._io import atomic_write, read_image_rgb
 from kerazoo.demos import stereo
 from kerazoo.demos.stereo_data import bad_pixel_rate, synthetic_pair
 from kerazoo.layers import CorrelationVolume
