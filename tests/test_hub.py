@@ -104,6 +104,18 @@ def test_hub_layer_argument_errors(saved_model, tmp_path):
     with pytest.raises(ValueError, match="received: output_key='nope'"):
         layer(np.zeros((1, 4), "float32"))
 
+    import tensorflow as tf
+
+    only_signature = tf.train.Checkpoint()
+    only_signature.v = tf.Variable(1.0)
+    serve = tf.function(lambda x: {"y": x * only_signature.v},
+                        input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+    tf.saved_model.save(only_signature, str(tmp_path / "sig"), signatures={"serve": serve})
+    with pytest.raises(ValueError, match=r"is not callable; pass `signature`, one of \['serve'\]"):
+        HubLayer(str(tmp_path / "sig"))
+    assert HubLayer(str(tmp_path / "sig"), signature="serve")(
+        np.ones((2, 4), "float32")).shape == (2, 4)
+
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="non-TF backends only")
 def test_hub_layer_refuses_other_backends():

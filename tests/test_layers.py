@@ -175,3 +175,26 @@ def test_bad_inputs_fail_at_build(layer, inputs, match):
     with pytest.raises(ValueError, match=match):
         layer()(tensors if len(tensors) > 1 or "Siamese" in match or "two" in match
                 else tensors[0])
+
+
+def test_inception_needs_known_channels_and_room_for_its_kernels():
+    with pytest.raises(ValueError, match="needs a known channel count"):
+        InceptionBlock(4).build((None, 8, 8, None))
+    with pytest.raises(ValueError, match="too small for its 3x3 kernels"):
+        InceptionBlock(4, strides=1, padding="valid").build((None, 3, 3, 2))
+
+
+def test_registry_errors():
+    from kerazoo import registry
+
+    with pytest.raises(ValueError, match="received: kind='model'"):
+        registry.register("model")
+    with pytest.raises(ValueError, match="received: kind='model'"):
+        registry.list_entries("model")
+    with pytest.raises(ValueError, match="Unknown kerazoo name 'Nope'. Known: .*InceptionBlock"):
+        registry.get("Nope")
+    with pytest.raises(ValueError, match="'stereo' is a demo; run it with `kerazoo demo stereo`"):
+        registry.create("stereo")
+    with pytest.raises(ValueError, match="Duplicate kerazoo registry name: 'InceptionBlock'"):
+        registry.register("layer", name="InceptionBlock")(type("Other", (), {}))
+    assert isinstance(kerazoo.create("ResidualBlock", filters=4), ResidualBlock)

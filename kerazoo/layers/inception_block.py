@@ -129,7 +129,13 @@ class InceptionBlock(layers.Layer):
         for branch in self.branches:
             shape = tuple(input_shape)
             for op in branch:
-                shape = tuple(op.compute_output_shape(shape))
+                try:
+                    shape = tuple(op.compute_output_shape(shape))
+                except ValueError:  # Keras: "output size would be zero or negative"
+                    raise ValueError(
+                        f"InceptionBlock input_shape={tuple(input_shape)} is too small for "
+                        f"its 3x3 kernels with padding={self.padding!r}; use padding='same'"
+                    ) from None
             shapes.append(shape)
         return shapes
 
@@ -147,9 +153,6 @@ class InceptionBlock(layers.Layer):
                 f"{self.padding!r}, strides={self.strides} on input_shape="
                 f"{tuple(input_shape)} ({detail}); use padding='same'."
             )
-        if any(d is not None and d < 1 for s in shapes for d in s[1:3]):
-            raise ValueError(f"InceptionBlock input {tuple(input_shape)} is too "
-                             "small for its 3x3 kernels.")
         for branch in self.branches:
             shape = tuple(input_shape)
             for op in branch:
