@@ -51,6 +51,16 @@ def write_npy(path, array):
     return atomic_write(path, lambda tmp: np.save(tmp, array))
 
 
+def resize_image(image, height, width) -> np.ndarray:
+    """Bilinear resize of a float32 (H, W, C) array, channel by channel
+    (Pillow's float mode keeps values beyond 0-255 intact)."""
+    from PIL import Image
+
+    channels = [Image.fromarray(np.ascontiguousarray(image[..., c])).resize(
+        (width, height), Image.BILINEAR) for c in range(image.shape[-1])]
+    return np.stack([np.asarray(c, np.float32) for c in channels], axis=-1)
+
+
 def read_image_rgb(path) -> np.ndarray:
     """Any image Pillow reads as float32 RGB in 0-255: RGB, RGBA (alpha
     dropped), grey, palette, and 16-bit (scaled down to the 8-bit range)."""

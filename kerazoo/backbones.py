@@ -112,17 +112,6 @@ def xception(weights="imagenet", include_top=False, pooling=None, input_shape=No
                   "xception")
 
 
-def load_image(path, size=None) -> np.ndarray:
-    """An image file as a float32 RGB array in 0-255, optionally resized."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if size is not None:
-            image = image.resize((size[1], size[0]), Image.BILINEAR)
-        return np.asarray(image, dtype="float32")
-
-
 def decode(predictions, top=5, class_index_path=None):
     """Top-k ImageNet labels of `include_top` predictions.
 

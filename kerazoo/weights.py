@@ -353,12 +353,11 @@ def load_into(model, weights, name, manifest=None) -> str:
         if path.name.endswith(".weights.h5"):
             description = f"{path}"
         else:
-            verify(path, name, files, check_hash=False)
-            try:
-                verify(path, name, files)
-                description = f"imagenet ({path})"
-            except WeightsVerificationError:
-                description = f"{path} (not the release: your own weights)"
+            verify(path, name, files, check_hash=False)  # the right architecture
+            info = entry(name, files)
+            release = file_hash(path, info["hash_algorithm"]) == info["hash"]
+            description = (f"imagenet ({path})" if release
+                           else f"{path} (not the release: your own weights)")
     try:
         model.load_weights(str(path))
     except (ValueError, OSError, KeyError) as e:

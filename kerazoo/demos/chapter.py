@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from kerazoo import distribute
-from kerazoo.demos.common import fit, load_pretrained, parse_loss_weights, plot_history, rng
+from kerazoo.demos.common import (choose_weights, fit, load_pretrained, parse_loss_weights,
+                                  plot_history, rng)
 from kerazoo.registry import register
 
 TEST_SEED = 10_000  # held-out data: never the training seed
@@ -26,7 +27,7 @@ def _finish(summary, history, plot, title):
     return summary
 
 
-def _train_or_load(model, name, retrain, train, quiet):
+def _train_or_load(model, name, retrain, train):
     """Returns (history or None, where the weights came from). `train`
     compiles: the shipped files hold weights only, loaded uncompiled."""
     if retrain:
@@ -57,7 +58,7 @@ def run_adder(retrain=False, epochs=30, samples=50_000, plot=None, quiet=False, 
             x, y = adder_data(samples, seed)
             return fit(model, x, y, epochs, 128 * distribute.replicas(dist), quiet)
 
-        history, source = _train_or_load(model, "demo_adder", retrain, train, quiet)
+        history, source = _train_or_load(model, "demo_adder", retrain, train)
     x_test, y_test = adder_data(10_000, TEST_SEED)
     mae = float(np.abs(model.predict(x_test, verbose=0, batch_size=1024) - y_test).mean())
     # The chapter's common sense: 64 uniform numbers sum to about 32.
@@ -103,7 +104,7 @@ def run_qa(retrain=False, epochs=40, samples=20_000, plot=None, quiet=False, see
             return fit(model, [text, question], answer, epochs,
                        128 * distribute.replicas(dist), quiet)
 
-        history, source = _train_or_load(model, "demo_qa", retrain, train, quiet)
+        history, source = _train_or_load(model, "demo_qa", retrain, train)
     (text, question), answer = qa_data(5_000, TEST_SEED)
     predicted = model.predict([text, question], verbose=0, batch_size=1024).argmax(-1)
     baseline = float(np.bincount(answer).max() / len(answer))
@@ -171,7 +172,7 @@ def run_posts(retrain=False, epochs=8, samples=10_000, loss_weights=DEFAULT_POST
             x, y = posts_data(samples, seed)
             return fit(model, x, y, epochs, 64 * distribute.replicas(dist), quiet)
 
-        history, source = _train_or_load(model, "demo_posts", retrain, train, quiet)
+        history, source = _train_or_load(model, "demo_posts", retrain, train)
     x, y = posts_data(3_000, TEST_SEED)
     pred = model.predict(x, verbose=0, batch_size=512)
     summary = {
@@ -237,7 +238,7 @@ def run_similarity(retrain=False, epochs=15, samples=20_000, merge="abs_diff", p
             (a, b), y = digit_pairs(samples, seed, "train")
             return fit(model, [a, b], y, epochs, 128 * distribute.replicas(dist), quiet)
 
-        history, source = _train_or_load(model, "demo_similarity", retrain, train, quiet)
+        history, source = _train_or_load(model, "demo_similarity", retrain, train)
     (a, b), y = digit_pairs(4_000, TEST_SEED, "test")
     p = model.predict([a, b], verbose=0, batch_size=1024)
     swapped = model.predict([b, a], verbose=0, batch_size=1024)
@@ -258,11 +259,10 @@ def _count(model):
 
 def _imagenet_top5(image_path):
     from kerazoo import backbones
-    from kerazoo._io import read_image_rgb
-    from kerazoo.demos.stereo import _resize
+    from kerazoo._io import read_image_rgb, resize_image
 
     model = backbones.inception_v3(weights="imagenet", include_top=True)
-    batch = _resize(read_image_rgb(image_path), 299, 299)[None]
+    batch = resize_image(read_image_rgb(image_path), 299, 299)[None]
     top = backbones.decode(model.predict(batch, verbose=0), top=5)[0]
     return [{"wnid": w, "label": label, "score": round(s, 4)} for w, label, s in top]
 
@@ -273,7 +273,6 @@ def run_inception(image=None, weights="auto", quiet=False, summary_print=None):
     import keras
 
     from kerazoo import backbones
-    from kerazoo import weights as weights_lib
     from kerazoo.layers import InceptionBlock
     from kerazoo.models import chapter
 
@@ -286,16 +285,11 @@ def run_inception(image=None, weights="auto", quiet=False, summary_print=None):
               "small_inception": _count(small), "inception_v3": _count(v3)}
     if summary_print:
         small.summary(print_fn=summary_print)
-    have = weights != "none"
-    if have:
-        try:
-            weights_lib.resolve("inception_v3", download=(weights == "imagenet"))
-        except weights_lib.WeightsError as e:
-            if weights == "imagenet":
-                raise
-            have = False
-            result["note"] = f"no ImageNet weights, so no top-5 labels: {e}"
-    if image is not None and have:
+    value, _, warning = choose_weights(weights, "inception_v3", "InceptionV3",
+                                       "so no top-5 labels")
+    if warning:
+        result["note"] = warning
+    if image is not None and value == "imagenet":
         result["top5"] = _imagenet_top5(image)
     elif image is not None:
         result["top5"] = None

@@ -24,6 +24,32 @@ def load_pretrained(model, name):
     return path
 
 
+def choose_weights(choice, name, architecture, consequence):
+    """A demo's `--weights auto|imagenet|none|PATH` for manifest file `name`.
+
+    Returns (value for the model, label for the summary, warning or None):
+    `auto` is ImageNet if the file is already on this machine (no download),
+    else untrained with a loud warning (saying `consequence`); `imagenet` resolves or downloads it and
+    raises with the fix if it cannot; `none` is untrained; else a file path.
+    """
+    from kerazoo import weights
+
+    if choice == "none":
+        return None, "random", None
+    if choice in ("auto", "imagenet"):
+        try:
+            weights.resolve(name, download=(choice == "imagenet"))
+            return "imagenet", "imagenet", None
+        except weights.WeightsError as e:
+            if choice == "imagenet":
+                raise
+            return None, "random", (
+                f"WARNING: ImageNet {architecture} weights not available, {consequence}: {e}")
+    if not Path(choice).is_file():
+        raise InputError(f"--weights {choice}: no such file (use auto, imagenet, none or a path)")
+    return str(choice), str(choice), None
+
+
 def fit(model, x, y, epochs, batch_size, quiet, validation_data=None):
     """model.fit with Keras's progress bar (on stderr under --json)."""
     is_dataset = y is None  # a tf.data.Dataset of (x, y): already batched and shuffled

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import InputError, atomic_write, read_image_rgb
+from kerazoo._io import InputError, atomic_write, read_image_rgb, resize_image
 from kerazoo.registry import register
 
 IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cues
@@ -194,11 +194,9 @@ def _non_negative(text):
 
 
 def load_photo(path):
-    from kerazoo.demos.stereo import _resize
-
     image = read_image_rgb(path)
     if image.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
-        image = _resize(image, IMAGE_SIZE, IMAGE_SIZE)
+        image = resize_image(image, IMAGE_SIZE, IMAGE_SIZE)
     return image
 
 
@@ -285,8 +283,7 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
     import keras
 
     from kerazoo import distribute
-    from kerazoo import weights as weights_lib
-    from kerazoo.demos.common import fit, plot_history
+    from kerazoo.demos.common import choose_weights, fit, plot_history
 
     _require_tensorflow()
     items, problems = read_items(data, images)
@@ -295,18 +292,11 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
     n = len(items["price"])
     if n < 5:
         raise InputError(f"{data}: only {n} usable rows; need at least 5 to train and validate")
-    weights_label, weights_value = "random", None
-    if weights in ("auto", "imagenet"):
-        try:
-            weights_lib.resolve("inception_v3_notop", download=(weights == "imagenet"))
-            weights_label, weights_value = "imagenet", "imagenet"
-        except weights_lib.WeightsError as e:
-            if weights == "imagenet":
-                raise
-            print(f"WARNING: ImageNet InceptionV3 weights not available, the photo branch "
-                  f"uses a frozen UNTRAINED InceptionV3: {e}", file=sys.stderr)
-    elif weights != "none":
-        weights_label = weights_value = str(weights)
+    weights_value, weights_label, warning = choose_weights(
+        weights, "inception_v3_notop", "InceptionV3",
+        "the photo branch uses a frozen UNTRAINED InceptionV3")
+    if warning:
+        print(warning, file=sys.stderr)
 
     keras.utils.set_random_seed(SEED)
     order = np.random.default_rng(SEED).permutation(n)

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import InputError, atomic_write, read_image_rgb, write_json, write_npy
+from kerazoo._io import (InputError, atomic_write, read_image_rgb, resize_image, write_json,
+                         write_npy)
+from kerazoo.demos.common import choose_weights
 from kerazoo.registry import register
 
 MAX_PIXELS = 1_000_000  # larger pairs are downscaled to this many pixels
@@ -59,14 +61,6 @@ class Stages:
             print(f" {self.seconds[name]:.2f} s", file=sys.stderr, flush=True)
 
 
-def _resize(image, height, width):
-    from PIL import Image
-
-    channels = [Image.fromarray(image[..., c]).resize((width, height), Image.BILINEAR)
-                for c in range(image.shape[-1])]
-    return np.stack([np.asarray(c, np.float32) for c in channels], axis=-1)
-
-
 def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
     """Both views as float32 RGB (0-255), checked and, if large, downscaled.
 
@@ -87,7 +81,7 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
     if height * width > max_pixels:
         scale = (max_pixels / (height * width)) ** 0.5
         h, w = max(MIN_SIDE, int(height * scale)), max(MIN_SIDE, int(width * scale))
-        left, right = _resize(left, h, w), _resize(right, h, w)
+        left, right = resize_image(left, h, w), resize_image(right, h, w)
     return original, left, right, scale
 
 
@@ -229,29 +223,6 @@ def render_figure(left, disparity, path, title):
 
 # -------------------------------------------------------------- the demo
 
-def resolve_weights(choice):
-    """--weights -> (value for the model, label for the summary, warning)."""
-    from kerazoo import weights as weights_lib
-
-    if choice == "none":
-        return None, "random", None
-    if choice == "imagenet":
-        weights_lib.resolve("xception_notop")  # raises with the fix if missing
-        return "imagenet", "imagenet", None
-    if choice == "auto":
-        try:
-            weights_lib.resolve("xception_notop", download=False)
-            return "imagenet", "imagenet", None
-        except weights_lib.WeightsError as e:
-            return None, "random", (
-                "WARNING: ImageNet Xception weights not available, using UNTRAINED "
-                f"(random) features: {e}")
-    path = Path(choice)
-    if not path.is_file():
-        raise InputError(f"--weights {choice}: no such file (use auto, imagenet, none or a path)")
-    return str(path), str(path), None
-
-
 @register("demo", section="7.160", name="stereo")
 def run(left_path, right_path, weights="auto", max_disparity=None, out="stereo_out",
         fill=True, quiet=False, save_model=None):
@@ -281,7 +252,8 @@ def run(left_path, right_path, weights="auto", max_disparity=None, out="stereo_o
                          f"width ({orig_w})")
 
     with stages("resolve weights"):
-        weights_value, weights_label, warning = resolve_weights(weights)
+        weights_value, weights_label, warning = choose_weights(
+            weights, "xception_notop", "Xception", "using UNTRAINED (random) features")
     if warning:
         print(warning, file=sys.stderr, flush=True)
     level = 2
@@ -295,7 +267,8 @@ def run(left_path, right_path, weights="auto", max_disparity=None, out="stereo_o
     with stages("similarity"):
         side = SIMILARITY_SIDE / max(height, width)
         small_h, small_w = max(MIN_SIDE, int(height * side)), max(MIN_SIDE, int(width * side))
-        small = [_resize(left, small_h, small_w)[None], _resize(right, small_h, small_w)[None]]
+        small = [resize_image(left, small_h, small_w)[None],
+                 resize_image(right, small_h, small_w)[None]]
         similarity = float(keras.ops.convert_to_numpy(similarity_model(small))[0, 0])
     with stages("matching"):
         coarse, valid = disparity_from_cost(volume, fill=fill)
