@@ -1,6 +1,6 @@
 """kerazoo's benchmark table: every figure a ratio measured in the same run.
 
-    python benchmarks/run.py [--quick] [--json benchmarks/results/benchmark.json]
+    python benchmarks/run.py [--quick] [--refresh]
 
 1. Overhead of each kerazoo layer against the same graph written by hand with
    the functional API (same weights, outputs checked equal): forward
@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +225,7 @@ def jit(repeats):
 def stereo_scaling(sizes, disparities):
     from PIL import Image
 
-    from kerazoo.demos.stereo_data import synthetic_pair
+    from kerazoo.app.demos.stereo_data import synthetic_pair
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,8 +237,8 @@ def stereo_scaling(sizes, disparities):
                 left, right = Path(tmp) / "l.png", Path(tmp) / "r.png"
                 Image.fromarray(pair.left).save(left)
                 Image.fromarray(pair.right).save(right)
-                code = ("import resource, kerazoo_cli\n"
-                        "try:\n    kerazoo_cli.main()\nexcept SystemExit:\n    pass\n"
+                code = ("import resource\nfrom kerazoo.app.cli import main\n"
+                        "try:\n    main()\nexcept SystemExit:\n    pass\n"
                         "import sys\nprint('MAXRSS', resource.getrusage(resource.RUSAGE_SELF)"
                         ".ru_maxrss, file=sys.stderr)")
                 start = time.perf_counter()
@@ -260,7 +262,7 @@ def stereo_scaling(sizes, disparities):
 # -------------------------------------------------------- 6. start-up
 
 def startup(repeats):
-    help_cmd = [sys.executable, "-c", "import kerazoo_cli; kerazoo_cli.main(['--help'])"]
+    help_cmd = [sys.executable, "-c", "from kerazoo.app.cli import main; main(['--help'])"]
     pass_cmd = [sys.executable, "-c", "pass"]
     run = lambda cmd: subprocess.run(cmd, capture_output=True, check=False)  # noqa: E731
     help_s, pass_s = paired(lambda: run(help_cmd), lambda: run(pass_cmd), repeats)
@@ -303,8 +305,7 @@ def table(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no stereo sweep")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
-                                             "benchmark.json"))
+    _results.add_arguments(parser)
     args = parser.parse_args()
     repeats = 5 if args.quick else 30
     results = {"overhead": overhead(repeats), "gflops": gflops(repeats), "jit": jit(repeats),
@@ -313,8 +314,7 @@ def main():
         results["stereo"] = stereo_scaling([0.1, 0.4, 1.0, 2.0], [64]) + \
             stereo_scaling([0.4], [32, 128])
     print(table(results))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    _results.write("benchmark", results, args.refresh)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """kerazoo's stereo demo against OpenCV's StereoSGBM, side by side, one run.
 
-    python benchmarks/stereo.py [--seeds 3] [--json benchmarks/results/stereo.json]
+    python benchmarks/stereo.py [--seeds 3] [--refresh]
 
 Pairs with ground truth: the real Middlebury 2014 "Motorcycle" (quarter
 resolution, shipped by scikit-image), the repo's shipped pair, and generated
@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+import _results  # benchmarks/_results.py: the script's folder is on sys.path
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT_SEEDS = (101, 102, 103)  # the settings were chosen on seeds 11, 12
@@ -36,7 +38,7 @@ HELD_OUT_SEEDS = (101, 102, 103)  # the settings were chosen on seeds 11, 12
 def pairs():
     from PIL import Image
 
-    from kerazoo.demos.stereo_data import StereoPair, motorcycle, synthetic_pair
+    from kerazoo.app.demos.stereo_data import StereoPair, motorcycle, synthetic_pair
 
     out = []
     try:
@@ -73,14 +75,14 @@ def sgbm(pair, filtered):
 def kerazoo_run(pair, weights, seed, tmp):
     from PIL import Image
 
-    from kerazoo.demos import stereo
+    from kerazoo.app.demos import stereo
 
     left, right = Path(tmp) / "l.png", Path(tmp) / "r.png"
     Image.fromarray(pair.left).save(left)
     Image.fromarray(pair.right).save(right)
     stereo.SEED = seed
-    summary = stereo.run(left, right, weights=weights, max_disparity=pair.max_disparity,
-                         out=Path(tmp) / "out", quiet=True)
+    summary = stereo.run(left, right, weights=weights, max_disparity_px=pair.max_disparity,
+                         out=Path(tmp) / "out")
     return np.load(Path(tmp) / "out" / "disparity.npy"), summary
 
 
@@ -93,13 +95,13 @@ def cli_wall_seconds(pair, tmp):
     Image.fromarray(pair.right).save(right)
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", "import kerazoo_cli; kerazoo_cli.main()", "demo", "stereo",
+        [sys.executable, "-m", "kerazoo", "demo", "stereo",
          str(left), str(right), "--max-disparity", str(pair.max_disparity), "--weights", "none",
          "--out", str(Path(tmp) / "cli_out"), "--json"], capture_output=True, text=True)
     wall = time.perf_counter() - start
     stages = json.loads(result.stdout)["seconds"]
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import kerazoo_cli; kerazoo_cli.import_kerazoo()"],
+    subprocess.run([sys.executable, "-c", "from kerazoo.app.cli import import_kerazoo; import_kerazoo()"],
                    check=True)
     imports = time.perf_counter() - start
     start = time.perf_counter()
@@ -111,11 +113,11 @@ def cli_wall_seconds(pair, tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="random inits for untrained runs")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "stereo.json"))
+    _results.add_arguments(parser)
     args = parser.parse_args()
 
     from kerazoo import weights as weights_lib
-    from kerazoo.demos.stereo_data import bad_pixel_rate
+    from kerazoo.app.demos.stereo_data import bad_pixel_rate
 
     try:
         weights_lib.resolve("xception_notop", download=False)
@@ -170,8 +172,7 @@ def main():
                  f"{t['similarity']:.2f} s + matching {t['matching']:.2f} s + writing "
                  f"{t['write outputs']:.2f} s.")
     print("\n".join(lines))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"rows": rows, "timing": timing}, indent=2) + "\n")
+    _results.write("stereo", {"rows": rows, "timing": timing}, args.refresh)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python demos/make_price_data.py
 
-150 items from kerazoo.demos.price.synthetic_dataset (seed 0): items.csv and
+150 items from kerazoo.app.demos.price.synthetic_dataset (seed 0): items.csv and
 images/. The price follows a known rule plus noise (see that function), so
 `kerazoo demo price train --data demos/data/price/items.csv` can be checked.
 `kerazoo demo price train --synthetic N` makes larger sets the same way.
@@ -10,7 +10,7 @@ images/. The price follows a known rule plus noise (see that function), so
 
 from pathlib import Path
 
-from kerazoo.demos.price import synthetic_dataset
+from kerazoo.app.demos.price import synthetic_dataset
 
 if __name__ == "__main__":
     path = synthetic_dataset(150, Path(__file__).parent / "data" / "price", seed=0)

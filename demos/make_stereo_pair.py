@@ -2,7 +2,7 @@
 
     python demos/make_stereo_pair.py
 
-A generated scene (kerazoo.demos.stereo_data.synthetic_pair, seed 0, 384x512):
+A generated scene (kerazoo.app.demos.stereo_data.synthetic_pair, seed 0, 384x512):
 left.png, right.png, and disparity_gt.png (16-bit, disparity * 256, 0 where
 unknown: the KITTI convention). Exact ground truth, no licence questions.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kerazoo.demos.stereo_data import synthetic_pair
+from kerazoo.app.demos.stereo_data import synthetic_pair
 
 OUT = Path(__file__).parent / "data"
 

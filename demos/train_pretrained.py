@@ -14,42 +14,28 @@ import tempfile
 from pathlib import Path
 
 from kerazoo import weights
-from kerazoo.demos import chapter
+from kerazoo.app.demos import chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMOS = {
-    "adder": (chapter.run_adder, "7.110 adder: Dense(32)-Dense(32)-Dense(1) on 64 inputs"),
-    "qa": (chapter.run_qa, "7.120 question answering: two Embedding+LSTM branches, softmax"),
-    "posts": (chapter.run_posts, "7.130 posts: Embedding-Conv1D base, age/income/gender heads"),
-    "similarity": (chapter.run_similarity, "7.150 shared LSTM(32), abs_diff, sigmoid head"),
+ARCHITECTURES = {
+    "adder": "7.110 adder: Dense(32)-Dense(32)-Dense(1) on 64 inputs",
+    "qa": "7.120 question answering: two Embedding+LSTM branches, softmax",
+    "posts": "7.130 posts: Embedding-Conv1D base, age/income/gender heads",
+    "similarity": "7.150 shared LSTM(32), abs_diff, sigmoid head",
 }
 
 
 def main(names):
     manifest_path = ROOT / "weights" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    for name in names or DEMOS:
-        run, architecture = DEMOS[name]
-        captured = {}
-        import keras
-
-        original = keras.Model.fit
-
-        def spy(self, *args, **kwargs):  # keep a handle on the trained model
-            captured["model"] = self
-            return original(self, *args, **kwargs)
-
-        keras.Model.fit = spy
-        try:
-            summary = run(retrain=True, quiet=False)
-        finally:
-            keras.Model.fit = original
+    for name in names or chapter.DEMOS:
+        summary, trained = chapter.run(name, retrain=True)
+        architecture = ARCHITECTURES[name]
         file_name = f"demo_{name}.weights.h5"
         with tempfile.TemporaryDirectory() as tmp:
             tmp_file = Path(tmp) / file_name
             # An uncompiled copy (from_config; clone_model would compile it
             # again): the file holds the model's weights only, no optimizer.
-            trained = captured["model"]
             clean = type(trained).from_config(trained.get_config())
             clean.set_weights(trained.get_weights())
             assert getattr(clean, "optimizer", None) is None

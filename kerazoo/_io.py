@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by the demos: atomic writes and robust image reads."""
+"""Small I/O helpers: atomic writes and robust image reads."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class InputError(ValueError):
-    """Bad user input (file missing, unreadable, wrong size...): one line."""
+from kerazoo.errors import InputError
 
 
 def default_file_mode() -> int:

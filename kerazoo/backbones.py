@@ -15,22 +15,46 @@ import keras
 import numpy as np
 
 from kerazoo import weights as weights_lib
-from kerazoo.registry import register
+from kerazoo.registry import PretrainedWeights, register
 
 POOLINGS = (None, "avg", "max")
+# Both ImageNet releases were trained on RGB scaled to [-1, 1]; the models
+# built here do that scaling themselves (`include_preprocessing=True`).
+_IMAGENET_PREPROCESSING = "RGB 0-255, scaled to [-1, 1] inside the model"
+INCEPTION_V3_WEIGHTS = (PretrainedWeights("imagenet", top="inception_v3",
+                                          notop="inception_v3_notop",
+                                          preprocessing=_IMAGENET_PREPROCESSING),)
+XCEPTION_WEIGHTS = (PretrainedWeights("imagenet", top="xception", notop="xception_notop",
+                                      preprocessing=_IMAGENET_PREPROCESSING),)
+AVAILABLE_WEIGHTS = {"inception_v3": INCEPTION_V3_WEIGHTS, "xception": XCEPTION_WEIGHTS}
 # The smallest input each architecture accepts (keras.applications' own limit).
 MIN_SIZE = {"xception": 71, "inception_v3": 75}
+
+
+def weights_file(arch, weights="imagenet", include_top=False) -> str:
+    """The manifest name of backbone `arch`'s pretrained `weights`, e.g.
+    `weights_file("xception")` -> `"xception_notop"`.
+
+    >>> weights_file("inception_v3", include_top=True)
+    'inception_v3'
+    """
+    available = {w.name: w for w in AVAILABLE_WEIGHTS[arch]}
+    if weights not in available:
+        raise ValueError(f"`weights` must be one of {tuple(available)} for {arch}, "
+                         f"received: weights={weights!r}")
+    return available[weights].file_for(include_top)
 
 
 def _check_args(arch, weights, include_top, pooling, input_shape, classes):
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}, received: pooling={pooling!r}")
-    if not (weights is None or weights == "imagenet" or isinstance(weights, (str, bytes))
+    names = [w.name for w in AVAILABLE_WEIGHTS[arch]]
+    if not (weights is None or weights in names or isinstance(weights, (str, bytes))
             or hasattr(weights, "__fspath__")):
         raise ValueError(
-            "`weights` must be 'imagenet', None or a path, received: "
+            f"`weights` must be one of {names}, None or a path, received: "
             f"weights={weights!r}")
-    if include_top and weights == "imagenet" and classes != 1000:
+    if include_top and weights in names and classes != 1000:
         raise ValueError(
             "ImageNet weights with include_top=True need classes=1000, received: "
             f"classes={classes!r}")
@@ -54,7 +78,12 @@ def _build(arch, app_fn, weights, include_top, pooling, input_shape, include_pre
     base = app_fn(include_top=include_top, weights=None, input_shape=shape, pooling=pooling,
                   classes=classes, classifier_activation=classifier_activation)
     if weights is not None:
-        weights_lib.load_into(base, weights, arch if include_top else f"{arch}_notop")
+        named = weights in [w.name for w in AVAILABLE_WEIGHTS[arch]]
+        name = weights_file(arch, weights if named else "imagenet", include_top)
+        # Resolved (and hashed) once here; a path is the caller's own file,
+        # or one they resolved already: only its architecture is checked.
+        path = weights_lib.resolve(name) if named else weights
+        weights_lib.load_into(base, path, name)
     if not include_preprocessing:
         return base
     inputs = keras.Input(shape, name="image")
@@ -63,14 +92,15 @@ def _build(arch, app_fn, weights, include_top, pooling, input_shape, include_pre
     return keras.Model(inputs, base(x), name=name)
 
 
-@register("backbone", section="7.140")
+@register("backbone", weights=INCEPTION_V3_WEIGHTS)
 def inception_v3(weights="imagenet", include_top=False, pooling=None, input_shape=None,
                  include_preprocessing=True, classes=1000, classifier_activation="softmax"):
     """InceptionV3 (the chapter's Inception architecture), ImageNet-pretrained.
 
     Args:
         weights: `"imagenet"` (resolved and verified by `kerazoo.weights`),
-            `None` (random), or a path to a weights file of this architecture.
+            `None` (random), or a path to a weights file of this architecture
+            (e.g. what `kerazoo.weights.resolve(weights_file(...))` returned).
         include_top: keep the 1000-class classifier (input then 299x299).
         pooling: `None`, `"avg"` or `"max"` when `include_top=False`.
         input_shape: `(height, width, 3)`, sides >= 75; `None` sizes allowed
@@ -93,7 +123,7 @@ def inception_v3(weights="imagenet", include_top=False, pooling=None, input_shap
                   classifier_activation, "inception_v3")
 
 
-@register("backbone", section="7.140")
+@register("backbone", weights=XCEPTION_WEIGHTS)
 def xception(weights="imagenet", include_top=False, pooling=None, input_shape=None,
              include_preprocessing=True, classes=1000, classifier_activation="softmax"):
     """Xception (section 7.140: "an extreme Inception"), ImageNet-pretrained.

@@ -1,4 +1,4 @@
-"""Data-parallel training for the demos: one helper, both backends.
+"""Data-parallel training: one helper, both backends.
 
 - `mirrored`: `tf.distribute.MirroredStrategy` (TensorFlow backend): variables
   mirrored on every local device, each batch split across them.
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 
-from kerazoo._io import InputError
-
-STRATEGIES = ("none", "mirrored", "data-parallel")
+from kerazoo.errors import ParameterError
+from kerazoo.options import STRATEGIES
 
 
 def configure_cpu_devices(count):
@@ -36,15 +35,15 @@ def scope(name):
 
     name = name or "none"
     if name not in STRATEGIES:
-        raise InputError(f"--strategy must be one of {', '.join(STRATEGIES)}, received {name!r}")
+        raise ParameterError("strategy", f"must be one of {STRATEGIES}, received {name!r}")
     backend = keras.backend.backend()
     if name == "none":
         yield None
         return
     if name == "mirrored":
         if backend != "tensorflow":
-            raise InputError("--strategy mirrored is tf.distribute: it needs KERAS_BACKEND="
-                             f"tensorflow (this is {backend}; use data-parallel with JAX)")
+            raise ParameterError("strategy", "'mirrored' is tf.distribute: it needs KERAS_BACKEND="
+                                 f"tensorflow (this is {backend}; use 'data-parallel' with JAX)")
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy(
@@ -54,8 +53,8 @@ def scope(name):
             yield strategy
         return
     if backend != "jax":
-        raise InputError("--strategy data-parallel uses keras.distribution, which runs on "
-                         f"JAX (this is {backend}; use mirrored with TensorFlow)")
+        raise ParameterError("strategy", "'data-parallel' uses keras.distribution, which runs "
+                             f"on JAX (this is {backend}; use 'mirrored' with TensorFlow)")
     previous = keras.distribution.distribution()
     distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
     keras.distribution.set_distribution(distribution)

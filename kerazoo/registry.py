@@ -1,15 +1,50 @@
-"""One registry for everything kerazoo offers: layers, backbones and demos.
+"""One registry of what kerazoo offers to models: layers and backbones.
 
-It drives `kerazoo list`, `kerazoo.create`, and the test matrix, so a new entry
-shows up everywhere at once (the kimm / timm pattern).
+It drives `kerazoo list`, `kerazoo.create` and the test matrix, so a new entry
+shows up everywhere at once (the timm / kimm pattern). A backbone entry
+carries its pretrained weights (`PretrainedWeights`: the manifest files that
+hold them, and the preprocessing they expect), as kimm's `available_weights`
+and timm's pretrained configs do. The demos are the application's business:
+`kerazoo.app.cli` keeps its own table of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable
 
-KINDS = ("layer", "backbone", "demo")
+KINDS = ("layer", "backbone")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedWeights:
+    """One set of pretrained weights of a backbone.
+
+    Attributes:
+        name: what callers pass as `weights=` (e.g. `"imagenet"`).
+        top: manifest name of the file with the classifier (`include_top=True`).
+        notop: manifest name of the file without it.
+        preprocessing: what the weights expect of an input image.
+    """
+
+    name: str
+    top: str
+    notop: str
+    preprocessing: str
+
+    def file_for(self, include_top: bool) -> str:
+        return self.top if include_top else self.notop
+
+    def as_dict(self) -> dict:
+        from kerazoo import weights
+
+        files = {}
+        for variant, manifest_name in (("top", self.top), ("notop", self.notop)):
+            info = weights.entry(manifest_name)
+            files[variant] = {"manifest_name": manifest_name, "file": info["file"],
+                              "hash": info["hash"], "hash_algorithm": info["hash_algorithm"]}
+        return {"name": self.name, "preprocessing": self.preprocessing, "files": files}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,55 +52,82 @@ class Entry:
     name: str
     kind: str
     summary: str
-    section: str
-    target: Any  # the class or builder function
+    target: Any  # the layer class or the backbone's builder function
+    weights: tuple = ()  # PretrainedWeights, backbones only
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "summary": self.summary,
-                "section": self.section}
+                "weights": [w.as_dict() for w in self.weights]}
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(kind: str, section: str = "", name: str | None = None) -> Callable:
+def register(kind: str, name: str | None = None, weights=()) -> Callable:
     """Class / function decorator adding the target to the registry.
 
     The summary is the first line of the target's docstring.
     """
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, received: kind={kind!r}")
+    if weights and kind != "backbone":
+        raise ValueError(f"only backbones carry pretrained weights, received: kind={kind!r}")
 
     def decorator(target):
         entry_name = name or target.__name__
         if entry_name in _REGISTRY and _REGISTRY[entry_name].target is not target:
             raise ValueError(f"Duplicate kerazoo registry name: {entry_name!r}")
         summary = (target.__doc__ or "").strip().splitlines()[0] if target.__doc__ else ""
-        _REGISTRY[entry_name] = Entry(entry_name, kind, summary, section, target)
+        _REGISTRY[entry_name] = Entry(entry_name, kind, summary, target, tuple(weights))
         return target
 
     return decorator
 
 
-def list_entries(kind: str | None = None) -> list[Entry]:
-    """Registered entries, optionally of one kind, sorted by kind then name."""
+def _load_all():
+    # The entries register themselves when their modules are imported.
+    for module in ("kerazoo.layers", "kerazoo.backbones"):
+        importlib.import_module(module)
+
+
+def list_entries(kind: str | None = None, pretrained: bool = False) -> list[Entry]:
+    """Registered entries sorted by kind then name; optionally only one kind,
+    or only those with pretrained weights."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, received: kind={kind!r}")
-    entries = [e for e in _REGISTRY.values() if kind is None or e.kind == kind]
+    _load_all()
+    entries = [e for e in _REGISTRY.values()
+               if (kind is None or e.kind == kind) and (not pretrained or e.weights)]
     return sorted(entries, key=lambda e: (KINDS.index(e.kind), e.name))
 
 
 def get(name: str) -> Entry:
+    _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"Unknown kerazoo name {name!r}. Known: {known}") from None
+        raise ValueError(f"`name` must be a registered kerazoo name ({known}), "
+                         f"received: name={name!r}") from None
 
 
 def create(name: str, **kwargs) -> Any:
-    """Instantiate a registered layer or build a registered backbone."""
-    entry = get(name)
-    if entry.kind == "demo":
-        raise ValueError(f"{name!r} is a demo; run it with `kerazoo demo {name}`.")
-    return entry.target(**kwargs)
+    """Instantiates a registered layer or builds a registered backbone."""
+    return get(name).target(**kwargs)
+
+
+def custom_objects() -> dict:
+    """Every registered kerazoo class, keyed by its registered and plain names.
+
+    For APIs that still take `custom_objects=` (legacy `.h5`,
+    `keras.models.model_from_json`).
+    """
+    import keras
+
+    objects = {}
+    for entry in list_entries():
+        target = entry.target
+        if isinstance(target, type):
+            objects[target.__name__] = target
+            objects[keras.saving.get_registered_name(target)] = target
+    return objects

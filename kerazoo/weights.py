@@ -27,20 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from kerazoo._io import atomic_write
+from kerazoo.errors import WeightsError, WeightsNotFoundError, WeightsVerificationError
 
 LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
-
-
-class WeightsError(ValueError):
-    """A weights file is missing or unusable; the message is one line."""
-
-
-class WeightsNotFoundError(WeightsError):
-    pass
-
-
-class WeightsVerificationError(WeightsError):
-    pass
 
 
 # ----------------------------------------------------------------- manifest
@@ -334,36 +323,25 @@ def status(manifest=None) -> list[dict]:
 
 # ------------------------------------------------------------------ loading
 
-def load_into(model, weights, name, manifest=None) -> str:
-    """Loads `weights` into a keras-applications `model`.
+def load_into(model, path, name, manifest=None) -> Path:
+    """Loads the weights file at `path` into the keras-applications `model`.
 
-    `weights`: `"imagenet"` (the manifest file `name`, resolved and verified),
-    or a path: either the release itself or your own file of the same
-    architecture (`.h5` in the keras-applications layout, or a Keras 3
-    `.weights.h5`). Returns a short description of what was loaded.
+    `path` is what `resolve(name)` returned (verified there, hash included:
+    it is not hashed again), or your own file of the same architecture: the
+    keras-applications `.h5` layout (checked against manifest entry `name`'s
+    architecture fingerprint) or a Keras 3 `.weights.h5`. Returns the path.
     """
-    files = manifest if manifest is not None else load_manifest()
-    if weights == "imagenet":
-        path = resolve(name, manifest=files)
-        description = f"imagenet ({path})"
-    else:
-        path = Path(os.fspath(weights))
-        if not path.is_file():
-            raise WeightsNotFoundError(f"{path}: no such weights file")
-        if path.name.endswith(".weights.h5"):
-            description = f"{path}"
-        else:
-            verify(path, name, files, check_hash=False)  # the right architecture
-            info = entry(name, files)
-            release = file_hash(path, info["hash_algorithm"]) == info["hash"]
-            description = (f"imagenet ({path})" if release
-                           else f"{path} (not the release: your own weights)")
+    path = Path(os.fspath(path))
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path}: no such weights file")
+    if not path.name.endswith(".weights.h5"):
+        verify(path, name, manifest, check_hash=False)  # the right architecture
     try:
         model.load_weights(str(path))
     except (ValueError, OSError, KeyError) as e:
         raise WeightsVerificationError(
             f"{path} does not fit {name}: {str(e).splitlines()[0][:200]}") from None
-    return description
+    return path
 
 
 def write_keras_applications_h5(model, path) -> Path:

@@ -72,38 +72,3 @@ def test_two_device_training_matches_one_device_and_reloads():
     assert numbers[f"replicas_{STRATEGY}"] == 2 and numbers["replicas_none"] == 1
     assert numbers["single_vs_distributed"] < 1e-4
     assert numbers["distributed_vs_reloaded"] < 1e-5
-
-
-def test_demo_cli_trains_with_a_strategy():
-    env = dict(_env(), KERAZOO_CPU_DEVICES="2")
-    env.pop("XLA_FLAGS", None)
-    result = subprocess.run(
-        [sys.executable, "-c", "import kerazoo_cli; kerazoo_cli.main()", "demo", "adder",
-         "--retrain", "--epochs", "1", "--strategy", STRATEGY, "--json"],
-        capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout)["weights"] == "trained now"
-
-
-def test_the_other_backends_strategy_is_refused():
-    from click.testing import CliRunner
-
-    import kerazoo_cli
-
-    other = "data-parallel" if STRATEGY == "mirrored" else "mirrored"
-    result = CliRunner().invoke(kerazoo_cli.cli, ["demo", "adder", "--retrain", "--strategy",
-                                                  other])
-    assert result.exit_code == 2 and "--strategy" in result.stderr
-
-
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is tf.distribute")
-def test_two_workers_on_localhost(tmp_path):
-    """The README's multi-worker command: two processes, one model, in sync."""
-    script = os.path.join(os.path.dirname(__file__), "..", "demos", "multiworker.py")
-    result = subprocess.run([sys.executable, script, "--workers", "2", "--out",
-                             str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
-    workers = [json.loads((tmp_path / f"r.{i}.json").read_text()) for i in range(2)]
-    assert all(w["replicas"] == 2 for w in workers)
-    assert workers[0]["loss"] == workers[1]["loss"]
-    assert workers[0]["loss"][-1] < workers[0]["loss"][0]

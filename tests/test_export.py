@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder
-from kerazoo.models.stereo import build_stereo_models
+from kerazoo.app.models.stereo import build_stereo_models
 
 tf = pytest.importorskip("tensorflow")
 

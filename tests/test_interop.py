@@ -3,14 +3,17 @@
 import keras
 import numpy as np
 import pytest
+from conftest import requires_extra
 
 from kerazoo.layers import SiameseEncoder, StereoXception
 from kerazoo.testing import check_layer
 
-keras_cv = pytest.importorskip("keras_cv", reason="the 'cv' extra is not installed")
+pytestmark = requires_extra("keras_cv", "cv")
 
 
 def _resnet():
+    import keras_cv
+
     # A small ResNet from keras-cv's generic backbone class: no preset, no download.
     return keras_cv.models.ResNetBackbone(
         stackwise_filters=[8, 16], stackwise_blocks=[1, 1], stackwise_strides=[1, 2],
@@ -18,7 +21,7 @@ def _resnet():
 
 
 def test_keras_cv_backbone_as_the_stereo_base():
-    check_layer(StereoXception, lambda: {"base": _resnet(), "output": "both"},
+    check_layer(StereoXception, lambda: {"base": _resnet(), "output_mode": "both"},
                 input_shape=[(2, 32, 32, 3)] * 2,
                 expected_output_shape=[(2, 4, 4, 64)] * 2,
                 mixed_precision_policies=("mixed_float16",))

@@ -33,7 +33,7 @@ def _models():
     yield "siamese", keras.Model([a, b], siamese([a, b])), seq
 
     left, right = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
-    stereo = StereoXception(base=tiny_base(), output="both", feature_layers=["c1", "c2"])
+    stereo = StereoXception(base=tiny_base(), output_mode="both", feature_layers=["c1", "c2"])
     yield "stereo", keras.Model([left, right], stereo([left, right])), [img, img[::-1]]
 
     # A SiameseEncoder whose encoder is itself made of kerazoo layers.
@@ -112,8 +112,28 @@ def test_model_from_json_with_custom_objects():
                                rtol=1e-5, atol=1e-5)
 
 
-def test_custom_objects_lists_every_registered_class():
-    objects = kerazoo.custom_objects()
-    for entry in kerazoo.list_entries("layer"):
-        assert objects[f"kerazoo>{entry.name}"] is entry.target
-        assert objects[entry.name] is entry.target
+def test_a_file_saved_by_kerazoo_0_1_still_loads(tmp_path):
+    """tests/data/legacy_0_1_0.keras was saved by kerazoo 0.1.0 (before the
+    library/application split and StereoXception's `output` -> `output_mode`),
+    with every layer in it: a fresh process with only `import kerazoo` loads
+    it, safely, and gives the outputs 0.1.0 gave."""
+    data = os.path.join(os.path.dirname(__file__), "data")
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import keras, kerazoo
+        sys.path.insert(0, {data!r})
+        from make_legacy_model import inputs
+        model = keras.saving.load_model({os.path.join(data, 'legacy_0_1_0.keras')!r},
+                                        safe_mode=True)
+        expected = np.load({os.path.join(data, 'legacy_outputs.npz')!r})
+        got = model.predict(inputs(), verbose=0)
+        print(json.dumps({{k: float(np.abs(np.asarray(got[k]) - expected[k]).max())
+                          for k in expected.files}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    diffs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(diffs) == {"cost", "stereo", "residual", "similar"}
+    assert max(diffs.values()) < 1e-4, diffs

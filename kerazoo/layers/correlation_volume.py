@@ -9,7 +9,7 @@ from kerazoo.layers import _checks
 from kerazoo.registry import register
 
 
-@register("layer", section="7.160")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
 class CorrelationVolume(layers.Layer):
     """Correlates left features with right features shifted along the row.
@@ -22,7 +22,7 @@ class CorrelationVolume(layers.Layer):
     each feature vector's mean, which makes the score insensitive to
     brightness and contrast differences between the two cameras. It has no
     weights: whatever features you give it (e.g. a shared Xception's, from
-    `StereoXception(output="both")`) define the matching.
+    `StereoXception(output_mode="both")`) define the matching.
 
     Args:
         max_disparity: int. Largest disparity scored, in feature pixels; the
@@ -60,6 +60,7 @@ class CorrelationVolume(layers.Layer):
         super().__init__(**kwargs)
         self.max_disparity = _checks.positive_int("max_disparity", max_disparity)
         self.normalize = bool(normalize)
+        self.input_spec = [layers.InputSpec(ndim=4), layers.InputSpec(ndim=4)]
 
     def build(self, input_shape):
         _checks.two_views("CorrelationVolume", input_shape)

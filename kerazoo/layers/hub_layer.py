@@ -27,7 +27,7 @@ def _captured_variables(fn):
     return out
 
 
-@register("layer", section="7.160")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
 class HubLayer(layers.Layer):
     """Calls a TF-Hub model or a local TF2 SavedModel inside a Keras 3 model.
@@ -88,13 +88,16 @@ class HubLayer(layers.Layer):
                 f"SavedModels), received: KERAS_BACKEND={backend!r}")
         try:
             import tensorflow_hub as hub
-        except ImportError:
+        except ModuleNotFoundError as e:
+            if e.name != "tensorflow_hub":
+                raise ImportError(f"tensorflow-hub is installed but cannot be imported: {e}; "
+                                  "pip install 'kerazoo[hub]' installs what it needs") from e
             raise ImportError(
                 "HubLayer needs tensorflow-hub: pip install 'kerazoo[hub]'") from None
         self.handle = handle
         self.signature = signature
         self.output_key = output_key
-        self.declared_output_shape = None if output_shape is None else tuple(output_shape)
+        self.output_shape = None if output_shape is None else tuple(output_shape)
         try:
             self._module = hub.load(handle)
         except Exception as e:
@@ -159,8 +162,8 @@ class HubLayer(layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        if self.declared_output_shape is not None:
-            return (input_shape[0],) + self.declared_output_shape
+        if self.output_shape is not None:
+            return (input_shape[0],) + self.output_shape
         # Trace the module once on a symbolic input to learn its output.
         spec = keras.Operation.compute_output_spec(
             self, keras.KerasTensor(input_shape, dtype=self._input_dtype()))
@@ -177,8 +180,8 @@ class HubLayer(layers.Layer):
             "handle": self.handle,
             "signature": self.signature,
             "output_key": self.output_key,
-            "output_shape": (None if self.declared_output_shape is None
-                             else list(self.declared_output_shape)),
+            "output_shape": (None if self.output_shape is None
+                             else list(self.output_shape)),
         })
         config.pop("autocast", None)
         return config

@@ -11,7 +11,7 @@ from kerazoo.registry import register
 BRANCHES = ("a", "b", "c", "d")
 
 
-@register("layer", section="7.140")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
 class InceptionBlock(layers.Layer):
     """Four parallel convolution branches concatenated on the channel axis.
@@ -89,6 +89,7 @@ class InceptionBlock(layers.Layer):
         }
         self.branches = [self._make_branch(b, plan[b]) for b in BRANCHES]
         self.concat = layers.Concatenate(axis=-1, dtype=self.dtype_policy, name="concat")
+        self.input_spec = layers.InputSpec(ndim=4)
 
     def _make_branch(self, branch, steps):
         ops_ = []
@@ -159,6 +160,7 @@ class InceptionBlock(layers.Layer):
                 op.build(shape)
                 shape = tuple(op.compute_output_shape(shape))
         self.concat.build(shapes)
+        self.input_spec = layers.InputSpec(ndim=4, axes={-1: input_shape[-1]})
 
     def call(self, inputs, training=None):
         outputs = []

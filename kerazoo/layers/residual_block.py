@@ -11,7 +11,7 @@ from kerazoo.registry import register
 _CONV = {1: layers.Conv1D, 2: layers.Conv2D}
 
 
-@register("layer", section="7.140")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
 class ResidualBlock(layers.Layer):
     """A stack of convolutions whose output is added to the block's input.
@@ -89,6 +89,7 @@ class ResidualBlock(layers.Layer):
         self.preactivation = bool(preactivation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = layers.InputSpec(ndim=self.rank + 2)
 
     def _layer_kwargs(self, name):
         return {"dtype": self.dtype_policy, "name": name}
@@ -136,6 +137,7 @@ class ResidualBlock(layers.Layer):
         for op in self.projection or ():
             op.build(shape)
             shape = tuple(op.compute_output_shape(shape))
+        self.input_spec = layers.InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
     @staticmethod
     def _apply(ops_, x, training):

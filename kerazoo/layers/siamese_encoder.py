@@ -8,9 +8,9 @@ import keras
 from keras import layers, ops
 
 from kerazoo.layers import _checks
+from kerazoo.layers.two_view import TwoViewLayer
+from kerazoo.options import SIAMESE_MERGES as MERGES
 from kerazoo.registry import register
-
-MERGES = ("concat", "abs_diff", "product", "cosine")
 
 
 def _as_layer(name, value):
@@ -22,16 +22,17 @@ def _as_layer(name, value):
         f"`{name}` must be a Keras layer or model, received: {name}={value!r}")
 
 
-@register("layer", section="7.150")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
-class SiameseEncoder(layers.Layer):
+class SiameseEncoder(TwoViewLayer):
     """Applies ONE encoder to two inputs and merges the two encodings.
 
     Section 7.150's shared LSTM: similarity is symmetric, so both sentences go
     through the same layer instance, whose weights learn from both inputs at
     once. Any layer or model can be the encoder; a symmetric merge
     (`abs_diff`, `product`, `cosine`) makes the output independent of the
-    order of the two inputs.
+    order of the two inputs. It compares; to extract spatial features of two
+    images side by side, use `StereoXception` (both are `TwoViewLayer`s).
 
     Args:
         encoder: a Keras layer or model applied to both inputs. Defaults to
@@ -109,10 +110,7 @@ class SiameseEncoder(layers.Layer):
             self.head.build(self._merged_shape(self.encoder.compute_output_shape(left)))
 
     def call(self, inputs, training=None):
-        left, right = inputs
-        # The same encoder object on both inputs: one set of weights.
-        e1 = self.encoder(left, training=training)
-        e2 = self.encoder(right, training=training)
+        e1, e2 = self.encode_pair(inputs, training=training)
         if self.merge == "concat":
             merged = ops.concatenate([e1, e2], axis=-1)
         elif self.merge == "abs_diff":

@@ -9,9 +9,10 @@ import keras
 from keras import layers, ops
 
 from kerazoo.layers import _checks
+from kerazoo.layers.two_view import TwoViewLayer
+from kerazoo.options import STEREO_OUTPUT_MODES as OUTPUTS
 from kerazoo.registry import register
 
-OUTPUTS = ("concat", "both")
 
 # The last layer of Xception at each output stride. Named layers only: the
 # unnamed ones ("add_3") are numbered per session and would not be stable.
@@ -37,15 +38,17 @@ def _levels(value):
     return levels
 
 
-@register("layer", section="7.160")
+@register("layer")
 @keras.saving.register_keras_serializable(package="kerazoo")
-class StereoXception(layers.Layer):
+class StereoXception(TwoViewLayer):
     """One convolutional base applied to a left and a right image.
 
     Section 7.160's "models as layers": a stereo rig needs no separate models
     for its two cameras. A single `keras.applications.Xception` base (or any
     Keras model you pass) is called on both views, so its weights learn from
-    both at once and the layer holds exactly one base's weights.
+    both at once and the layer holds exactly one base's weights. It extracts;
+    to compare two inputs as one score, use `SiameseEncoder` (both are
+    `TwoViewLayer`s).
 
     Args:
         base: optional Keras model used as the shared base. Defaults to
@@ -61,9 +64,10 @@ class StereoXception(layers.Layer):
             gives one per level, fine to coarse as listed.
         feature_layers: for a custom `base`, names of its layers to output
             instead of its final output (one per requested feature map).
-        output: `"concat"` (the chapter's): the two views' features
+        output_mode: `"concat"` (the chapter's): the two views' features
             concatenated on the channel axis; `"both"`: the left and the right
-            features as two separate outputs.
+            features as two separate outputs. (Called `output` before 0.2;
+            configs saved with that key still load.)
         trainable_base: bool. `False` freezes the shared base (transfer
             learning); `True` fine-tunes it on both views.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
@@ -74,9 +78,9 @@ class StereoXception(layers.Layer):
         (Xception: RGB scaled to [-1, 1]).
 
     Output shape:
-        For each level, `(batch, h, w, 2 * c)` with `output="concat"`, or
+        For each level, `(batch, h, w, 2 * c)` with `output_mode="concat"`, or
         two tensors `(batch, h, w, c)` (left, then right) with
-        `output="both"`. One level returns a tensor (or a `[left, right]`
+        `output_mode="both"`. One level returns a tensor (or a `[left, right]`
         list); several return a flat list, level by level.
 
     Example:
@@ -86,7 +90,7 @@ class StereoXception(layers.Layer):
     >>> left = right = np.zeros((1, 96, 128, 3), "float32")
     >>> tuple(stereo([left, right]).shape)
     (1, 3, 4, 4096)
-    >>> [tuple(f.shape) for f in kerazoo.layers.StereoXception(levels=4, output="both")([left, right])]
+    >>> [tuple(f.shape) for f in kerazoo.layers.StereoXception(levels=4, output_mode="both")([left, right])]
     [(1, 23, 31, 256), (1, 23, 31, 256)]
 
     Reference:
@@ -101,12 +105,14 @@ class StereoXception(layers.Layer):
         input_shape=None,
         levels=32,
         feature_layers=None,
-        output="concat",
+        output_mode="concat",
         trainable_base=True,
         **kwargs,
     ):
+        if "output" in kwargs:  # the 0.1 name, in code and in saved configs
+            output_mode = kwargs.pop("output")
         super().__init__(**kwargs)
-        self.output_mode = _checks.one_of("output", output, OUTPUTS)
+        self.output_mode = _checks.one_of("output_mode", output_mode, OUTPUTS)
         self.levels = _levels(levels)
         self.trainable_base = bool(trainable_base)
         self.view_shape = None if input_shape is None else tuple(input_shape)
@@ -153,12 +159,11 @@ class StereoXception(layers.Layer):
                 name=f"{base.name}_features")
         self.features = base
         self.features.trainable = self.trainable_base
+        self.input_spec = [layers.InputSpec(ndim=4), layers.InputSpec(ndim=4)]
         # Only the layers up to the deepest requested level are kept, so the
         # layer holds exactly the weights it uses (and one copy of them).
 
-    @property
-    def num_levels(self):
-        return len(self.feature_layers) if self.feature_layers else len(self.levels)
+    shared_attribute = "features"
 
     def build(self, input_shape):
         left = _checks.two_views("StereoXception", input_shape)
@@ -169,10 +174,7 @@ class StereoXception(layers.Layer):
         return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
     def call(self, inputs, training=None):
-        left, right = inputs
-        # The same model object on both views: one set of weights.
-        fl = self._per_view(self.features(left, training=training))
-        fr = self._per_view(self.features(right, training=training))
+        fl, fr = (self._per_view(f) for f in self.encode_pair(inputs, training=training))
         outputs = []
         for a, b in zip(fl, fr):
             if self.output_mode == "concat":
@@ -204,7 +206,7 @@ class StereoXception(layers.Layer):
             "input_shape": None if self.view_shape is None else list(self.view_shape),
             "levels": self.levels[0] if len(self.levels) == 1 else list(self.levels),
             "feature_layers": self.feature_layers,
-            "output": self.output_mode,
+            "output_mode": self.output_mode,
             "trainable_base": self.trainable_base,
         })
         return config

@@ -24,14 +24,20 @@ def build():
     right = keras.Input((16, 16, 3), name="right")
     seq_a = keras.Input((5, 4), name="seq_a")
     seq_b = keras.Input((5, 4), name="seq_b")
-    tiny_in = keras.Input((None, None, 3))
-    t = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="c1")(tiny_in)
-    t = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c2")(t)
-    tiny = keras.Model(tiny_in, t, name="tiny")
-    fl, fr = StereoXception(base=tiny, feature_layers=["c1"], output="both",
+
+    def tiny():
+        # One base per layer: a base object shared by two layers is serialized
+        # into each layer's config and is two bases after loading (Keras
+        # configs do not keep object identity), which neither release supports.
+        tiny_in = keras.Input((None, None, 3))
+        t = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="c1")(tiny_in)
+        t = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c2")(t)
+        return keras.Model(tiny_in, t, name="tiny")
+
+    fl, fr = StereoXception(base=tiny(), feature_layers=["c1"], output="both",
                             name="stereo_both")([left, right])
     cost = CorrelationVolume(3, name="cost")([fl, fr])
-    both = StereoXception(base=tiny, output="concat", name="stereo_concat")([left, right])
+    both = StereoXception(base=tiny(), output="concat", name="stereo_concat")([left, right])
     x = InceptionBlock(4, strides=2, use_batch_norm=True, name="inception")(left)
     x = ResidualBlock(8, strides=2, name="residual")(x)
     similar = SiameseEncoder(keras.layers.LSTM(6), merge="abs_diff",

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import InputError, atomic_write, read_image_rgb, resize_image
-from kerazoo.registry import register
+from kerazoo._io import atomic_write, read_image_rgb, resize_image
+from kerazoo.errors import InputError, ParameterError
 
 IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cues
+BRANCHES = {"metadata": ("brand", "condition", "age_years"), "description": ("description",),
+            "photo": ("image",)}
 COLUMNS = ("brand", "age_years", "condition", "description", "image", "price")
 SEED = 0
 
@@ -200,25 +201,27 @@ def load_photo(path):
     return image
 
 
-def _model_inputs(items):
-    """The model's inputs as TensorFlow tensors (Keras's numpy adapter does not
-    take strings; this demo runs on TensorFlow anyway)."""
+def _model_inputs(items, branches=tuple(BRANCHES)):
+    """The inputs of `branches` as TensorFlow tensors (Keras's numpy adapter
+    does not take strings; this demo runs on TensorFlow anyway)."""
     import tensorflow as tf
 
     def strings(values):
         return tf.constant([[str(v)] for v in values], dtype=tf.string)
 
-    return {"brand": strings(items["brand"]), "condition": strings(items["condition"]),
-            "age_years": tf.constant(items["age_years"][:, None], tf.float32),
-            "description": strings(items["description"]),
-            "image": tf.constant(items["image"], tf.float32)}
+    tensors = {"brand": lambda: strings(items["brand"]),
+               "condition": lambda: strings(items["condition"]),
+               "age_years": lambda: tf.constant(items["age_years"][:, None], tf.float32),
+               "description": lambda: strings(items["description"]),
+               "image": lambda: tf.constant(items["image"], tf.float32)}
+    return {name: tensors[name]() for b in branches for name in BRANCHES[b]}
 
 
-def _dataset(items, batch_size=32, shuffle=False):
+def _dataset(items, batch_size=32, shuffle=False, branches=tuple(BRANCHES)):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices(
-        (_model_inputs(items), tf.constant(items["price"][:, None], tf.float32)))
+        (_model_inputs(items, branches), tf.constant(items["price"][:, None], tf.float32)))
     if shuffle:
         data = data.shuffle(len(items["price"]), seed=SEED)
     return data.batch(batch_size)
@@ -226,8 +229,12 @@ def _dataset(items, batch_size=32, shuffle=False):
 
 # ----------------------------------------------------------------- model
 
-def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_length=16):
-    """The multi-input model, its preprocessing adapted to `train_items`."""
+def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_length=16,
+                      branches=tuple(BRANCHES)):
+    """The multi-input model, its preprocessing adapted to `train_items`.
+
+    `branches` (default: all three) are the inputs it uses; fewer make the
+    ablation models that show what each input adds."""
     import keras
     from keras import layers
 
@@ -262,56 +269,72 @@ def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_
     inception.trainable = False  # frozen: a feature extractor, as in the chapter
     photo = layers.Dense(32, activation="relu", name="image_dense")(inception(image))
 
-    x = layers.concatenate([metadata, text, photo], name="merge")
+    used = {"metadata": metadata, "description": text, "photo": photo}
+    features = [used[b] for b in BRANCHES if b in branches]
+    x = layers.concatenate(features, name="merge") if len(features) > 1 else features[0]
     x = layers.Dense(64, activation="relu", name="dense")(x)
     x = layers.Dense(1, bias_initializer="ones", name="relative_price")(x)
     # Predict relative to the median: the output layer starts near a sensible price.
     scale = float(np.median(train_items["price"]))
     price = layers.Rescaling(scale, name="price")(x)
-    return keras.Model({"brand": brand, "condition": condition, "age_years": age,
-                        "description": description, "image": image}, price, name="price")
+    inputs = {"brand": brand, "condition": condition, "age_years": age,
+              "description": description, "image": image}
+    return keras.Model({name: inputs[name] for b in BRANCHES if b in branches
+                        for name in BRANCHES[b]}, price, name="price")
 
 
 def _subset(items, idx):
     return {k: v[idx] for k, v in items.items()}
 
 
-@register("demo", section="7.120", name="price")
 def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
-          validation_split=0.2, plot=None, quiet=False, strategy=None):
-    """Multi-input price model (metadata + text + photo) vs the median baseline."""
+          validation_split=0.2, plot=None, quiet=False, strategy=None, report=None,
+          ablation=False):
+    """Multi-input price model (metadata + text + photo) vs the median baseline;
+    with `ablation`, also the validation MAE of the same model trained
+    without each input (`validation_mae_without`).
+
+    `report(line)` hears of skipped rows, a fallback to untrained weights and
+    the model's summary (unless `quiet`); nothing is printed here.
+    """
     import keras
 
-    from kerazoo import distribute
-    from kerazoo.demos.common import choose_weights, fit, plot_history
+    from kerazoo import backbones, distribute
+    from kerazoo.app.demos.common import choose_weights, fit, plot_history
 
+    report = report or (lambda line: None)
     _require_tensorflow()
     items, problems = read_items(data, images)
     for problem in problems:
-        print(f"kerazoo price: skipped {problem}", file=sys.stderr)
+        report(f"skipped {problem}")
     n = len(items["price"])
     if n < 5:
         raise InputError(f"{data}: only {n} usable rows; need at least 5 to train and validate")
-    weights_value, weights_label, warning = choose_weights(
-        weights, "inception_v3_notop", "InceptionV3",
+    weights_path, weights_label, warning = choose_weights(
+        weights, backbones.weights_file("inception_v3"), "InceptionV3",
         "the photo branch uses a frozen UNTRAINED InceptionV3")
     if warning:
-        print(warning, file=sys.stderr)
+        report(warning)
 
-    keras.utils.set_random_seed(SEED)
     order = np.random.default_rng(SEED).permutation(n)
     n_val = max(1, int(round(n * validation_split)))
     val, tr = _subset(items, order[:n_val]), _subset(items, order[n_val:])
-    with distribute.scope(strategy) as dist:
-        model = build_price_model(tr, weights_value)
-        if not quiet:
-            model.summary(print_fn=lambda line, **_: print(line, file=sys.stderr))
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae", metrics=["mae"])
-        batch = 32 * distribute.replicas(dist)
-        history = fit(model, _dataset(tr, batch, shuffle=True), None, epochs, None, quiet,
-                      validation_data=_dataset(val, batch))
-    predicted = model.predict(_dataset(val), verbose=0)[:, 0]
-    mae = float(np.abs(predicted - val["price"]).mean())
+
+    def fit_and_score(branches, show_summary):
+        keras.utils.set_random_seed(SEED)
+        with distribute.scope(strategy) as dist:
+            model = build_price_model(tr, weights_path, branches=branches)
+            if show_summary:
+                model.summary(print_fn=lambda line, **_: report(line))
+            model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae", metrics=["mae"])
+            batch = 32 * distribute.replicas(dist)
+            history = fit(model, _dataset(tr, batch, shuffle=True, branches=branches), None,
+                          epochs, None, quiet,
+                          validation_data=_dataset(val, batch, branches=branches))
+        predicted = model.predict(_dataset(val, branches=branches), verbose=0)[:, 0]
+        return model, history, float(np.abs(predicted - val["price"]).mean())
+
+    model, history, mae = fit_and_score(tuple(BRANCHES), show_summary=not quiet)
     baseline = float(np.abs(np.median(tr["price"]) - val["price"]).mean())
     atomic_write(out, lambda tmp: model.save(tmp), suffix=".keras")
     summary = {"demo": "price", "rows": n, "skipped": len(problems), "problems": problems[:20],
@@ -319,12 +342,21 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
                "image_weights": weights_label,
                "validation_mae": round(mae, 3), "baseline_mae": round(baseline, 3),
                "model": str(out), "params": model.count_params()}
+    if ablation:
+        # The chapter's point is the multi-input model: the same training
+        # without each input in turn shows what that input adds.
+        summary["validation_mae_without"] = {}
+        for dropped in BRANCHES:
+            report(f"ablation: training without the {dropped}")
+            kept = tuple(b for b in BRANCHES if b != dropped)
+            summary["validation_mae_without"][dropped] = round(
+                fit_and_score(kept, show_summary=False)[2], 3)
     if plot:
         summary["plot"] = str(plot_history(history, plot, "price: training"))
     return summary
 
 
-def predict(model_path, brand, age, condition, description, image, quiet=False):
+def predict(model_path, brand, age, condition, description, image):
     """Loads a saved price model and prices one item."""
     import keras
 
@@ -333,9 +365,9 @@ def predict(model_path, brand, age, condition, description, image, quiet=False):
     if not model_path.is_file():
         raise InputError(f"{model_path}: no such model file")
     if not math.isfinite(age) or age < 0:
-        raise InputError(f"--age must be a number >= 0, received {age}")
+        raise ParameterError("age", f"must be a number >= 0, received {age}")
     if not description.strip():
-        raise InputError("--description must not be empty")
+        raise ParameterError("description", "must not be empty")
     photo = load_photo(image)
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)

@@ -1,19 +1,38 @@
-"""The `kerazoo` command line.
+"""The `kerazoo` command line (also `python -m kerazoo`).
 
-It lives outside the `kerazoo` package on purpose: importing `kerazoo`
-registers its layers with Keras, which imports TensorFlow (seconds). Here
-nothing heavy is imported until a command runs, so `kerazoo --help` and
-`kerazoo --version` answer at once.
+Nothing heavy is imported until a command runs (`import kerazoo` itself is
+light: it registers its layers once Keras is imported), so `kerazoo --help`
+and `kerazoo --version` answer at once. Library errors
+(`kerazoo.errors.KerazooError`) become one line and exit code 2; a
+`ParameterError` is reported under the flag that set the parameter.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sys
 from importlib import metadata
 
 import click
+
+from kerazoo import options, registry
+
+# The demos, for `kerazoo list` (the registry holds what models are built
+# from; the demos are this application's own).
+DEMOS = {
+    "adder": ("7.110", "functional API: a dense model learns to add 64 numbers"),
+    "qa": ("7.120", "two inputs (text, question), one softmax answer"),
+    "posts": ("7.130", "one base, three heads: age (mse), income (softmax), gender (sigmoid)"),
+    "inception": ("7.140", "Inception modules: parameter counts; top-5 ImageNet labels"),
+    "residual": ("7.140", "residual connections: a small kerazoo ResNet, Xception's 12"),
+    "similarity": ("7.150", "the shared LSTM: same digit or not"),
+    "stereo": ("7.160", "one Xception shared by two cameras: disparity map, view similarity"),
+    "price": ("7.100/7.120", "metadata + description + photo -> price"),
+}
+# Python parameter -> the flag that sets it, where the names differ.
+FLAGS = {"max_disparity_px": "--max-disparity", "age": "--age"}
 
 
 def _version() -> str:
@@ -28,9 +47,10 @@ def import_kerazoo():
     start-up log silenced: TensorFlow writes it to file descriptor 2 before its
     log level can be set, and it would bury a command's one-line result. What
     it wrote is shown if the import fails."""
-    if "kerazoo" in sys.modules:
-        return sys.modules["kerazoo"]
     import tempfile
+
+    if "keras" in sys.modules:
+        return sys.modules["kerazoo"]
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # KERAZOO_CPU_DEVICES=N splits the CPU into N devices, to try --strategy on
@@ -44,8 +64,9 @@ def import_kerazoo():
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
         try:
-            import kerazoo
             import keras
+
+            import kerazoo
 
             if keras.backend.backend() == "tensorflow":
                 if devices:
@@ -74,6 +95,20 @@ class UserError(click.ClickException):
         click.echo(f"kerazoo: error: {self.format_message()}", err=True, file=file)
 
 
+def _user_error(error) -> UserError:
+    """A library error as the command line says it: parameters as flags."""
+    from kerazoo.errors import ParameterError
+
+    if isinstance(error, ParameterError):
+        flag = FLAGS.get(error.param, "--" + error.param.replace("_", "-"))
+        return UserError(f"{flag}: {error.problem}")
+    return UserError(str(error))
+
+
+def _stderr_line(prefix):
+    return lambda line: click.echo(f"kerazoo {prefix}: {line}", err=True)
+
+
 def _emit(data, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
@@ -89,16 +124,27 @@ def cli():
 
 
 @cli.command("list")
-@click.option("--kind", type=click.Choice(["layer", "backbone", "demo"]), default=None,
+@click.argument("pattern", required=False)
+@click.option("--kind", type=click.Choice([*registry.KINDS, "demo"]), default=None,
               help="Only entries of this kind.")
+@click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_cmd(kind, as_json):
-    """List kerazoo's layers, backbones and demos (one registry)."""
-    kerazoo = import_kerazoo()
-    entries = [e.as_dict() for e in kerazoo.list_entries(kind)]
+def list_cmd(pattern, kind, pretrained, as_json):
+    """List kerazoo's layers, backbones and demos; PATTERN filters names
+    (shell-style: '*xception*')."""
+    import_kerazoo()
+    entries = []
+    if kind != "demo":
+        entries = [e.as_dict() for e in registry.list_entries(kind, pretrained=pretrained)]
+    if kind in (None, "demo") and not pretrained:
+        entries += [{"name": name, "kind": "demo", "summary": f"{section}: {summary}",
+                     "weights": []} for name, (section, summary) in DEMOS.items()]
+    if pattern:
+        entries = [e for e in entries if fnmatch.fnmatch(e["name"], pattern)]
     width = max((len(e["name"]) for e in entries), default=4)
-    lines = [f"{e['kind']:<9} {e['name']:<{width}}  {e['section']:<6} {e['summary']}"
-             for e in entries]
+    lines = [f"{e['kind']:<9} {e['name']:<{width}}  {e['summary']}"
+             + (f"  [weights: {', '.join(w['name'] for w in e['weights'])}]"
+                if e["weights"] else "") for e in entries]
     _emit(entries, as_json, "\n".join(lines))
 
 
@@ -116,8 +162,8 @@ def _weights_call(fn, *args, **kwargs):
     kerazoo = import_kerazoo()
     try:
         return fn(kerazoo.weights, *args, **kwargs)
-    except kerazoo.weights.WeightsError as e:
-        raise UserError(str(e)) from None
+    except kerazoo.errors.KerazooError as e:
+        raise _user_error(e) from None
 
 
 @weights.command("list")
@@ -184,19 +230,19 @@ def demo():
     """Runnable demos of the chapter's architectures (see `kerazoo list --kind demo`)."""
 
 
-def _run_demo(fn, as_json, **kwargs):
-    """Runs a demo: bad input -> one line and exit 2; --json keeps stdout pure JSON."""
+def _run_demo(fn, as_json):
+    """Runs `fn(quiet)`: bad input -> one line and exit 2; --json keeps stdout pure JSON."""
     import contextlib
 
-    kerazoo = import_kerazoo()
-    from kerazoo._io import InputError
+    import_kerazoo()
+    from kerazoo.errors import KerazooError
 
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
         with redirect:
-            return fn(kerazoo, quiet=as_json, **kwargs)
-    except (InputError, kerazoo.weights.WeightsError) as e:
-        raise UserError(str(e)) from None
+            return fn(as_json)
+    except KerazooError as e:
+        raise _user_error(e) from None
 
 
 @demo.command("stereo")
@@ -219,16 +265,24 @@ def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, a
     """Disparity map and view similarity of a rectified stereo pair (7.160).
 
     One Xception base is shared by the LEFT and the RIGHT view ("models as
-    layers"): its stride-2 features are correlated along each row, aggregated
-    semi-globally, checked left-right and refined to full resolution. Writes
+    layers"): its stride-2 features are correlated along each row, the best
+    disparity is picked with sub-pixel refinement, checked left-right, holes
+    are filled from the background and the map is refined to full resolution. Writes
     disparity.npy (float32, pixels of the left image, NaN = no estimate),
     disparity.png and summary.json.
     """
-    summary = _run_demo(
-        lambda kz, **kw: kz.demos.stereo.run(left, right, weights=weights,
-                                             max_disparity=max_disparity, out=out,
-                                             fill=not no_fill, save_model=save_model, **kw),
-        as_json)
+    def run(quiet):
+        from kerazoo.app.demos import stereo
+
+        def progress(stage, seconds):
+            if seconds is not None and not quiet:
+                click.echo(f"kerazoo stereo: {stage} {seconds:.2f} s", err=True)
+
+        return stereo.run(left, right, weights=weights, max_disparity_px=max_disparity, out=out,
+                          fill=not no_fill, save_model=save_model, progress=progress,
+                          warn=lambda message: click.echo(message, err=True))
+
+    summary = _run_demo(run, as_json)
     d = summary["disparity"]
     text = (f"weights: {summary['weights']}   view similarity: {summary['similarity']:.3f}\n"
             f"disparity (px): min {d['min']}  median {d['median']}  max {d['max']}  "
@@ -241,15 +295,24 @@ STRATEGY_HELP = ("Train data-parallel on this machine's devices: mirrored "
                  "(tf.distribute, TensorFlow) or data-parallel (keras.distribution, JAX).")
 
 
+def _run_chapter(name, as_json, **kwargs):
+    def run(quiet):
+        from kerazoo.app.demos import chapter
+
+        return chapter.run(name, quiet=quiet, **kwargs)[0]
+
+    return _run_demo(run, as_json)
+
+
 def _training_options(epochs):
     def decorate(fn):
-        fn = click.option("--strategy", type=click.Choice(["none", "mirrored", "data-parallel"]),
+        fn = click.option("--strategy", type=click.Choice(options.STRATEGIES),
                           default="none", show_default=True, help=STRATEGY_HELP)(fn)
         fn = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")(fn)
         fn = click.option("--plot", type=click.Path(dir_okay=False), default=None,
                           help="Write the training curves to this PNG (with --retrain).")(fn)
-        fn = click.option("--epochs", type=click.IntRange(1), default=epochs, show_default=True,
-                          help="Training epochs (with --retrain).")(fn)
+        fn = click.option("--epochs", type=click.IntRange(1), default=None,
+                          help=f"Training epochs (with --retrain) [default: {epochs}].")(fn)
         fn = click.option("--retrain", is_flag=True,
                           help="Train anew instead of loading the shipped weights.")(fn)
         return fn
@@ -268,25 +331,29 @@ def demo_adder(strategy, retrain, epochs, plot, as_json):
     Reports the test MAE next to the chapter's common-sense baseline (64
     uniform numbers sum to about 32: MAE ~1.86).
     """
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_adder(
-        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **kw), as_json)
+    s = _run_chapter("adder", as_json, retrain=retrain, epochs=epochs, plot=plot,
+                     strategy=strategy)
     _show(s, as_json, [f"adder ({s['params']} params, weights: {s['weights']})",
                        f"test MAE {s['test_mae']}   common-sense baseline MAE {s['baseline_mae']}"])
 
 
 @demo.command("qa")
-@_training_options(40)
+@_training_options(12)
 def demo_qa(strategy, retrain, epochs, plot, as_json):
     """7.120: a two-input model (text + question) answers with one word.
 
-    The text is a sequence of key-value tokens, the question names a key, the
-    answer is its value. Accuracy next to the majority-class baseline.
+    The text mentions a colour, an animal, a city and a number among filler
+    words; the question names one topic; the answer is the text's value of
+    it. Neither input alone suffices: reported next to the best rules that
+    ignore the question or the text, and with the questions shuffled.
     """
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_qa(
-        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **kw), as_json)
+    s = _run_chapter("qa", as_json, retrain=retrain, epochs=epochs, plot=plot,
+                     strategy=strategy)
     _show(s, as_json, [f"question answering ({s['params']} params, weights: {s['weights']})",
-                       f"test accuracy {s['test_accuracy']:.1%}   majority baseline "
-                       f"{s['baseline_accuracy']:.1%}"])
+                       f"test accuracy {s['test_accuracy']:.1%}   question-blind rule "
+                       f"{s['question_blind_accuracy']:.1%}   text-blind rule "
+                       f"{s['text_blind_accuracy']:.1%}",
+                       f"with the questions shuffled: {s['shuffled_questions_accuracy']:.1%}"])
 
 
 @demo.command("posts")
@@ -301,8 +368,8 @@ def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
     squared) drowns the other two: try --loss-weights age=1,income=1,gender=1.
     """
     from_cli = {} if loss_weights is None else {"loss_weights": loss_weights}
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_posts(
-        retrain=retrain, epochs=epochs, plot=plot, strategy=strategy, **from_cli, **kw), as_json)
+    s = _run_chapter("posts", as_json, retrain=retrain, epochs=epochs, plot=plot,
+                     strategy=strategy, **from_cli)
     _show(s, as_json, [
         f"posts ({s['params']} params, weights: {s['weights']}, loss weights {s['loss_weights']})",
         f"age MAE {s['age_mae']} (median baseline {s['age_baseline_mae']})",
@@ -312,7 +379,7 @@ def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
 
 @demo.command("similarity")
 @_training_options(15)
-@click.option("--merge", type=click.Choice(["abs_diff", "concat", "product", "cosine"]),
+@click.option("--merge", type=click.Choice(options.SIAMESE_MERGES),
               default="abs_diff", show_default=True,
               help="How the shared LSTM's two encodings meet (concat is the chapter's; "
                    "anything but abs_diff trains anew).")
@@ -322,12 +389,12 @@ def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
     scikit-learn's bundled 8x8 digits, read row by row as 8-step sequences,
     in pairs; accuracy on pairs of digits the model never saw (baseline 50%).
     """
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_similarity(
-        retrain=retrain, epochs=epochs, plot=plot, merge=merge, strategy=strategy, **kw),
-        as_json)
+    s = _run_chapter("similarity", as_json, retrain=retrain, epochs=epochs, plot=plot,
+                     strategy=strategy, merge=merge)
     _show(s, as_json, [f"shared LSTM, merge={s['merge']} ({s['params']} params, "
                        f"weights: {s['weights']})",
-                       f"held-out pair accuracy {s['test_accuracy']:.1%} (baseline 50%); "
+                       f"held-out pair accuracy {s['test_accuracy']:.1%} (raw-pixel L1 "
+                       f"threshold {s['pixel_l1_accuracy']:.1%}, chance 50%); "
                        f"same answer with inputs swapped: {s['order_agreement']:.1%}"])
 
 
@@ -339,9 +406,13 @@ def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo_inception(image, weights, as_json):
     """7.140: Inception modules: parameter counts, a small kerazoo model, top-5 labels."""
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_inception(
-        image=image, weights=weights, summary_print=None if as_json else
-        (lambda line, **_: click.echo(line)), **kw), as_json)
+    def run(quiet):
+        from kerazoo.app.demos import chapter
+
+        return chapter.run_inception(image=image, weights=weights, summary_print=None if quiet
+                                     else (lambda line, **_: click.echo(line)))
+
+    s = _run_demo(run, as_json)
     lines = [f"InceptionBlock(128, strides=2) on 3 channels: {s['chapter_block_params']:,} params",
              f"small kerazoo Inception model: {s['small_inception']['total']:,} params",
              f"InceptionV3: {s['inception_v3']['total']:,} params"]
@@ -356,8 +427,13 @@ def demo_inception(image, weights, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo_residual(as_json):
     """7.140: residual connections: a small kerazoo ResNet, and Xception's."""
-    s = _run_demo(lambda kz, **kw: kz.demos.chapter.run_residual(
-        summary_print=None if as_json else (lambda line, **_: click.echo(line)), **kw), as_json)
+    def run(quiet):
+        from kerazoo.app.demos import chapter
+
+        return chapter.run_residual(summary_print=None if quiet
+                                    else (lambda line, **_: click.echo(line)))
+
+    s = _run_demo(run, as_json)
     _show(s, as_json, [f"small kerazoo residual model: {s['small_residual']['total']:,} params",
                        f"Xception: {s['xception']['total']:,} params, "
                        f"{s['xception_residual_connections']} residual connections"])
@@ -384,11 +460,14 @@ def demo_price():
               help="InceptionV3 weights: auto, imagenet, none or a PATH.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Write the training curves to this PNG.")
-@click.option("--strategy", type=click.Choice(["none", "mirrored", "data-parallel"]),
+@click.option("--strategy", type=click.Choice(options.STRATEGIES),
               default="none", show_default=True, help=STRATEGY_HELP)
+@click.option("--ablation", is_flag=True,
+              help="Also train without each input (metadata, description, photo) and "
+                   "report those validation MAEs: what each input adds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weights, plot,
-                     strategy, as_json):
+                     strategy, ablation, as_json):
     """Train the multi-input price model; compare with the median-price baseline.
 
     Bad rows (missing image, non-numeric age, empty description, negative
@@ -397,18 +476,23 @@ def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weight
     if (data is None) == (synthetic is None):
         raise UserError("give either --data ITEMS.csv or --synthetic N")
 
-    def run(kz, quiet):
+    def run(quiet):
+        from kerazoo.app.demos import price
+
         csv_path = data
         if synthetic is not None:
-            csv_path = kz.demos.price.synthetic_dataset(synthetic, synthetic_dir)
-        return kz.demos.price.train(csv_path, images, epochs=epochs, out=out,
-                                    weights=weights, plot=plot, quiet=quiet, strategy=strategy)
+            csv_path = price.synthetic_dataset(synthetic, synthetic_dir)
+        return price.train(csv_path, images, epochs=epochs, out=out, weights=weights,
+                           plot=plot, quiet=quiet, strategy=strategy,
+                           report=_stderr_line("price"), ablation=ablation)
 
     s = _run_demo(run, as_json)
     _show(s, as_json, [f"{s['rows']} rows ({s['skipped']} skipped), {s['train']} train / "
                        f"{s['validation']} validation, image weights: {s['image_weights']}",
                        f"validation MAE {s['validation_mae']}   median-price baseline MAE "
                        f"{s['baseline_mae']}",
+                       *[f"  without the {k}: {v}"
+                         for k, v in s.get("validation_mae_without", {}).items()],
                        f"saved {s['model']}"])
 
 
@@ -422,8 +506,12 @@ def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weight
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo_price_predict(model, brand, age, condition, description, image, as_json):
     """Price one item with a saved model (works in a fresh process)."""
-    s = _run_demo(lambda kz, **kw: kz.demos.price.predict(
-        model, brand, age, condition, description, image, **kw), as_json)
+    def run(quiet):
+        from kerazoo.app.demos import price
+
+        return price.predict(model, brand, age, condition, description, image)
+
+    s = _run_demo(run, as_json)
     _show(s, as_json, [f"predicted price: {s['price']:.2f}"])
 
 

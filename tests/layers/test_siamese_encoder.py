@@ -1,37 +1,12 @@
-"""The chapter's snippets (sections 7.140-7.160) rebuilt with kerazoo."""
+"""SiameseEncoder (7.150): the chapter's shared LSTM, symmetry, one encoder's
+gradients from both branches, argument errors."""
 
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_base
 from gradients import trainable_gradients
 
-from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder, StereoXception
-
-
-def test_inception_on_the_chapter_input():
-    x = np.zeros((10, 128, 128, 3), "float32")
-    y = InceptionBlock(128, strides=2)(x)
-    # Four 128-filter branches at half resolution.
-    assert tuple(y.shape) == (10, 64, 64, 4 * 128)
-
-
-def test_residual_block_equals_the_chapter_graph():
-    # y = conv(conv(conv(x))); y = add([y, x]), all 3x3 'same' relu, 128 filters.
-    x = np.random.default_rng(0).standard_normal((2, 12, 12, 128)).astype("float32")
-    block = ResidualBlock()
-    out = block(x)
-    inputs = keras.Input((12, 12, 128))
-    convs = [keras.layers.Conv2D(128, 3, activation="relu", padding="same")
-             for _ in range(3)]
-    y = inputs
-    for conv in convs:
-        y = conv(y)
-    chapter = keras.Model(inputs, keras.layers.add([y, inputs]))
-    for conv, step in zip(convs, block.steps):
-        conv.set_weights(step[0].get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), chapter.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-4)
+from kerazoo.layers import SiameseEncoder
 
 
 def test_shared_lstm_matches_the_chapter_model():
@@ -95,35 +70,11 @@ def test_gradients_reach_the_one_encoder_from_both_branches():
         np.testing.assert_allclose(gb, gl + gr, rtol=1e-4, atol=1e-6)
 
 
-def test_stereo_xception_holds_one_base():
-    stereo = StereoXception(input_shape=(71, 71, 3))
-    xception = keras.applications.Xception(include_top=False, weights=None,
-                                           input_shape=(71, 71, 3))
-    left = keras.Input((71, 71, 3))
-    right = keras.Input((71, 71, 3))
-    model = keras.Model([left, right], stereo([left, right]))
-    assert stereo.count_params() == model.count_params() == xception.count_params()
-    assert model.output_shape == (None, 3, 3, 2 * 2048)
-
-
-def test_stereo_xception_levels_shapes_and_sharing():
-    stereo = StereoXception(levels=[2, 4, 8, 16, 32], output="both")
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 96, 128, 3)).astype("float32")
-    outs = [keras.ops.convert_to_numpy(o) for o in stereo([x, x])]
-    shapes = [o.shape for o in outs]
-    assert shapes == [(1, 45, 61, 128)] * 2 + [(1, 23, 31, 256)] * 2 + [(1, 12, 16, 728)] * 2 \
-        + [(1, 6, 8, 1024)] * 2 + [(1, 3, 4, 2048)] * 2
-    for left, right in zip(outs[0::2], outs[1::2]):
-        np.testing.assert_array_equal(left, right)  # same weights, same view
-    assert stereo.compute_output_shape([(1, 96, 128, 3)] * 2) == [
-        (1,) + s[1:] for s in shapes]
-
-
-def test_stereo_custom_base_same_weights_on_both_views():
-    stereo = StereoXception(base=tiny_base(), output="both")
-    a = np.random.default_rng(0).standard_normal((1, 16, 16, 3)).astype("float32")
-    b = np.random.default_rng(1).standard_normal((1, 16, 16, 3)).astype("float32")
-    la, rb = stereo([a, b])
-    rb2, la2 = stereo([b, a])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(la), keras.ops.convert_to_numpy(la2))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(rb), keras.ops.convert_to_numpy(rb2))
+@pytest.mark.parametrize("kwargs,match", [
+    ({"merge": "sum"}, "received: merge='sum'"),
+    ({"encoder": "lstm"}, "received: encoder='lstm'"),
+    ({"head": 3}, "received: head=3"),
+])
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SiameseEncoder(**kwargs)

@@ -1,4 +1,4 @@
-"""The stereo demo: CorrelationVolume, the pipeline, the command and its errors."""
+"""The stereo demo (7.160): the pipeline, the command, its outputs and errors."""
 
 import json
 import os
@@ -6,33 +6,12 @@ import os
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import assert_one_line_error, offline_manifest, run_cli
 from PIL import Image
 
-import kerazoo_cli
-from kerazoo._io import atomic_write, read_image_rgb
-from kerazoo.demos import stereo
-from kerazoo.demos.stereo_data import bad_pixel_rate, synthetic_pair
-from kerazoo.layers import CorrelationVolume
-from kerazoo.models.stereo import build_stereo_models
-
-
-def test_correlation_volume_finds_the_shift():
-    rng = np.random.default_rng(0)
-    right = rng.normal(size=(1, 3, 20, 6)).astype("float32")
-    for shift in (0, 2, 5):
-        left = np.roll(right, shift, axis=2)
-        volume = keras.ops.convert_to_numpy(CorrelationVolume(6)([left, right]))
-        best = volume[0, :, shift:].argmax(-1)
-        assert (best == shift).all()
-        # Normalized scores are cosines; the true match scores 1.
-        np.testing.assert_allclose(volume[0, :, shift:, shift], 1.0, atol=1e-5)
-    assert (volume[0, :, 0, 1:] == -1).all()  # no partner left of the border
-
-
-def test_correlation_volume_needs_matching_shapes():
-    with pytest.raises(ValueError, match="same size"):
-        CorrelationVolume(3)([keras.Input((4, 8, 2)), keras.Input((4, 9, 2))])
+from kerazoo.app.demos import stereo
+from kerazoo.app.demos.stereo_data import bad_pixel_rate, synthetic_pair
+from kerazoo.app.models.stereo import build_stereo_models
 
 
 @pytest.fixture(scope="module")
@@ -44,25 +23,23 @@ def pair_files(tmp_path_factory):
     return root, pair
 
 
-def _cli(*args):
-    return CliRunner().invoke(kerazoo_cli.cli, [str(a) for a in args])
-
-
-def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
+def test_demo_command_writes_outputs_andcli_json(pair_files, tmp_path):
     root, pair = pair_files
     out = tmp_path / "out"
-    result = _cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", "none",
+    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", "none",
                   "--max-disparity", 24, "--out", out, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout is pure JSON with --json
-    assert summary["weights"] == "random" and -1 <= summary["similarity"] <= 1
+    assert summary["weights"] == "random"
     assert set(summary["seconds"]) >= {"features + correlation", "matching", "build model"}
     assert json.loads((out / "summary.json").read_text())["similarity"] == summary["similarity"]
     disparity = np.load(out / "disparity.npy")
     assert disparity.shape == (96, 128) and disparity.dtype == np.float32
-    # Sanity, not the quality bar (that is benchmarks/stereo.py): a small
-    # generated pair must come out mostly right even with random features.
-    assert bad_pixel_rate(disparity, pair.disparity) < 0.35
+    # Not the quality bar (that is benchmarks/stereo.py), but a bar a broken
+    # matcher fails: at most half the errors of the best constant map.
+    best_constant = min(bad_pixel_rate(np.full_like(disparity, d), pair.disparity)
+                        for d in range(0, 25))
+    assert bad_pixel_rate(disparity, pair.disparity) < 0.5 * best_constant
     with Image.open(out / "disparity.png") as figure:
         assert figure.width > 2 * 128 and figure.height >= 96
     assert sorted(p.name for p in out.iterdir()) == ["disparity.npy", "disparity.png",
@@ -75,7 +52,7 @@ def test_no_fill_leaves_nan_and_auto_warns(pair_files, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAZOO_WEIGHTS", str(tmp_path / "empty"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     root, _ = pair_files
-    result = _cli("demo", "stereo", root / "left.png", root / "right.png", "--no-fill",
+    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--no-fill",
                   "--max-disparity", 24, "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert "WARNING: ImageNet Xception weights not available, using UNTRAINED" in result.stderr
@@ -113,47 +90,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(pair_files, tmp_path):
     root, _ = pair_files
     for args, message in _bad_inputs(root, tmp_path):
         out = tmp_path / "never"
-        result = _cli("demo", "stereo", *args, "--out", out)
-        assert result.exit_code == 2, (args, result.output)
-        assert message in result.stderr, (message, result.stderr)
-        assert result.stderr.count("kerazoo: error:") == 1 and "Traceback" not in result.output
+        result = run_cli("demo", "stereo", *args, "--out", out)
+        assert_one_line_error(result, message)
         assert not out.exists()
 
 
 def test_imagenet_weights_offline_fail_clearly(pair_files, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAZOO_WEIGHTS", str(tmp_path / "empty"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    manifest = json.loads(open(kerazoo_weights_manifest()).read())
-    for info in manifest["files"].values():
-        info["url"] = "http://127.0.0.1:9/" + info["file"]
-    (tmp_path / "m.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("KERAZOO_MANIFEST", str(tmp_path / "m.json"))
+    offline_manifest(monkeypatch, tmp_path)
     root, _ = pair_files
-    result = _cli("demo", "stereo", root / "left.png", root / "right.png", "--weights",
+    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights",
                   "imagenet", "--out", tmp_path / "o")
     assert result.exit_code == 2
     assert "kerazoo weights import" in result.stderr
     assert not (tmp_path / "o").exists()
-
-
-def kerazoo_weights_manifest():
-    from kerazoo import weights
-
-    return weights.manifest_path()
-
-
-@pytest.mark.parametrize("mode", ["RGBA", "L", "I;16", "P"])
-def test_image_formats(tmp_path, mode):
-    rgb = np.random.default_rng(0).integers(0, 255, (80, 90, 3), np.uint8)
-    if mode == "I;16":
-        image = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257))
-    else:
-        image = Image.fromarray(rgb).convert(mode)
-    image.save(tmp_path / "x.png")
-    out = read_image_rgb(tmp_path / "x.png")
-    assert out.shape == (80, 90, 3) and out.dtype == np.float32 and out.max() <= 255
-    if mode == "I;16":
-        np.testing.assert_allclose(out[..., 0], rgb[..., 0], atol=1)
 
 
 def test_large_pairs_are_downscaled(tmp_path):
@@ -164,17 +115,6 @@ def test_large_pairs_are_downscaled(tmp_path):
                                                     max_pixels=50_000)
     assert original.shape == (400, 500, 3)
     assert left.shape[0] * left.shape[1] <= 50_000 and scale == pytest.approx(0.5)
-
-
-def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    def failing(tmp):
-        with open(tmp, "w") as f:
-            f.write("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_write(tmp_path / "out.npy", failing)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_stereo_model_saves_and_reloads(tmp_path):
@@ -205,3 +145,26 @@ def test_disparity_helpers():
     np.testing.assert_array_equal(filled, [[5, 5, 2, 2, 2]])
     up = stereo.upsample_disparity(np.full((4, 6), 2.0, np.float32), 11, 15, 2, 3)
     assert up.shape == (11, 15) and np.allclose(up, 4.0)
+
+
+def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):
+    """--weights PATH loads that file into the shared Xception (same features
+    as building it with those weights); --save-model writes the matching model,
+    which reloads and gives the volume the demo used."""
+    root, _ = pair_files
+    path = generated["root"] / generated["files"]["xception_notop"]["file"]
+    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", path,
+                     "--max-disparity", 24, "--out", tmp_path / "o",
+                     "--save-model", tmp_path / "m.keras", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["weights"] == str(path) and summary["model"] == str(tmp_path / "m.keras")
+    model = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    features = model.get_layer("shared_xception").features
+    want = generated["models"]["xception_notop"].get_layer("block1_conv1").get_weights()[0]
+    np.testing.assert_array_equal(features.get_layer("block1_conv1").get_weights()[0], want)
+    left, right = (np.asarray(Image.open(root / n), np.float32)[None]
+                   for n in ("left.png", "right.png"))
+    volume = keras.ops.convert_to_numpy(model([left, right]))[0]
+    disparity, _ = stereo.disparity_from_cost(volume)
+    assert np.isfinite(disparity).all()

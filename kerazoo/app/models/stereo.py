@@ -21,11 +21,12 @@ def _preprocess():
     return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
 
 
-def build_stereo_models(max_disparity, weights=None, level=2, aggregation=3):
+def build_stereo_models(max_disparity_px, weights=None, level=2, aggregation=3):
     """The demo's two models, sharing one Xception base (one set of weights).
 
     Args:
-        max_disparity: largest disparity to score, in image pixels.
+        max_disparity_px: largest disparity to score, in pixels of the images
+            the models are given.
         weights: the shared Xception's weights: `None`, `"imagenet"` or a path.
         level: feature stride used for matching (2 or 4).
         aggregation: side of the box window averaging the cost volume
@@ -49,10 +50,11 @@ def build_stereo_models(max_disparity, weights=None, level=2, aggregation=3):
 
     left, right = keras.Input((None, None, 3), name="left"), keras.Input((None, None, 3), name="right")
     scale = _preprocess()
-    shared = StereoXception(base=base, feature_layers=[XCEPTION_LEVELS[level]], output="both",
+    shared = StereoXception(base=base, feature_layers=[XCEPTION_LEVELS[level]], output_mode="both",
                             trainable_base=False, name="shared_xception")
     fl, fr = shared([scale(left), scale(right)])
-    cost = CorrelationVolume(-(-max_disparity // stride), name="correlation")([fl, fr])
+    max_disparity_features = -(-max_disparity_px // stride)  # ceil: feature pixels
+    cost = CorrelationVolume(max_disparity_features, name="correlation")([fl, fr])
     if aggregation > 1:
         cost = keras.layers.AveragePooling2D(aggregation, strides=1, padding="same",
                                              name="aggregate")(cost)
@@ -60,7 +62,7 @@ def build_stereo_models(max_disparity, weights=None, level=2, aggregation=3):
 
     left2, right2 = keras.Input((None, None, 3), name="left"), keras.Input((None, None, 3), name="right")
     scale2 = _preprocess()
-    deep = StereoXception(base=base, output="both", trainable_base=False, name="shared_xception_deep")
+    deep = StereoXception(base=base, output_mode="both", trainable_base=False, name="shared_xception_deep")
     dl, dr = deep([scale2(left2), scale2(right2)])
     pool = keras.layers.GlobalAveragePooling2D(name="pool")
     score = keras.layers.Dot(axes=-1, normalize=True, name="similarity")([pool(dl), pool(dr)])

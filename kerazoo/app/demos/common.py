@@ -1,4 +1,4 @@
-"""Helpers shared by the chapter demos: pretrained weights, training, plots."""
+"""Helpers shared by the demos: pretrained weights, training, plots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import InputError, atomic_write
+from kerazoo._io import atomic_write
+from kerazoo.errors import ParameterError, WeightsError, WeightsVerificationError
 
 
 def load_pretrained(model, name):
@@ -19,18 +20,20 @@ def load_pretrained(model, name):
     try:
         model.load_weights(str(path))
     except (ValueError, OSError, KeyError) as e:
-        raise weights.WeightsVerificationError(
+        raise WeightsVerificationError(
             f"{path} does not fit the {name} model: {str(e).splitlines()[0][:200]}") from None
     return path
 
 
 def choose_weights(choice, name, architecture, consequence):
-    """A demo's `--weights auto|imagenet|none|PATH` for manifest file `name`.
+    """A demo's `weights` choice, `auto|imagenet|none|PATH`, for manifest file `name`.
 
-    Returns (value for the model, label for the summary, warning or None):
-    `auto` is ImageNet if the file is already on this machine (no download),
-    else untrained with a loud warning (saying `consequence`); `imagenet` resolves or downloads it and
-    raises with the fix if it cannot; `none` is untrained; else a file path.
+    Returns `(path or None, label for the summary, warning or None)`. The path
+    is resolved and verified here, once: pass it on as the backbone's
+    `weights`. `auto` is the ImageNet file if it is already on this machine
+    (no download), else untrained with a warning that says `consequence`;
+    `imagenet` resolves or downloads it and raises with the fix if it cannot;
+    `none` is untrained; anything else is a path to your own file.
     """
     from kerazoo import weights
 
@@ -38,16 +41,16 @@ def choose_weights(choice, name, architecture, consequence):
         return None, "random", None
     if choice in ("auto", "imagenet"):
         try:
-            weights.resolve(name, download=(choice == "imagenet"))
-            return "imagenet", "imagenet", None
-        except weights.WeightsError as e:
+            return weights.resolve(name, download=(choice == "imagenet")), "imagenet", None
+        except WeightsError as e:
             if choice == "imagenet":
                 raise
             return None, "random", (
                 f"WARNING: ImageNet {architecture} weights not available, {consequence}: {e}")
     if not Path(choice).is_file():
-        raise InputError(f"--weights {choice}: no such file (use auto, imagenet, none or a path)")
-    return str(choice), str(choice), None
+        raise ParameterError("weights", f"{choice}: no such file (use auto, imagenet, none "
+                             "or a path)")
+    return Path(choice), str(choice), None
 
 
 def fit(model, x, y, epochs, batch_size, quiet, validation_data=None):
@@ -106,14 +109,14 @@ def parse_loss_weights(text, names):
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in weights:
-            raise InputError(f"--loss-weights: expected NAME=NUMBER with NAME in "
-                             f"{', '.join(names)}, got {part!r}")
+            raise ParameterError("loss_weights", f"expected NAME=NUMBER with NAME in "
+                                 f"{', '.join(names)}, got {part!r}")
         try:
             weights[key] = float(value)
         except ValueError:
-            raise InputError(f"--loss-weights: {value!r} is not a number") from None
+            raise ParameterError("loss_weights", f"{value!r} is not a number") from None
         if not math.isfinite(weights[key]) or weights[key] < 0:
-            raise InputError(f"--loss-weights: {key} must be a non-negative number")
+            raise ParameterError("loss_weights", f"{key} must be a non-negative number")
     return weights
 
 

@@ -4,23 +4,15 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import requires_extra
+
 import kerazoo
 from kerazoo.layers import HubLayer
 from kerazoo.testing import check_layer
 
 needs_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                               reason="TF-Hub modules are TensorFlow SavedModels")
-
-
-def _hub_available():
-    try:
-        import tensorflow_hub  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_hub = pytest.mark.skipif(not _hub_available(), reason="the 'hub' extra is not installed")
+needs_hub = requires_extra("tensorflow_hub", "hub")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +121,24 @@ def test_hub_layer_without_the_extra(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tensorflow_hub", None)
     with pytest.raises(ImportError, match=r"pip install 'kerazoo\[hub\]'"):
+        HubLayer("https://tfhub.dev/some/model/1")
+
+
+@needs_tf
+def test_hub_layer_with_a_broken_extra_says_so(monkeypatch):
+    # e.g. setuptools >= 81 removed the pkg_resources that tensorflow-hub imports.
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "tensorflow_hub":
+            raise ModuleNotFoundError("No module named 'pkg_resources'", name="pkg_resources")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(ImportError, match="tensorflow-hub is installed but cannot be imported: "
+                                          "No module named 'pkg_resources'"):
         HubLayer("https://tfhub.dev/some/model/1")
 
 

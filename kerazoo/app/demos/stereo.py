@@ -25,16 +25,14 @@ Xception features, computed on a copy downscaled to `SIMILARITY_SIDE`.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import (InputError, atomic_write, read_image_rgb, resize_image, write_json,
-                         write_npy)
-from kerazoo.demos.common import choose_weights
-from kerazoo.registry import register
+from kerazoo._io import atomic_write, read_image_rgb, resize_image, write_json, write_npy
+from kerazoo.app.demos.common import choose_weights
+from kerazoo.errors import InputError, ParameterError
 
 MAX_PIXELS = 1_000_000  # larger pairs are downscaled to this many pixels
 MIN_SIDE = 71  # Xception's smallest input
@@ -44,21 +42,20 @@ SEED = 1337  # untrained features are random: make them reproducible
 
 
 class Stages:
-    """Times each stage; prints a line per stage on stderr unless quiet."""
+    """Times each stage into `seconds`; tells `progress(name, seconds)` when a
+    stage starts (`seconds` None) and when it ends. Prints nothing itself."""
 
-    def __init__(self, quiet=False):
+    def __init__(self, progress=None):
         self.seconds = {}
-        self.quiet = quiet
+        self.progress = progress or (lambda name, seconds: None)
 
     @contextlib.contextmanager
     def __call__(self, name):
-        if not self.quiet:
-            print(f"kerazoo stereo: {name} ...", end="", file=sys.stderr, flush=True)
+        self.progress(name, None)
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
-        if not self.quiet:
-            print(f" {self.seconds[name]:.2f} s", file=sys.stderr, flush=True)
+        self.progress(name, self.seconds[name])
 
 
 def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
@@ -223,44 +220,48 @@ def render_figure(left, disparity, path, title):
 
 # -------------------------------------------------------------- the demo
 
-@register("demo", section="7.160", name="stereo")
-def run(left_path, right_path, weights="auto", max_disparity=None, out="stereo_out",
-        fill=True, quiet=False, save_model=None):
+def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stereo_out",
+        fill=True, save_model=None, progress=None, warn=None):
     """Stereo pair -> shared Xception features, disparity map, view similarity.
 
     Writes `disparity.npy`, `disparity.png` and `summary.json` to `out`
     (each through a temporary file and a rename) and returns the summary.
-    `max_disparity` is in pixels of the left image (default: a quarter of
-    its width).
+    `max_disparity_px` is in pixels of the left image as given (default: a
+    quarter of its width). `progress(stage, seconds)` hears of each stage
+    (see `Stages`), `warn(message)` of a fallback to untrained weights.
     """
     import keras
 
-    from kerazoo.models.stereo import FEATURE_GEOMETRY, build_stereo_models
+    from kerazoo import backbones
+    from kerazoo.app.models.stereo import FEATURE_GEOMETRY, build_stereo_models
 
-    stages = Stages(quiet)
+    stages = Stages(progress)
     with stages("read images"):
         original_left, left, right, scale = load_pair(left_path, right_path)
     height, width = left.shape[:2]
     orig_h, orig_w = original_left.shape[:2]
-    if max_disparity is None:
-        max_disparity = max(16, orig_w // 4)
-    if max_disparity < 1:
-        raise InputError(f"--max-disparity must be positive, received {max_disparity}")
-    model_disparity = max(4, int(np.ceil(max_disparity * scale)))
-    if model_disparity >= width:
-        raise InputError(f"--max-disparity {max_disparity} is not smaller than the image "
-                         f"width ({orig_w})")
+    if max_disparity_px is None:
+        max_disparity_px = max(16, orig_w // 4)
+    if max_disparity_px < 1:
+        raise ParameterError("max_disparity_px", f"must be positive, received {max_disparity_px}")
+    # The same range in pixels of the (possibly downscaled) views the model sees.
+    max_disparity_processed_px = max(4, int(np.ceil(max_disparity_px * scale)))
+    if max_disparity_processed_px >= width:
+        raise ParameterError("max_disparity_px", f"{max_disparity_px} is not smaller than the "
+                             f"image width ({orig_w})")
 
     with stages("resolve weights"):
-        weights_value, weights_label, warning = choose_weights(
-            weights, "xception_notop", "Xception", "using UNTRAINED (random) features")
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
+        weights_path, weights_label, warning = choose_weights(
+            weights, backbones.weights_file("xception"), "Xception",
+            "using UNTRAINED (random) features")
+    if warning and warn:
+        warn(warning)
     level = 2
     stride, offset = FEATURE_GEOMETRY[level]
     with stages("build model"):
         keras.utils.set_random_seed(SEED)
-        matching, similarity_model = build_stereo_models(model_disparity, weights_value, level)
+        matching, similarity_model = build_stereo_models(max_disparity_processed_px,
+                                                         weights_path, level)
     batch = [left[None], right[None]]
     with stages("features + correlation"):
         volume = keras.ops.convert_to_numpy(matching(batch, training=False))[0]
@@ -285,7 +286,7 @@ def run(left_path, right_path, weights="auto", max_disparity=None, out="stereo_o
         "scale": round(scale, 4),
         "weights": weights_label,
         "similarity": round(similarity, 4),
-        "max_disparity": max_disparity,
+        "max_disparity": max_disparity_px,
         "disparity": {
             "min": round(float(finite.min()), 3) if finite.size else None,
             "median": round(float(np.median(finite)), 3) if finite.size else None,

@@ -1,0 +1,5 @@
+"""`python -m kerazoo`: the same command line as the `kerazoo` script."""
+
+from kerazoo.app.cli import main
+
+main()

@@ -1,0 +1,12 @@
+"""Choice lists shared by the library and the command line.
+
+Plain data: importing this module loads nothing else, so `kerazoo --help`
+can show the choices without importing Keras.
+"""
+
+# How SiameseEncoder merges its two encodings.
+SIAMESE_MERGES = ("concat", "abs_diff", "product", "cosine")
+# How StereoXception returns the two views' features.
+STEREO_OUTPUT_MODES = ("concat", "both")
+# kerazoo.distribute.scope's strategies.
+STRATEGIES = ("none", "mirrored", "data-parallel")

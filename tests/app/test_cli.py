@@ -1,0 +1,84 @@
+"""The command line: instant --help (script, `python -m kerazoo`), the
+listing with its filters, parameters reported as flags, clean errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import BACKEND, assert_one_line_error, cli_json, run_cli
+
+import kerazoo
+
+HEAVY = ("keras", "tensorflow", "jax", "torch", "kerazoo.layers", "kerazoo.app.demos")
+
+
+def test_help_and_version_import_no_backend():
+    script = (
+        "import sys\n"
+        "from kerazoo.app.cli import main\n"
+        "for args in (['--help'], ['--version'], ['list', '--help'], ['demo', '--help'],\n"
+        "             ['demo', 'stereo', '--help'], ['demo', 'similarity', '--help']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "Usage: kerazoo" in result.stdout and kerazoo.__version__ in result.stdout
+    # The choices come from the library's lists, not copies.
+    assert "abs_diff|concat|product|cosine" in result.stdout.replace("concat|abs_diff",
+                                                                     "abs_diff|concat")
+
+
+@pytest.mark.parametrize("command", [["kerazoo"], [sys.executable, "-m", "kerazoo"]])
+def test_console_script_and_python_m(command):
+    if command == ["kerazoo"] and shutil.which("kerazoo") is None:
+        pytest.skip("the console script is not installed in this environment")
+    result = subprocess.run(command + ["--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and kerazoo.__version__ in result.stdout
+
+
+def test_list_shows_the_registry_and_the_demos():
+    listed = {e["name"]: e for e in cli_json("list")}
+    for entry in kerazoo.list_entries():
+        assert listed[entry.name]["kind"] == entry.kind
+    assert listed["stereo"]["kind"] == "demo" and "7.160" in listed["stereo"]["summary"]
+    assert listed["xception"]["weights"][0]["name"] == "imagenet"
+    table = run_cli("list", "--kind", "layer")
+    assert table.exit_code == 0 and "InceptionBlock" in table.output and "stereo" not in \
+        table.output
+
+
+def test_list_filters_like_timm():
+    assert [e["name"] for e in cli_json("list", "*ception*")] == [
+        "InceptionBlock", "StereoXception", "inception_v3", "xception", "inception"]
+    assert [e["name"] for e in cli_json("list", "--pretrained")] == ["inception_v3", "xception"]
+    assert cli_json("list", "nothing-like-this") == []
+
+
+def test_unknown_command_is_a_usage_error():
+    assert run_cli("nope").exit_code == 2
+
+
+def test_parameter_errors_name_the_flag():
+    result = run_cli("demo", "posts", "--loss-weights", "age=-1")
+    assert_one_line_error(result, "--loss-weights: age must be a non-negative number")
+    # The strategy of the other backend is refused before any training.
+    other = "mirrored" if BACKEND == "jax" else "data-parallel"
+    assert_one_line_error(run_cli("demo", "adder", "--retrain", "--strategy", other),
+                          f"--strategy: '{other}' ")
+
+
+def test_library_errors_are_public_value_errors():
+    from kerazoo import errors
+
+    error = errors.ParameterError("max_disparity_px", "must be positive, received 0")
+    assert isinstance(error, ValueError) and error.param == "max_disparity_px"
+    assert str(error) == "`max_disparity_px` must be positive, received 0"
+    assert json.dumps(str(error))

@@ -1,0 +1,33 @@
+"""CorrelationVolume: finds the shift, scores the border lowest, checks shapes."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerazoo.layers import CorrelationVolume
+
+
+def test_correlation_volume_finds_the_shift():
+    rng = np.random.default_rng(0)
+    right = rng.normal(size=(1, 3, 20, 6)).astype("float32")
+    for shift in (0, 2, 5):
+        left = np.roll(right, shift, axis=2)
+        volume = keras.ops.convert_to_numpy(CorrelationVolume(6)([left, right]))
+        best = volume[0, :, shift:].argmax(-1)
+        assert (best == shift).all()
+        # Normalized scores are cosines; the true match scores 1.
+        np.testing.assert_allclose(volume[0, :, shift:, shift], 1.0, atol=1e-5)
+    assert (volume[0, :, 0, 1:] == -1).all()  # no partner left of the border
+
+
+def test_correlation_volume_needs_matching_shapes():
+    with pytest.raises(ValueError, match="same size"):
+        CorrelationVolume(3)([keras.Input((4, 8, 2)), keras.Input((4, 9, 2))])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"max_disparity": 0}, "received: max_disparity=0"),
+])
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CorrelationVolume(**kwargs)

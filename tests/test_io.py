@@ -1,0 +1,38 @@
+"""kerazoo._io: image reading in every mode, atomic writes."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerazoo._io import atomic_write, read_image_rgb
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
+def test_image_formats(tmp_path, mode):
+    rgb = np.random.default_rng(0).integers(0, 255, (80, 90, 3), np.uint8)
+    image = (Image.fromarray(rgb[..., 0].astype(np.uint16) * 257) if mode == "I;16"
+             else Image.fromarray(rgb).convert(mode))
+    image.save(tmp_path / "x.png")
+    out = read_image_rgb(tmp_path / "x.png")
+    assert out.shape == (80, 90, 3) and out.dtype == np.float32
+    # The values, not only the shape: what each mode means in RGB.
+    if mode in ("RGB", "RGBA"):  # alpha dropped, colours kept
+        np.testing.assert_array_equal(out, rgb)
+    elif mode == "I;16":  # 16-bit scaled down to the 8-bit range, on all channels
+        for c in range(3):
+            np.testing.assert_allclose(out[..., c], rgb[..., 0], atol=0.01)
+    else:  # grey: three equal channels; palette: its colours
+        np.testing.assert_array_equal(out, np.asarray(image.convert("RGB"), np.float32))
+        if mode == "L":
+            assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    def failing(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "out.npy", failing)
+    assert list(tmp_path.iterdir()) == []
