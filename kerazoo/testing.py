@@ -76,6 +76,7 @@ def check_layer(
     expected_num_params=None,
     run_training=True,
     mixed_precision_policies=("mixed_float16", "mixed_bfloat16"),
+    mixed_precision_tolerance=0.05,
     run_saving=True,
     rtol=1e-5,
     atol=1e-5,
@@ -95,10 +96,16 @@ def check_layer(
         expected_output_shape: full output shape(s) of the eager call.
         expected_num_trainable_weights, expected_num_non_trainable_weights,
         expected_num_params: weight counts after building, if given.
-        run_training: fit one step with SGD on an MSE loss and check that the
-            trainable weights moved.
+        run_training: fit one step with SGD on an MSE loss and check that
+            EVERY trainable weight moved (a weight that never reaches the
+            output gets no gradient, and fails).
         mixed_precision_policies: policies under which variables must stay
-            float32 and outputs come in the policy's compute dtype.
+            float32, outputs come in the policy's compute dtype, are finite,
+            and match the float32 outputs of the same weights.
+        mixed_precision_tolerance: how close: the largest absolute
+            difference may be this fraction of the float32 output's largest
+            magnitude (at least 1). float16 and bfloat16 carry about 3 and 2
+            significant digits.
         run_saving: save a functional model around the layer to `.keras`,
             reload it with `safe_mode=True` and no `custom_objects`, and
             compare outputs.
@@ -180,17 +187,26 @@ def check_layer(
         if not np.isfinite(loss):
             raise AssertionError(f"training step gave a non-finite loss: {loss}")
         after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
-        if all(np.array_equal(a, b) for a, b in zip(before, after)):
-            raise AssertionError("one training step left every trainable weight unchanged")
-        report["training"] = f"loss {loss:.4g}"
+        still = [w.path for w, a, b in zip(layer.trainable_weights, after, before)
+                 if np.array_equal(a, b)]
+        if still:
+            raise AssertionError(
+                f"one training step left {len(still)} of {len(after)} trainable weights "
+                f"unchanged (no gradient reaches them): {still[:5]}")
+        report["training"] = f"loss {loss:.4g}, all {len(after)} trainable weights moved"
 
-    # 6. Mixed precision: float32 variables, outputs in the compute dtype.
+    # 6. Mixed precision: float32 variables, outputs in the compute dtype,
+    # finite and close to float32 with the same weights.
+    reference = [keras.ops.convert_to_numpy(o).astype("float32")
+                 for o in _flat(layer(data if multi else data[0], training=False))]
     previous = keras.config.dtype_policy()
     for policy in mixed_precision_policies:
         try:
             keras.config.set_dtype_policy(policy)
             mp_layer = layer_cls(**kwargs())
-            mp_out = _flat(mp_layer(data if multi else data[0]))
+            mp_layer(data if multi else data[0])  # builds it
+            mp_layer.set_weights(layer.get_weights())
+            mp_out = _flat(mp_layer(data if multi else data[0], training=False))
         finally:
             keras.config.set_dtype_policy(previous)
         # Float variables stay float32; integer state (counters) keeps its dtype.
@@ -202,7 +218,19 @@ def check_layer(
         dtypes = {keras.backend.standardize_dtype(o.dtype) for o in mp_out}
         if dtypes != {compute}:
             raise AssertionError(f"{policy}: output dtypes {dtypes} != {compute}")
-        report[policy] = compute
+        worst = 0.0
+        for got, want in zip(mp_out, reference):
+            got = keras.ops.convert_to_numpy(keras.ops.cast(got, "float32"))
+            if not np.isfinite(got).all():
+                raise AssertionError(f"{policy}: outputs are not finite "
+                                     f"({int((~np.isfinite(got)).sum())} values)")
+            scale = max(1.0, float(np.abs(want).max(initial=0)))
+            worst = max(worst, float(np.abs(got - want).max(initial=0)) / scale)
+        if worst > mixed_precision_tolerance:
+            raise AssertionError(
+                f"{policy}: outputs differ from float32 by {worst:.3g} of their scale "
+                f"(tolerance {mixed_precision_tolerance})")
+        report[policy] = f"{compute}, within {worst:.2g} of float32"
 
     # 7. .keras save and reload: registered classes only, safe mode.
     if run_saving:
