@@ -24,4 +24,10 @@ def trainable_gradients(model, x, loss_fn):
             return loss_fn(y)
 
         return [keras.ops.convert_to_numpy(g) for g in jax.grad(f)(trainable)]
+    if backend == "torch":
+        import torch
+
+        variables = [v.value for v in model.trainable_variables]
+        loss = loss_fn(model(x))
+        return [keras.ops.convert_to_numpy(g) for g in torch.autograd.grad(loss, variables)]
     raise NotImplementedError(f"no gradient helper for backend {backend}")

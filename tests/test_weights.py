@@ -149,6 +149,7 @@ np.savez(sys.argv[2], x=x, y=model.predict(x, verbose=0))
 """
 
 
+@pytest.mark.slow
 @requires_extra("tf_keras", "hub")  # tensorflow-hub installs tf_keras
 def test_a_file_written_by_tf_keras_is_read_and_loaded(tmp_path):
     """An independent writer of the keras-applications layout (tf_keras, the
