@@ -1,70 +1,125 @@
-"""The stereo models of the main demo: ONE Xception base shared by the left
-and the right camera (section 7.160), a correlation cost volume, and a
-view-similarity score."""
+"""The stereo models of the main demo: ONE Xception stem shared by the left
+and the right camera (section 7.160), a correlation cost volume at full
+resolution, and a view-similarity score.
+
+The stem is Xception's first layers, up to its stride-2 features, run atrous
+(`xception_stem`); its weights come from `demos/train_stereo.py`
+(stereo-trained, shipped in weights/), ImageNet's Xception, or anywhere else
+with the same layers.
+"""
 
 from __future__ import annotations
 
 import keras
 
-from kerazoo import backbones
 from kerazoo.layers import CorrelationVolume, StereoXception
-from kerazoo.layers.stereo_xception import XCEPTION_LEVELS
-
-# Where stride-2 features sit in the image: Xception's first two 3x3
-# convolutions are unpadded, so feature column j is centred on image column
-# 2 * j + 3 (likewise rows). Stride 4 adds a 'same' stride-2 pooling.
-FEATURE_GEOMETRY = {2: (2, 3.0), 4: (4, 3.0)}
 
 
 def _preprocess():
-    # uint8-range RGB -> [-1, 1], as Xception's ImageNet weights expect.
+    # uint8-range RGB -> [-1, 1], as Xception's weights expect.
     return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
 
 
-def build_stereo_models(max_disparity_px, weights=None, level=2, aggregation=3):
-    """The demo's two models, sharing one Xception base (one set of weights).
+def build_stereo_models(max_disparity_px, stem=None):
+    """The demo's two models, sharing one stem (one set of weights).
 
-    Args:
-        max_disparity_px: largest disparity to score, in pixels of the images
-            the models are given.
-        weights: the shared Xception's weights: `None`, `"imagenet"` or a path.
-        level: feature stride used for matching (2 or 4).
-        aggregation: side of the box window averaging the cost volume
-            (parameter-free; 1 disables it).
-
-    Returns:
-        `(matching, similarity)`:
-        - `matching`: `[left, right]` (0-255 RGB, any size) to the cost
-          volume `(batch, h, w, D)` at stride `level` (see
-          `FEATURE_GEOMETRY`): the cosine correlation of the two views'
-          features for each disparity, box-averaged. Saves to `.keras`.
-        - `similarity`: `[left, right]` to the cosine `(batch, 1)` of the two
-          views' globally pooled deepest (stride 32) features. Run it on a
-          downscaled copy: the deep layers are the expensive ones.
+    Returns `(matching, similarity)`:
+    - `matching` (`build_matching_model`): `[left, right]` -> the cosine
+      correlation `(batch, h, w, max_disparity_px + 1)` at full resolution.
+    - `similarity`: `[left, right]` -> the cosine `(batch, 1)` of the two
+      views' globally pooled stem features.
     """
-    if level not in FEATURE_GEOMETRY:
-        raise ValueError(f"`level` must be one of {tuple(FEATURE_GEOMETRY)}, "
-                         f"received: level={level!r}")
-    stride = FEATURE_GEOMETRY[level][0]
-    base = backbones.xception(weights=weights, include_preprocessing=False)
-
-    left, right = keras.Input((None, None, 3), name="left"), keras.Input((None, None, 3), name="right")
+    stem = stem or xception_stem()
+    matching = build_matching_model(max_disparity_px, stem=stem)
+    left, right = keras.Input((None, None, 3), name="left"), keras.Input((None, None, 3),
+                                                                       name="right")
     scale = _preprocess()
-    shared = StereoXception(base=base, feature_layers=[XCEPTION_LEVELS[level]], output_mode="both",
-                            trainable_base=False, name="shared_xception")
+    shared = StereoXception(base=stem, output_mode="both", trainable_base=False,
+                            name="shared_xception_pooled")
     fl, fr = shared([scale(left), scale(right)])
-    max_disparity_features = -(-max_disparity_px // stride)  # ceil: feature pixels
-    cost = CorrelationVolume(max_disparity_features, name="correlation")([fl, fr])
-    if aggregation > 1:
-        cost = keras.layers.AveragePooling2D(aggregation, strides=1, padding="same",
-                                             name="aggregate")(cost)
-    matching = keras.Model([left, right], cost, name="kerazoo_stereo_matching")
-
-    left2, right2 = keras.Input((None, None, 3), name="left"), keras.Input((None, None, 3), name="right")
-    scale2 = _preprocess()
-    deep = StereoXception(base=base, output_mode="both", trainable_base=False, name="shared_xception_deep")
-    dl, dr = deep([scale2(left2), scale2(right2)])
     pool = keras.layers.GlobalAveragePooling2D(name="pool")
-    score = keras.layers.Dot(axes=-1, normalize=True, name="similarity")([pool(dl), pool(dr)])
-    similarity = keras.Model([left2, right2], score, name="kerazoo_stereo_similarity")
-    return matching, similarity
+    score = keras.layers.Dot(axes=-1, normalize=True, name="similarity")([pool(fl), pool(fr)])
+    return matching, keras.Model([left, right], score, name="kerazoo_stereo_similarity")
+
+
+# ------------------------------------------------ the stereo-trained stem
+
+STEM_FEATURES = "block2_sepconv2_bn"  # Xception's stride-2 features (level 2)
+
+
+def xception_stem(atrous=True, name="xception_stem", dtype=None):
+    """Xception's first layers, up to its stride-2 features (`block2_sepconv2_bn`).
+
+    The same layers, names and weight shapes as `keras.applications.Xception`
+    (so its weights copy over by name). With `atrous=True` (DeepLab's trick)
+    the first stride is removed and the later 3x3 kernels are dilated by 2,
+    with 'same' padding: the receptive field is unchanged, and feature (y, x)
+    belongs to image pixel (y, x), so disparities are matched at full
+    resolution, odd ones included. `atrous=False` is Xception's own geometry.
+    `dtype` is the layers' policy (e.g. `"mixed_bfloat16"`: float32 weights,
+    bfloat16 arithmetic).
+    """
+    layers = keras.layers
+    stride, dilation, padding = (1, 2, "same") if atrous else (2, 1, "valid")
+    inputs = keras.Input((None, None, 3), name="image")
+    x = layers.Conv2D(32, 3, strides=stride, padding=padding, use_bias=False,
+                      name="block1_conv1", dtype=dtype)(inputs)
+    x = layers.BatchNormalization(name="block1_conv1_bn", dtype=dtype)(x)
+    x = layers.Activation("relu", name="block1_conv1_act", dtype=dtype)(x)
+    x = layers.Conv2D(64, 3, dilation_rate=dilation, padding=padding, use_bias=False,
+                      name="block1_conv2", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="block1_conv2_bn", dtype=dtype)(x)
+    x = layers.Activation("relu", name="block1_conv2_act", dtype=dtype)(x)
+    x = layers.SeparableConv2D(128, 3, dilation_rate=dilation, padding="same", use_bias=False,
+                               name="block2_sepconv1", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="block2_sepconv1_bn", dtype=dtype)(x)
+    x = layers.Activation("relu", name="block2_sepconv2_act", dtype=dtype)(x)
+    x = layers.SeparableConv2D(128, 3, dilation_rate=dilation, padding="same", use_bias=False,
+                               name="block2_sepconv2", dtype=dtype)(x)
+    x = layers.BatchNormalization(name=STEM_FEATURES, dtype=dtype)(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def copy_xception_weights(stem, xception):
+    """Copies `xception`'s weights into the stem's layers of the same name."""
+    for layer in stem.layers:
+        if layer.weights:
+            layer.set_weights(xception.get_layer(layer.name).get_weights())
+    return stem
+
+
+def build_matching_model(max_disparity_px, stem=None, trainable=False, input_shape=None):
+    """`[left, right]` (0-255 RGB) -> cosine correlation `(batch, h, w, D + 1)`
+    at full resolution: ONE stereo stem shared by both views (`StereoXception`),
+    then `CorrelationVolume`. Saves to `.keras`."""
+    stem = stem or xception_stem()
+    shape = tuple(input_shape) if input_shape else (None, None, 3)
+    left, right = keras.Input(shape, name="left"), keras.Input(shape, name="right")
+    scale = _preprocess()
+    shared = StereoXception(base=stem, output_mode="both", trainable_base=trainable,
+                            name="shared_xception")
+    fl, fr = shared([scale(left), scale(right)])
+    cost = CorrelationVolume(max_disparity_px, name="correlation")([fl, fr])
+    return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
+
+
+def matching_loss(temperature=16.0):
+    """MC-CNN-style training of the features (Zbontar & LeCun; Luo et al. 2016):
+    a softmax over the disparity range of the correlation, cross-entropy at
+    the true disparity (sub-pixel truth shared by its two neighbours).
+    `y_true`: `(batch, h, w, 1)` disparity, negative where unknown."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        depth = ops.shape(y_pred)[-1]
+        bins = ops.cast(ops.arange(depth), y_pred.dtype)
+        truth = ops.cast(y_true, y_pred.dtype)
+        target = ops.maximum(0.0, 1.0 - ops.abs(bins - truth))
+        valid = ops.cast((truth[..., 0] >= 0) & (truth[..., 0] <= ops.cast(depth - 1,
+                                                                          truth.dtype)),
+                         y_pred.dtype)
+        log_p = ops.log_softmax(ops.cast(y_pred, "float32") * temperature, axis=-1)
+        cross = -ops.sum(ops.cast(target, "float32") * log_p, axis=-1)
+        return ops.sum(cross * ops.cast(valid, "float32")) / (ops.sum(valid) + 1.0)
+
+    return loss

@@ -1,0 +1,220 @@
+"""Training scenes for the stereo features: generated rectified pairs with
+exact ground truth, in the spirit of the synthetic sets deep stereo is trained
+on (Mayer et al., CVPR 2016), small enough to make on the fly.
+
+Each scene is a back surface, often a ground plane, and 2-6 objects in front
+(rectangles, ellipses, thin bars): slanted planes and curved (quadratic)
+surfaces, so disparities vary inside a surface. Surfaces are textured with
+crops of real photos that ship inside packages (scikit-learn's sample images,
+matplotlib's sample data), procedural noise, repeated stripes, or almost
+nothing (textureless regions). The right view is rendered from the geometry
+(not warped from the left image), with a z-buffer, so occlusions are exact;
+then it gets the differences a second camera brings: gain, offset, gamma,
+blur and sensor noise.
+
+scikit-image's sample images (the Middlebury pair included) are evaluation
+data and are never used here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from kerazoo.app.demos.stereo_data import _noise_texture
+
+
+@functools.lru_cache(maxsize=1)
+def photo_textures() -> tuple:
+    """Real photos shipped by scikit-learn and matplotlib, float32 RGB in [0, 1]."""
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = [np.asarray(image, np.float32) / 255 for image in load_sample_images().images]
+    sample_data = Path(matplotlib.get_data_path()) / "sample_data"
+    for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"):
+        if (sample_data / name).is_file():
+            with Image.open(sample_data / name) as image:
+                photos.append(np.asarray(image.convert("RGB"), np.float32) / 255)
+    return tuple(photos)
+
+
+def _photo_crop(rng, photos, height, width):
+    photo = photos[rng.integers(len(photos))]
+    scale = rng.uniform(0.5, 1.6)
+    need_h, need_w = int(np.ceil(height / scale)) + 1, int(np.ceil(width / scale)) + 1
+    reps = (max(1, -(-need_h // photo.shape[0])), max(1, -(-need_w // photo.shape[1])), 1)
+    if reps != (1, 1, 1):  # mirrored tiling keeps the texture continuous
+        photo = np.tile(np.concatenate([photo, photo[:, ::-1]], axis=1), reps)
+    y0 = rng.integers(0, photo.shape[0] - need_h + 1)
+    x0 = rng.integers(0, photo.shape[1] - need_w + 1)
+    crop = photo[y0:y0 + need_h, x0:x0 + need_w]
+    ys = np.minimum((np.arange(height) / scale).astype(int), need_h - 1)
+    xs = np.minimum((np.arange(width) / scale).astype(int), need_w - 1)
+    crop = crop[ys][:, xs]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    # Colour jitter: the same photo must not always be the same surface.
+    crop = crop * rng.uniform(0.6, 1.2, 3) + rng.uniform(-0.1, 0.1, 3)
+    return np.clip(crop, 0, 1).astype(np.float32)
+
+
+def _stripes(rng, height, width):
+    period = rng.uniform(3, 14)
+    angle = rng.uniform(0, np.pi)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    wave = 0.5 + 0.35 * np.sin(2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) / period)
+    colour_a, colour_b = rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3)
+    return (wave[..., None] * colour_a + (1 - wave[..., None]) * colour_b).astype(np.float32)
+
+
+def _flat(rng, height, width):
+    colour = rng.uniform(0.1, 0.9, 3).astype(np.float32)
+    ramp = np.linspace(0, rng.uniform(-0.05, 0.05), width, dtype=np.float32)[None, :, None]
+    return np.clip(np.broadcast_to(colour, (height, width, 3)) + ramp, 0, 1)
+
+
+def texture(rng, height, width, photos=None):
+    """One surface's texture, (height, width, 3) in [0, 1]."""
+    photos = photo_textures() if photos is None else photos
+    kind = rng.choice(4, p=[0.55, 0.25, 0.1, 0.1])
+    if kind == 0:
+        return _photo_crop(rng, photos, height, width)
+    if kind == 1:
+        return _noise_texture(rng, height, width)
+    if kind == 2:
+        return _stripes(rng, height, width)
+    return _flat(rng, height, width)
+
+
+def _surfaces(rng, height, width, max_disparity):
+    """Disparity functions d(x, y) and masks of the scene's surfaces, far to near."""
+    surfaces = []
+    back = max_disparity * rng.uniform(0.0, 0.25)
+    slope_x = rng.uniform(-0.1, 0.1) * max_disparity / width
+    surfaces.append(dict(a=back, b=slope_x, c=rng.uniform(-0.1, 0.1) * max_disparity / height,
+                         k=0.0, shape=("all",)))
+    if rng.random() < 0.5:
+        horizon = height * rng.uniform(0.3, 0.7)
+        rise = max_disparity * rng.uniform(0.2, 0.5) / (height - horizon)
+        surfaces.append(dict(a=back - rise * horizon, b=0.0, c=rise, k=0.0,
+                             shape=("below", horizon)))
+    for _ in range(rng.integers(2, 7)):
+        kind = rng.choice(["rect", "ellipse", "bar"], p=[0.4, 0.4, 0.2])
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        if kind == "bar":  # thin structures: 1-6 px wide, vertical or horizontal
+            thin, long = rng.uniform(0.5, 3), rng.uniform(0.2, 0.8) * max(height, width)
+            rx, ry = (thin, long) if rng.random() < 0.6 else (long, thin)
+        else:
+            rx, ry = rng.uniform(0.05, 0.3) * width, rng.uniform(0.1, 0.4) * height
+        surfaces.append(dict(
+            a=max_disparity * rng.uniform(0.25, 0.95),
+            b=rng.uniform(-0.15, 0.15) * max_disparity / width,
+            c=rng.uniform(-0.1, 0.1) * max_disparity / height,
+            # Curved: a bump of up to 15% of the range across the object.
+            k=(rng.uniform(-0.15, 0.15) * max_disparity if rng.random() < 0.4 else 0.0),
+            cx=cx, cy=cy, rx=rx, ry=ry, shape=(kind, cx, cy, rx, ry)))
+    return surfaces
+
+
+def _disparity(s, x, y):
+    d = s["a"] + s["b"] * x + s["c"] * y
+    if s["k"]:
+        d = d + s["k"] * (1 - np.minimum(1, ((x - s["cx"]) / s["rx"]) ** 2
+                                         + ((y - s["cy"]) / s["ry"]) ** 2))
+    return d
+
+
+def _covered(shape, x, y):
+    if shape[0] == "all":
+        return np.ones_like(x, bool)
+    if shape[0] == "below":
+        return y >= shape[1]
+    _, cx, cy, rx, ry = shape
+    if shape[0] in ("rect", "bar"):
+        return (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)
+    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
+
+
+def _sample(tex, x, pad):
+    """Bilinear along x (rows are exact) of `tex` at left-view columns `x`."""
+    height, width = tex.shape[:2]
+    x = np.clip(x + pad, 0, width - 1.001)
+    x0 = np.floor(x).astype(int)
+    f = (x - x0)[..., None]
+    rows = np.arange(height)[:, None]
+    return tex[rows, x0] * (1 - f) + tex[rows, x0 + 1] * f
+
+
+def _blur(image, sigma):
+    if sigma < 0.3:
+        return image
+    radius = int(np.ceil(2.5 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    pad = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    rows = sum(t * pad[:, i:i + image.shape[1]] for i, t in enumerate(taps))
+    return sum(t * rows[i:i + image.shape[0]] for i, t in enumerate(taps))
+
+
+def training_pair(rng, height, width, max_disparity, photos=None, camera_differences=True):
+    """`(left, right, disparity)`: uint8 views and float32 left-view disparity,
+    NaN where the left pixel has no partner (occluded, or outside the right view)."""
+    photos = photo_textures() if photos is None else photos
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    pad = int(max_disparity * 1.3) + 4
+    left = np.zeros((height, width, 3), np.float32)
+    right = np.zeros((height, width, 3), np.float32)
+    gt = np.full((height, width), -np.inf, np.float32)
+    depth_right = np.full((height, width), -np.inf, np.float32)
+    for s in _surfaces(rng, height, width, max_disparity):
+        tex = texture(rng, height, width + 2 * pad, photos)
+        d = _disparity(s, xs, ys)
+        mask = _covered(s["shape"], xs, ys) & (d >= gt)
+        left[mask] = _sample(tex, xs, pad)[mask]
+        gt[mask] = d[mask]
+        # The left column that lands on right column xr: xl = xr + d(xl, y),
+        # found by fixed-point iteration (|dd/dx| < 1 makes it converge).
+        xl = xs + s["a"]
+        for _ in range(6):
+            xl = xs + _disparity(s, xl, ys)
+        d_r = _disparity(s, xl, ys)
+        mask_r = _covered(s["shape"], xl, ys) & (d_r >= depth_right)
+        right[mask_r] = _sample(tex, xl, pad)[mask_r]
+        depth_right[mask_r] = d_r[mask_r]
+    # Occluded: the right view shows something nearer where this pixel lands.
+    xr = np.round(xs - gt).astype(int)
+    inside = xr >= 0
+    seen = depth_right[ys.astype(int), np.clip(xr, 0, width - 1)]
+    visible = inside & (seen <= gt + 0.5)
+    if camera_differences:
+        gain, offset = rng.uniform(0.75, 1.25), rng.uniform(-0.08, 0.08)
+        gamma = rng.uniform(0.8, 1.25)
+        right = np.clip(right, 0, 1) ** gamma * gain + offset
+        right = _blur(right, rng.uniform(0, 1.2))
+        left = _blur(left, rng.uniform(0, 0.6))
+    noise = rng.uniform(0.5, 4.0)
+    left = np.clip(left * 255 + rng.normal(0, noise, left.shape), 0, 255).astype(np.uint8)
+    right = np.clip(right * 255 + rng.normal(0, noise, right.shape), 0, 255).astype(np.uint8)
+    disparity = np.where(visible, gt, np.nan).astype(np.float32)
+    return left, right, disparity
+
+
+def training_set(count, height, width, max_disparity, seed):
+    """`count` pairs as arrays: left, right (count, H, W, 3) uint8, disparity
+    (count, H, W, 1) float32 with -1 where unknown; each scene's own range is
+    drawn in [max_disparity / 6, max_disparity]."""
+    rng = np.random.default_rng(seed)
+    photos = photo_textures()
+    lefts, rights, gts = [], [], []
+    for _ in range(count):
+        scene_max = rng.uniform(max_disparity / 6, max_disparity)
+        left, right, gt = training_pair(rng, height, width, scene_max, photos)
+        lefts.append(left)
+        rights.append(right)
+        gts.append(np.nan_to_num(gt, nan=-1.0)[..., None])
+    return np.stack(lefts), np.stack(rights), np.stack(gts).astype(np.float32)

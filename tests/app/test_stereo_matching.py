@@ -1,0 +1,73 @@
+"""The stereo demo's matching: the shipped stereo-trained weights, odd
+disparities at full resolution, semi-global aggregation."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerazoo import weights as W
+from kerazoo.app.demos import stereo
+from kerazoo.app.demos.stereo_data import bad_pixel_rate, synthetic_pair
+from kerazoo.app.models.stereo import build_matching_model
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "data")
+
+
+def _match(left, right, max_disparity, weights="stereo"):
+    keras.utils.set_random_seed(stereo.SEED)
+    stem, label = stereo.stereo_stem(weights)
+    model = build_matching_model(max_disparity, stem=stem)
+    volume = keras.ops.convert_to_numpy(
+        model([left[None].astype("float32"), right[None].astype("float32")]))[0]
+    return stereo.disparity_from_cost(volume, guide=left.mean(axis=-1))[0], label
+
+
+def test_shipped_stereo_weights_match_their_hash_and_load():
+    path = W.resolve(stereo.STEREO_WEIGHTS, download=False)
+    info = W.entry(stereo.STEREO_WEIGHTS)
+    assert info["hash_algorithm"] == "sha256" and W.verify(path, stereo.STEREO_WEIGHTS)["verified"]
+    stem, label = stereo.stereo_stem("auto")
+    assert label == "stereo-trained" and stem.count_params() == 47_008
+
+
+def test_trained_weights_beat_random_ones_on_a_generated_pair():
+    pair = synthetic_pair(height=120, width=160, seed=21, max_disparity=24)
+    trained, _ = _match(pair.left, pair.right, 24)
+    random, _ = _match(pair.left, pair.right, 24, weights="none")
+    assert bad_pixel_rate(trained, pair.disparity, 2) < 0.5 * bad_pixel_rate(
+        random, pair.disparity, 2)
+
+
+@pytest.mark.parametrize("shift", [4, 5, 6, 7])
+def test_fine_texture_shifted_by_odd_and_even_pixels_comes_back(shift):
+    # Stride-2 matching lost odd shifts of fine texture; full resolution must not.
+    rng = np.random.default_rng(shift)
+    right = rng.integers(0, 256, (48, 96, 3)).astype(np.uint8)
+    left = np.roll(right, shift, axis=1)
+    disparity, _ = _match(left, right, 16)
+    inner = disparity[4:-4, 16:-4]
+    assert (np.abs(inner - shift) <= 1).mean() > 0.97
+
+
+def test_sgm_repairs_a_noisy_cost():
+    rng = np.random.default_rng(0)
+    truth = np.full((30, 40), 5)
+    truth[:, 20:] = 9
+    cost = rng.uniform(0.4, 1.0, (30, 40, 16)).astype(np.float32)
+    cost[np.arange(30)[:, None], np.arange(40)[None, :], truth] = 0.3
+    noisy = rng.random((30, 40)) < 0.3  # 30% of pixels: the truth looks bad
+    cost[noisy, :] = rng.uniform(0.2, 1.0, (noisy.sum(), 16))
+    wta = (cost.argmin(-1) == truth).mean()
+    aggregated = (stereo.sgm(cost).argmin(-1) == truth).mean()
+    assert wta < 0.8 and aggregated > 0.97
+
+
+def test_the_same_map_under_every_backend():
+    """tests/data/stereo_reference.npz was made under TensorFlow with the
+    shipped weights; JAX and torch must give the same map (to 1 px)."""
+    reference = np.load(os.path.join(DATA, "stereo_reference.npz"))
+    disparity, _ = _match(reference["left"], reference["right"], int(reference["max_disparity"]))
+    close = np.abs(disparity - reference["disparity"]) <= 1
+    assert close.mean() > 0.99, close.mean()
