@@ -59,9 +59,13 @@ def resize_image(image, height, width) -> np.ndarray:
     return np.stack([np.asarray(c, np.float32) for c in channels], axis=-1)
 
 
-def read_image_rgb(path) -> np.ndarray:
-    """Any image Pillow reads as float32 RGB in 0-255: RGB, RGBA (alpha
-    dropped), grey, palette, and 16-bit (scaled down to the 8-bit range)."""
+# Larger images are refused: a decompression bomb (a small file that decodes
+# to gigabytes) must fail in one line, not take the machine's memory.
+MAX_IMAGE_PIXELS = 150_000_000
+
+
+def image_size(path) -> tuple:
+    """`(width, height)` from the file's header, without decoding it."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -69,15 +73,49 @@ def read_image_rgb(path) -> np.ndarray:
         raise InputError(f"{path}: no such file")
     try:
         with Image.open(path) as image:
-            image.load()  # decode now: a truncated file fails here
-            if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                grey = np.asarray(image, dtype=np.float32)
-                peak = 65535.0 if grey.max(initial=0) > 255 else 255.0
-                rgb = np.repeat((grey * (255.0 / peak))[..., None], 3, axis=-1)
-            else:
-                rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+            return image.size
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: unreadable image ({e})") from None
+
+
+def read_image_rgb(path, size=None) -> np.ndarray:
+    """Any image Pillow reads as float32 RGB in 0-255: RGB, RGBA (alpha
+    dropped), grey, palette, and 16-bit (scaled down to the 8-bit range).
+
+    `size=(width, height)` resizes it while still 8-bit (JPEGs are even
+    decoded smaller), so a large file never exists at full size in float32.
+    Images above `MAX_IMAGE_PIXELS` are refused.
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    width, height = image_size(path)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                         f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if size is not None and image.format == "JPEG":
+                    image.draft("RGB", tuple(size))  # decode at 1/2, 1/4, 1/8 scale
+                image.load()  # decode now: a truncated file fails here
+                if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    grey = np.asarray(image, dtype=np.float32)
+                    peak = 65535.0 if grey.max(initial=0) > 255 else 255.0
+                    image = Image.fromarray(np.clip(grey * (255.0 / peak), 0, 255)
+                                            .astype(np.uint8))
+                image = image.convert("RGB")
+                if size is not None and image.size != tuple(size):
+                    image = image.resize(tuple(size), Image.BILINEAR, reducing_gap=2.0)
+                rgb = np.asarray(image, dtype=np.float32)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise InputError(f"{path}: refused as a decompression bomb ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable or truncated image ({e})") from None
     return np.ascontiguousarray(rgb)

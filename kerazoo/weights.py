@@ -127,6 +127,9 @@ def h5_fingerprint(path) -> str:
     except KeyError as e:
         raise WeightsVerificationError(
             f"{path} is HDF5 but not a Keras weights file (missing {e})") from None
+    except (TypeError, ValueError, AttributeError):  # e.g. a scalar `layer_names`
+        raise WeightsVerificationError(
+            f"{path} is HDF5 but not in the keras-applications weights layout") from None
     except OSError as e:
         raise WeightsVerificationError(
             f"{path} is truncated or corrupt ({str(e).splitlines()[0]})") from None
@@ -336,12 +339,22 @@ def load_into(model, path, name, manifest=None) -> Path:
         raise WeightsNotFoundError(f"{path}: no such weights file")
     if not path.name.endswith(".weights.h5"):
         verify(path, name, manifest, check_hash=False)  # the right architecture
-    try:
-        model.load_weights(str(path))
-    except (ValueError, OSError, KeyError) as e:
-        raise WeightsVerificationError(
-            f"{path} does not fit {name}: {str(e).splitlines()[0][:200]}") from None
+    load_weights_quietly(model, path, f"{name}")
     return path
+
+
+def load_weights_quietly(model, path, what):
+    """`model.load_weights(path)`, with Keras's per-layer warnings about a
+    file that does not fit turned into one WeightsVerificationError line."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.load_weights(str(path))
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        reason = " ".join(str(e).split())
+        raise WeightsVerificationError(f"{path} does not fit {what}: {reason[:240]}") from None
 
 
 def write_keras_applications_h5(model, path) -> Path:

@@ -18,6 +18,7 @@ def _run(code):
     return result.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_import_kerazoo_is_light():
     assert _run("""
         import sys, kerazoo
@@ -26,6 +27,7 @@ def test_import_kerazoo_is_light():
     """) == "[]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["kerazoo first", "keras first"])
 def test_layers_are_registered_in_either_import_order(order):
     first, second = ("kerazoo", "keras") if order == "kerazoo first" else ("keras", "kerazoo")
@@ -38,6 +40,7 @@ def test_layers_are_registered_in_either_import_order(order):
     """) == "True"
 
 
+@pytest.mark.slow
 def test_the_library_never_imports_the_application(tmp_path):
     # Every library module, a model built, saved and loaded: no kerazoo.app.
     modules = ", ".join(f"kerazoo.{m}" for m in

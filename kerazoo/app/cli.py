@@ -32,7 +32,7 @@ DEMOS = {
     "price": ("7.100/7.120", "metadata + description + photo -> price"),
 }
 # Python parameter -> the flag that sets it, where the names differ.
-FLAGS = {"max_disparity_px": "--max-disparity", "age": "--age"}
+FLAGS = {"max_disparity_px": "--max-disparity", "retrain": "--retrain"}
 
 
 def _version() -> str:
@@ -52,7 +52,9 @@ def import_kerazoo():
     if "keras" in sys.modules:
         return sys.modules["kerazoo"]
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: also the C++ "E0000" lines TensorFlow prints for harmless events (no
+    # CUDA driver, oneDNN falling back for bool tensors), which bury one-line results.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # KERAZOO_CPU_DEVICES=N splits the CPU into N devices, to try --strategy on
     # one machine: JAX reads its flag at import, TensorFlow is told after.
     devices = os.environ.get("KERAZOO_CPU_DEVICES")
@@ -96,13 +98,17 @@ class UserError(click.ClickException):
 
 
 def _user_error(error) -> UserError:
-    """A library error as the command line says it: parameters as flags."""
+    """A library error, or the OS refusing a file, as the command line says
+    it: one line, parameters as flags."""
     from kerazoo.errors import ParameterError
 
     if isinstance(error, ParameterError):
         flag = FLAGS.get(error.param, "--" + error.param.replace("_", "-"))
         return UserError(f"{flag}: {error.problem}")
-    return UserError(str(error))
+    if isinstance(error, OSError):
+        where = error.filename if error.filename is not None else "a file"
+        return UserError(f"{where}: {error.strerror or error}")
+    return UserError(" ".join(str(error).split()))
 
 
 def _stderr_line(prefix):
@@ -158,11 +164,17 @@ def weights():
     """
 
 
-def _weights_call(fn, *args, **kwargs):
+def _weights_call(fn, as_json=False):
+    """Runs `fn(kerazoo.weights)`; with --json, what it prints (a download's
+    progress) goes to stderr so that stdout is pure JSON."""
+    import contextlib
+
     kerazoo = import_kerazoo()
+    redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        return fn(kerazoo.weights, *args, **kwargs)
-    except kerazoo.errors.KerazooError as e:
+        with redirect:
+            return fn(kerazoo.weights)
+    except (kerazoo.errors.KerazooError, OSError) as e:
         raise _user_error(e) from None
 
 
@@ -186,7 +198,7 @@ def weights_list(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def weights_fetch(name, target_dir, as_json):
     """Download NAME, verify its hash, then rename it into place."""
-    path = _weights_call(lambda w: w.fetch(name, target_dir))
+    path = _weights_call(lambda w: w.fetch(name, target_dir), as_json)
     _emit({"name": name, "path": str(path), "verified": True}, as_json, f"{name}: {path} (verified)")
 
 
@@ -202,6 +214,9 @@ def weights_verify(target, as_json):
             if bad:
                 raise w.WeightsVerificationError(bad[0]["error"])
             return rows
+        if os.path.isdir(target):
+            raise w.WeightsNotFoundError(f"{target} is a folder: pass a weights file or a "
+                                         "name (see `kerazoo weights list`)")
         if os.path.exists(target):
             return [w.verify(target, w.identify(target))]
         found = w.find(target)
@@ -241,7 +256,7 @@ def _run_demo(fn, as_json):
     try:
         with redirect:
             return fn(as_json)
-    except KerazooError as e:
+    except (KerazooError, OSError) as e:
         raise _user_error(e) from None
 
 
@@ -249,8 +264,10 @@ def _run_demo(fn, as_json):
 @click.argument("left", type=click.Path(dir_okay=False))
 @click.argument("right", type=click.Path(dir_okay=False))
 @click.option("--weights", default="auto", show_default=True,
-              help="auto (ImageNet if present locally, else untrained with a warning), "
-                   "imagenet (resolve or download; fail if impossible), none, or a PATH.")
+              help="auto or stereo (the stereo-trained weights shipped with kerazoo), "
+                   "imagenet (ImageNet Xception's first layers: resolve or download), "
+                   "none (untrained), or a PATH (.weights.h5 of the stem, or an Xception "
+                   ".h5).")
 @click.option("--max-disparity", type=int, default=None,
               help="Largest disparity in pixels of the left image [default: width/4].")
 @click.option("--out", default="stereo_out", show_default=True, type=click.Path(file_okay=False),
@@ -260,16 +277,20 @@ def _run_demo(fn, as_json):
                    "filling them from the background.")
 @click.option("--save-model", type=click.Path(dir_okay=False), default=None,
               help="Also save the stereo model (shared Xception + correlation) as .keras.")
+@click.option("--full-resolution", is_flag=True,
+              help="Pairs above 1 megapixel are matched downscaled and the map is written "
+                   "at that size; with this flag, at the images' own size (more memory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, as_json):
+def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, full_resolution,
+                as_json):
     """Disparity map and view similarity of a rectified stereo pair (7.160).
 
-    One Xception base is shared by the LEFT and the RIGHT view ("models as
-    layers"): its stride-2 features are correlated along each row, the best
-    disparity is picked with sub-pixel refinement, checked left-right, holes
-    are filled from the background and the map is refined to full resolution. Writes
-    disparity.npy (float32, pixels of the left image, NaN = no estimate),
-    disparity.png and summary.json.
+    One Xception stem is shared by the LEFT and the RIGHT view ("models as
+    layers"), with stereo-trained weights: its features, at every pixel, are
+    correlated along each row, aggregated semi-globally, checked left-right,
+    and holes are filled from the background. Writes disparity.npy (float32,
+    pixels of the left image, NaN = no estimate), disparity.png and
+    summary.json.
     """
     def run(quiet):
         from kerazoo.app.demos import stereo
@@ -280,7 +301,8 @@ def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, a
 
         return stereo.run(left, right, weights=weights, max_disparity_px=max_disparity, out=out,
                           fill=not no_fill, save_model=save_model, progress=progress,
-                          warn=lambda message: click.echo(message, err=True))
+                          warn=lambda message: click.echo(message, err=True),
+                          full_resolution=full_resolution)
 
     summary = _run_demo(run, as_json)
     d = summary["disparity"]
@@ -479,8 +501,12 @@ def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weight
     def run(quiet):
         from kerazoo.app.demos import price
 
+        from kerazoo.app.demos.common import check_output
+
         csv_path = data
         if synthetic is not None:
+            check_output(synthetic_dir, "synthetic_dir", folder=True)
+            check_output(out, "out")
             csv_path = price.synthetic_dataset(synthetic, synthetic_dir)
         return price.train(csv_path, images, epochs=epochs, out=out, weights=weights,
                            plot=plot, quiet=quiet, strategy=strategy,
@@ -512,16 +538,25 @@ def demo_price_predict(model, brand, age, condition, description, image, as_json
         return price.predict(model, brand, age, condition, description, image)
 
     s = _run_demo(run, as_json)
+    for warning in s["warnings"]:
+        click.echo(f"kerazoo price: {warning}", err=True)
     _show(s, as_json, [f"predicted price: {s['price']:.2f}"])
 
 
 def main(argv=None):
-    """Console-script entry point."""
+    """Console-script entry point: exit 0, 2 for bad input or usage, 130 when
+    interrupted (click's own handling would say "Aborted!" and exit 1)."""
     try:
-        cli.main(args=argv, prog_name="kerazoo", standalone_mode=True)
-    except KeyboardInterrupt:
+        code = cli.main(args=argv, prog_name="kerazoo", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("kerazoo: interrupted", err=True)
-        sys.exit(130)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

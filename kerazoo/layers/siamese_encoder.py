@@ -104,6 +104,13 @@ class SiameseEncoder(TwoViewLayer):
 
     def build(self, input_shape):
         left, _ = self._split(input_shape)
+        spec = self.encoder.input_spec
+        spec = spec[0] if isinstance(spec, (list, tuple)) else spec
+        if spec is not None and spec.ndim is not None and spec.ndim != len(left):
+            # Keras would say so from deep inside call(), with terminal escapes.
+            raise ValueError(
+                f"SiameseEncoder's encoder {self.encoder.name!r} expects {spec.ndim}D inputs, "
+                f"received input_shape={[left, left]}")
         if not self.encoder.built:
             self.encoder.build(left)
         if self.head is not None and not self.head.built:

@@ -133,6 +133,9 @@ class StereoXception(TwoViewLayer):
                 f"into your base instead, received: weights={weights!r}")
         self.feature_layers = None if feature_layers is None else list(feature_layers)
 
+        # Xception's own smallest input (keras.applications' limit); a custom
+        # base says for itself what it can take.
+        self._min_side = 71 if base is None else 1
         if base is None:
             self._base_json = None
             base = _xception_base(weights, self.view_shape)
@@ -167,6 +170,15 @@ class StereoXception(TwoViewLayer):
 
     def build(self, input_shape):
         left = _checks.two_views("StereoXception", input_shape)
+        channels = self.features.inputs[0].shape[-1]
+        if channels is not None and left[-1] is not None and left[-1] != channels:
+            raise ValueError(f"StereoXception's base takes {channels}-channel views, received "
+                             f"input_shape={list(input_shape)}")
+        small = [d for d in left[1:3] if d is not None and d < self._min_side]
+        if small:
+            raise ValueError(f"StereoXception's Xception base needs views of at least "
+                             f"{self._min_side}x{self._min_side} pixels, received "
+                             f"input_shape={list(input_shape)}")
         if not self.features.built:
             self.features.build(left)
 

@@ -14,6 +14,7 @@ import kerazoo
 HEAVY = ("keras", "tensorflow", "jax", "torch", "kerazoo.layers", "kerazoo.app.demos")
 
 
+@pytest.mark.slow
 def test_help_and_version_import_no_backend():
     script = (
         "import sys\n"
@@ -36,6 +37,7 @@ def test_help_and_version_import_no_backend():
                                                                      "abs_diff|concat")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["kerazoo"], [sys.executable, "-m", "kerazoo"]])
 def test_console_script_and_python_m(command):
     if command == ["kerazoo"] and shutil.which("kerazoo") is None:

@@ -19,6 +19,7 @@ def _env():
     return env
 
 
+@pytest.mark.slow
 def test_demo_cli_trains_with_a_strategy():
     env = _env()
     result = subprocess.run(
@@ -30,6 +31,7 @@ def test_demo_cli_trains_with_a_strategy():
     assert summary["weights"] == "trained now" and summary["replicas"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is tf.distribute")
 def test_two_workers_on_localhost(tmp_path):
     """The README's multi-worker command: two processes, one model, in sync."""

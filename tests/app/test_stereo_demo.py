@@ -23,7 +23,7 @@ def pair_files(tmp_path_factory):
     return root, pair
 
 
-def test_demo_command_writes_outputs_andcli_json(pair_files, tmp_path):
+def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
     root, pair = pair_files
     out = tmp_path / "out"
     result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", "none",
@@ -107,13 +107,13 @@ def test_imagenet_weights_offline_fail_clearly(pair_files, tmp_path, monkeypatch
     assert not (tmp_path / "o").exists()
 
 
-def test_large_pairs_are_downscaled(tmp_path):
+def test_large_pairs_are_decoded_downscaled(tmp_path):
     big = np.random.default_rng(0).integers(0, 255, (400, 500, 3), np.uint8)
     for name in ("l.png", "r.png"):
         Image.fromarray(big).save(tmp_path / name)
-    original, left, right, scale = stereo.load_pair(tmp_path / "l.png", tmp_path / "r.png",
-                                                    max_pixels=50_000)
-    assert original.shape == (400, 500, 3)
+    left, right, scale, size = stereo.load_pair(tmp_path / "l.png", tmp_path / "r.png",
+                                                max_pixels=50_000)
+    assert size == (500, 400) and left.shape == right.shape
     assert left.shape[0] * left.shape[1] <= 50_000 and scale == pytest.approx(0.5)
 
 
@@ -123,14 +123,15 @@ def test_stereo_model_saves_and_reloads(tmp_path):
     pair = synthetic_pair(height=80, width=96, seed=5, max_disparity=12)
     x = [pair.left[None].astype("float32"), pair.right[None].astype("float32")]
     expected = keras.ops.convert_to_numpy(matching(x))
+    assert expected.shape == (1, 80, 96, 17)  # full resolution
     matching.save(tmp_path / "stereo.keras")
     reloaded = keras.saving.load_model(tmp_path / "stereo.keras", safe_mode=True)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x)), expected,
                                rtol=1e-5, atol=1e-5)
-    # One base for both models: the matching layers are the similarity's too.
+    # One stem for both models: the matching layers are the similarity's too.
     shared = matching.get_layer("shared_xception").features.get_layer("block1_conv1")
-    deep = similarity.get_layer("shared_xception_deep").features.get_layer("block1_conv1")
-    assert shared is deep
+    pooled = similarity.get_layer("shared_xception_pooled").features.get_layer("block1_conv1")
+    assert shared is pooled
 
 
 def test_disparity_helpers():
@@ -138,13 +139,16 @@ def test_disparity_helpers():
     for x in range(12):
         d = min(3, x)
         volume[:, x, d] = 1.0
-    disparity, valid = stereo.disparity_from_cost(volume, fill=False)
+    disparity, valid = stereo.disparity_from_cost(volume, fill=False, aggregate=False)
     assert np.allclose(disparity[:, 5:], 3) and valid[:, 5:].all()
     assert not valid[:, :2].any()  # matches on the right view's border are rejected
     filled = stereo.fill_occlusions(np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32))
     np.testing.assert_array_equal(filled, [[5, 5, 2, 2, 2]])
     up = stereo.upsample_disparity(np.full((4, 6), 2.0, np.float32), 11, 15, 2, 3)
     assert up.shape == (11, 15) and np.allclose(up, 4.0)
+    spike = np.full((5, 5), 3.0, np.float32)
+    spike[2, 2] = 40
+    assert stereo.median3(spike)[2, 2] == 3
 
 
 def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):

@@ -78,3 +78,9 @@ def test_gradients_reach_the_one_encoder_from_both_branches():
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SiameseEncoder(**kwargs)
+
+
+def test_inputs_the_encoder_cannot_take_are_refused_plainly():
+    with pytest.raises(ValueError, match="encoder 'lstm' expects 3D inputs") as error:
+        SiameseEncoder()([np.zeros((2, 4), "float32")] * 2)
+    assert "\x1b[" not in str(error.value)

@@ -85,3 +85,13 @@ def test_both_two_view_layers_share_one_base_class():
     assert issubclass(StereoXception, TwoViewLayer) and issubclass(SiameseEncoder, TwoViewLayer)
     assert StereoXception.shared_attribute == "features"
     assert SiameseEncoder.shared_attribute == "encoder"
+
+
+@pytest.mark.parametrize("shape,match", [
+    ((1, 96, 96, 1), "takes 3-channel views"),
+    ((1, 40, 40, 3), "needs views of at least 71x71"),
+])
+def test_views_the_base_cannot_take_are_refused_plainly(shape, match):
+    with pytest.raises(ValueError, match=match) as error:
+        StereoXception()([np.zeros(shape, "float32")] * 2)
+    assert "\x1b[" not in str(error.value)

@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from kerazoo import distribute
-from kerazoo.app.demos.common import (choose_weights, fit, load_pretrained, parse_loss_weights,
-                                      plot_history, rng)
+from kerazoo.app.demos.common import (check_output, choose_weights, fit, load_pretrained,
+                                      parse_loss_weights, plot_history, rng)
 from kerazoo.errors import InputError, ParameterError
 
 TEST_SEED = 10_000  # held-out data: never the training seed
@@ -317,6 +317,9 @@ def run(name, retrain=False, epochs=None, samples=None, plot=None, quiet=False, 
         raise ParameterError(sorted(unknown)[0], f"is not an option of the {name} demo")
     options = {**demo.shipped, **options}
     retrain = retrain or not _same_options(demo, options)
+    if plot and not retrain:
+        raise ParameterError("plot", "draws the training curves: it needs retrain")
+    check_output(plot, "plot")
     epochs = epochs or demo.epochs
     history = None
     with distribute.scope(strategy) as dist:

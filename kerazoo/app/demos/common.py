@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from kerazoo._io import atomic_write
-from kerazoo.errors import ParameterError, WeightsError, WeightsVerificationError
+from kerazoo.errors import InputError, ParameterError, WeightsError
 
 
 def load_pretrained(model, name):
@@ -17,11 +19,7 @@ def load_pretrained(model, name):
     from kerazoo import weights
 
     path = weights.resolve(name, download=False)
-    try:
-        model.load_weights(str(path))
-    except (ValueError, OSError, KeyError) as e:
-        raise WeightsVerificationError(
-            f"{path} does not fit the {name} model: {str(e).splitlines()[0][:200]}") from None
+    weights.load_weights_quietly(model, path, f"the {name} model")
     return path
 
 
@@ -122,3 +120,92 @@ def parse_loss_weights(text, names):
 
 def rng(seed):
     return np.random.default_rng(seed)
+
+
+def check_output(path, param, folder=False):
+    """Fails now, not after minutes of work, if `path` cannot be written:
+    a folder (`folder=True`) or a file to create or replace. Creates nothing:
+    the nearest existing folder is probed with a temporary folder, removed at once."""
+    import tempfile
+
+    if path is None:
+        return
+    path = Path(path).absolute()
+    if folder and path.exists() and not path.is_dir():
+        raise ParameterError(param, f"{path} exists and is not a folder")
+    if not folder and path.is_dir():
+        raise ParameterError(param, f"{path} is a folder, not a file")
+    probe = path if folder else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ParameterError(param, f"{path}: {probe} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kerazoo-probe-", dir=probe))
+    except OSError as e:
+        raise ParameterError(param, f"{path}: cannot write in {probe} "
+                             f"({e.strerror or e})") from None
+
+
+@contextlib.contextmanager
+def output_set(out, expected):
+    """Writes a set of files into `out` as one: yields a fresh hidden folder
+    beside it; on success the finished folder replaces `out` by renames, so a
+    reader finds the old set or the new one, never a mix. A second writer is
+    refused while this one runs; leftovers of a killed run are cleaned first
+    (an interrupted swap is rolled back). `out` may hold only files named in
+    `expected`: anything else of the user's is never replaced."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in expected)
+        if foreign:
+            raise ParameterError("out", f"{out} holds other files ({', '.join(foreign[:3])}): "
+                                 "give a new or empty folder, or one of earlier results")
+    lock = os.open(out.parent / f".{out.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{out}: another kerazoo run is writing there; wait for it "
+                             "or choose another --out") from None
+        for stale in out.parent.glob(f".{out.name}.old-*"):
+            if not out.exists():  # killed between the two renames: roll back
+                os.rename(stale, out)
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+        for stale in out.parent.glob(f".{out.name}.new-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        try:
+            yield fresh
+            os.chmod(fresh, 0o777 & ~_umask())
+            old = None
+            if out.exists():
+                old = out.parent / f".{out.name}.old-{fresh.name.rsplit('-', 1)[-1]}"
+                os.rename(out, old)
+            os.rename(fresh, out)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+    finally:
+        os.close(lock)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(path):
+    """Removes `atomic_write`'s leftovers for `path` from a killed run."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*{path.suffix}"):
+        stale.unlink(missing_ok=True)

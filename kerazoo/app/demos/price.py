@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,8 @@ def read_items(csv_path, images_dir=None):
     if not images_dir.is_dir():
         images_dir = csv_path.parent
     try:
-        with open(csv_path, newline="") as f:
+        # utf-8-sig: a byte-order mark (spreadsheets write one) is not part of "brand".
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -161,7 +163,10 @@ def read_items(csv_path, images_dir=None):
         if not brand or not condition:
             problems.append(f"line {line}: empty brand or condition")
             continue
-        image_path = images_dir / (row["image"] or "")
+        image_path = (images_dir / (row["image"] or "")).resolve()
+        if row["image"] and not image_path.is_relative_to(images_dir.resolve()):
+            problems.append(f"line {line}: image {row['image']!r} is outside {images_dir}")
+            continue
         if not row["image"] or not image_path.is_file():
             problems.append(f"line {line}: image {row['image']!r} not found in {images_dir}")
             continue
@@ -273,8 +278,10 @@ def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_
     features = [used[b] for b in BRANCHES if b in branches]
     x = layers.concatenate(features, name="merge") if len(features) > 1 else features[0]
     x = layers.Dense(64, activation="relu", name="dense")(x)
-    x = layers.Dense(1, bias_initializer="ones", name="relative_price")(x)
-    # Predict relative to the median: the output layer starts near a sensible price.
+    # The log of the price relative to the median: a price is never negative,
+    # and the output starts at the median (exp(0) = 1).
+    x = layers.Dense(1, name="log_relative_price")(x)
+    x = layers.Activation("exponential", name="relative_price")(x)
     scale = float(np.median(train_items["price"]))
     price = layers.Rescaling(scale, name="price")(x)
     inputs = {"brand": brand, "condition": condition, "age_years": age,
@@ -302,8 +309,12 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
     from kerazoo import backbones, distribute
     from kerazoo.app.demos.common import choose_weights, fit, plot_history
 
+    from kerazoo.app.demos.common import check_output
+
     report = report or (lambda line: None)
     _require_tensorflow()
+    check_output(out, "out")
+    check_output(plot, "plot")
     items, problems = read_items(data, images)
     for problem in problems:
         report(f"skipped {problem}")
@@ -369,15 +380,32 @@ def predict(model_path, brand, age, condition, description, image):
     if not description.strip():
         raise ParameterError("description", "must not be empty")
     photo = load_photo(image)
+    if not zipfile.is_zipfile(model_path):
+        raise InputError(f"{model_path}: not a .keras model (not a zip archive: empty, "
+                         "truncated or another format)")
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
         raise InputError(f"{model_path}: not a loadable .keras model "
-                         f"({str(e).splitlines()[0][:160]})") from None
+                         f"({' '.join(str(e).split())[:160]})") from None
+    inputs = sorted(model.input) if isinstance(model.input, dict) else \
+        [str(t.name) for t in model.inputs]
+    if set(inputs) != {name for names in BRANCHES.values() for name in names}:
+        raise InputError(f"{model_path}: not a price model from `kerazoo demo price train` "
+                         f"(its inputs: {', '.join(inputs)})")
+    warnings = []
+    for column, value in (("brand", brand), ("condition", condition)):
+        known = [str(v) for v in model.get_layer(f"{column}_lookup").get_vocabulary()[1:]]
+        if value not in known:
+            warnings.append(f"unknown {column} {value!r} (the model knows {', '.join(known)}): "
+                            "priced as an unseen one")
     item = {"brand": np.array([brand]), "condition": np.array([condition]),
             "age_years": np.array([age], "float32"), "description": np.array([description]),
             "image": photo[None]}
     price = float(keras.ops.convert_to_numpy(model(_model_inputs(item)))[0, 0])
+    if not math.isfinite(price):
+        raise ParameterError("age", f"{age} is far outside what the model was trained on")
     return {"demo": "price", "model": str(model_path), "price": round(price, 2),
+            "warnings": warnings,
             "item": {"brand": brand, "age_years": age, "condition": condition,
                      "description": description, "image": str(image)}}

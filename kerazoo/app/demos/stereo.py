@@ -4,22 +4,20 @@ a disparity map and the similarity of the two views.
 Pipeline:
 1. Read both views (any format Pillow reads); downscale pairs above
    `MAX_PIXELS` (the summary says so) to bound time and memory.
-2. ONE Xception base applied to both views (`StereoXception`): stride-2
-   features, and their parameter-free cosine correlation for every disparity
-   along the row (`CorrelationVolume`), both in one Keras model.
-   A 3x3 mean of the volume (in the model too) steadies the scores.
-3. Winner-take-all with a parabola fit for sub-pixel disparity, and a
-   left-right consistency check (matches landing on the right view's border
-   are rejected too: their true partner is usually outside the view).
+2. ONE Xception stem applied to both views (`StereoXception`): Xception's
+   layers up to its stride-2 features, run atrous so that every pixel has a
+   feature, with stereo-trained weights (`demos/train_stereo.py`) by default;
+   their cosine correlation for every disparity along the row
+   (`CorrelationVolume`), in one Keras model.
+3. Semi-global aggregation of the cost (Hirschmueller 2008; four paths, the
+   large-jump penalty lowered across image edges), winner-take-all with a
+   parabola fit for sub-pixel disparity, and a left-right consistency check.
 4. Rejected pixels (mostly occlusions) filled from the farther of their row
    neighbours (occluded surfaces belong to the background), unless
-   `fill=False`; then bilinear refinement to the left image's full resolution.
+   `fill=False`; a 3x3 median; back to the left image's size if downscaled.
 
-Semi-global aggregation (SGM) was tried on this cost and made every measured
-pair worse (see benchmarks/stereo.py), so it is not used.
-
-The similarity is the cosine of the two views' globally pooled deepest
-Xception features, computed on a copy downscaled to `SIMILARITY_SIDE`.
+The similarity is the cosine of the two views' globally pooled features,
+computed on a copy downscaled to `SIMILARITY_SIDE`.
 """
 
 from __future__ import annotations
@@ -30,15 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write, read_image_rgb, resize_image, write_json, write_npy
-from kerazoo.app.demos.common import choose_weights
+from kerazoo._io import (atomic_write, image_size, read_image_rgb, resize_image, write_json,
+                         write_npy)
+from kerazoo.app.demos.common import (check_output, choose_weights, output_set,
+                                      remove_stale_temporaries)
 from kerazoo.errors import InputError, ParameterError
 
 MAX_PIXELS = 1_000_000  # larger pairs are downscaled to this many pixels
 MIN_SIDE = 71  # Xception's smallest input
 SIMILARITY_SIDE = 224
-BORDER_MARGIN = 2  # feature pixels: matches closer to the right view's edge are rejected
+BORDER_MARGIN = 2  # pixels: matches closer to the right view's edge are rejected
 SEED = 1337  # untrained features are random: make them reproducible
+STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
+# Semi-global aggregation on the cost 1 - cosine (in [0, 2]); chosen on the
+# generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
+SGM_P1, SGM_P2, SGM_EDGE = 0.03, 1.2, 4.0  # benchmarks/results/stereo_tuning.json
 
 
 class Stages:
@@ -59,27 +63,28 @@ class Stages:
 
 
 def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
-    """Both views as float32 RGB (0-255), checked and, if large, downscaled.
+    """Both views as float32 RGB (0-255), checked and, if above `max_pixels`,
+    decoded downscaled (memory stays bounded whatever the input size).
 
-    Returns (original_left, left, right, scale) where scale <= 1 is the
-    factor applied to get `left` and `right`.
+    Returns `(left, right, scale, original_size)`: `scale` <= 1 is the factor
+    applied, `original_size` the files' `(width, height)`.
     """
-    left, right = read_image_rgb(left_path), read_image_rgb(right_path)
-    original = left
-    if left.shape != right.shape:
+    size = image_size(left_path)
+    other = image_size(right_path)
+    if size != other:
         raise InputError(
-            f"left and right views differ in size: {left.shape[1]}x{left.shape[0]} vs "
-            f"{right.shape[1]}x{right.shape[0]} (a rectified pair has one size)")
-    height, width = left.shape[:2]
+            f"left and right views differ in size: {size[0]}x{size[1]} vs "
+            f"{other[0]}x{other[1]} (a rectified pair has one size)")
+    width, height = size
     if min(height, width) < MIN_SIDE:
         raise InputError(f"images of {width}x{height} are too small for Xception "
                          f"(each side must be at least {MIN_SIDE} pixels)")
-    scale = 1.0
+    scale, target = 1.0, None
     if height * width > max_pixels:
         scale = (max_pixels / (height * width)) ** 0.5
-        h, w = max(MIN_SIDE, int(height * scale)), max(MIN_SIDE, int(width * scale))
-        left, right = resize_image(left, h, w), resize_image(right, h, w)
-    return original, left, right, scale
+        target = (max(MIN_SIDE, int(width * scale)), max(MIN_SIDE, int(height * scale)))
+    left, right = read_image_rgb(left_path, target), read_image_rgb(right_path, target)
+    return left, right, scale, size
 
 
 # --------------------------------------------------------------- matching
@@ -124,13 +129,63 @@ def fill_occlusions(disparity):
     return out
 
 
-def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0):
+def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
+    """Semi-global aggregation (Hirschmueller, PAMI 2008) of an (h, w, D) cost
+    along the four image axes: each path adds the cheapest way to arrive,
+    paying `p1` for a 1-px disparity change and `p2` for a larger jump. With a
+    `guide` image (h, w) the jump penalty falls across its edges,
+    `p2 / (1 + |gradient| / edge)`, where depth edges usually are."""
+    cost = cost.astype(np.float32)
+    total = np.zeros_like(cost)
+    for transpose in (False, True):
+        c = cost.transpose(1, 0, 2) if transpose else cost
+        g = None if guide is None else (guide.T if transpose else guide)
+        n_lines, length, depth = c.shape
+        for reverse in (False, True):
+            order = range(length - 1, -1, -1) if reverse else range(length)
+            aggregated = np.empty_like(c)
+            prev = None
+            for x in order:
+                if prev is None:
+                    prev = c[:, x].copy()
+                else:
+                    jump = p2
+                    if g is not None:
+                        step = np.abs(g[:, x] - g[:, x + (1 if reverse else -1)])
+                        jump = np.maximum(p1 * 1.5, p2 / (1 + step / edge))[:, None]
+                    low = prev.min(axis=1, keepdims=True)
+                    near = np.minimum(np.pad(prev[:, 1:], ((0, 0), (0, 1)),
+                                             constant_values=np.inf),
+                                      np.pad(prev[:, :-1], ((0, 0), (1, 0)),
+                                             constant_values=np.inf))
+                    best = np.minimum(np.minimum(prev, near + p1), low + jump)
+                    prev = c[:, x] + best - low
+                aggregated[:, x] = prev
+            total += aggregated.transpose(1, 0, 2) if transpose else aggregated
+    return total / 4
+
+
+def median3(disparity):
+    """3x3 median that ignores NaN neighbours (NaN stays NaN)."""
+    padded = np.pad(disparity, 1, mode="edge")
+    h, w = disparity.shape
+    stack = np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
+    with np.errstate(all="ignore"):
+        out = np.nanmedian(np.where(np.isfinite(stack), stack, np.nan), axis=0)
+    return np.where(np.isfinite(disparity), out, np.nan).astype(np.float32)
+
+
+def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None,
+                        aggregate=True):
     """(h, w, D) correlation scores -> (disparity (h, w) with NaN, valid mask).
 
-    The disparity is in feature pixels; `valid` marks pixels that passed the
-    left-right check (before any filling).
+    The disparity is in the volume's pixels; `valid` marks pixels that passed
+    the left-right check (before any filling). `aggregate` runs `sgm` (with
+    `guide`, the left view's grey levels, when given).
     """
     cost = 1.0 - similarity_volume.astype(np.float32)
+    if aggregate:
+        cost = sgm(cost, guide=guide)
     d = cost.argmin(axis=-1)
     disparity = _subpixel(cost, d).astype(np.float32)
     right = _right_view_disparity(cost)
@@ -141,8 +196,47 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0):
     valid = inside & (np.abs(d - back) <= lr_tolerance)
     disparity = np.where(valid, disparity, np.nan).astype(np.float32)
     if fill:
-        disparity = fill_occlusions(disparity)
+        disparity = median3(fill_occlusions(disparity))
     return disparity, valid
+
+
+def stereo_stem(choice, warn=None):
+    """The shared stem with the weights `choice` names: `auto` (the shipped
+    stereo-trained ones), `stereo` (the same, or an error), `imagenet`
+    (ImageNet Xception's first layers), `none` (random), or a path: a
+    `.weights.h5` of the stem, or a keras-applications Xception file.
+    Returns `(stem, label)`."""
+    from kerazoo import backbones
+    from kerazoo import weights as weights_lib
+    from kerazoo.app.demos.common import load_pretrained
+    from kerazoo.app.models.stereo import copy_xception_weights, xception_stem
+
+    stem = xception_stem()
+    if choice in ("auto", "stereo"):
+        try:
+            load_pretrained(stem, STEREO_WEIGHTS)
+            return stem, "stereo-trained"
+        except weights_lib.WeightsError as e:
+            if choice == "stereo":
+                raise
+            if warn:
+                warn(f"WARNING: the stereo-trained weights are not usable ({e}); trying "
+                     "ImageNet's")
+    if choice not in ("auto", "imagenet", "none") and str(choice).endswith(".weights.h5"):
+        path = Path(choice)
+        if not path.is_file():
+            raise ParameterError("weights", f"{choice}: no such file (use auto, stereo, "
+                                 "imagenet, none or a path)")
+        weights_lib.load_weights_quietly(stem, path, "the stereo stem")
+        return stem, str(path)
+    path, label, warning = choose_weights(choice, backbones.weights_file("xception"),
+                                          "Xception", "using UNTRAINED (random) features")
+    if warning and warn:
+        warn(warning)
+    if path is not None:
+        copy_xception_weights(stem, backbones.xception(weights=path,
+                                                       include_preprocessing=False))
+    return stem, label
 
 
 def upsample_disparity(disparity, height, width, stride, offset):
@@ -220,26 +314,32 @@ def render_figure(left, disparity, path, title):
 
 # -------------------------------------------------------------- the demo
 
+OUTPUTS = ("disparity.npy", "disparity.png", "summary.json")
+
+
 def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stereo_out",
-        fill=True, save_model=None, progress=None, warn=None):
+        fill=True, save_model=None, progress=None, warn=None, full_resolution=False):
     """Stereo pair -> shared Xception features, disparity map, view similarity.
 
-    Writes `disparity.npy`, `disparity.png` and `summary.json` to `out`
-    (each through a temporary file and a rename) and returns the summary.
+    Writes `disparity.npy`, `disparity.png` and `summary.json` into `out` as
+    one set (see `common.output_set`) and returns the summary.
     `max_disparity_px` is in pixels of the left image as given (default: a
-    quarter of its width). `progress(stage, seconds)` hears of each stage
-    (see `Stages`), `warn(message)` of a fallback to untrained weights.
+    quarter of its width). Pairs above `MAX_PIXELS` are matched downscaled,
+    and the map is written at that size in its pixels (the summary's
+    `scale` converts), unless `full_resolution`: then at the images' size.
+    `progress(stage, seconds)` hears of each stage (see `Stages`),
+    `warn(message)` of a fallback to weaker weights.
     """
     import keras
 
-    from kerazoo import backbones
-    from kerazoo.app.models.stereo import FEATURE_GEOMETRY, build_stereo_models
+    from kerazoo.app.models.stereo import build_stereo_models
 
+    check_output(out, "out", folder=True)
+    check_output(save_model, "save_model")
     stages = Stages(progress)
     with stages("read images"):
-        original_left, left, right, scale = load_pair(left_path, right_path)
+        left, right, scale, (orig_w, orig_h) = load_pair(left_path, right_path)
     height, width = left.shape[:2]
-    orig_h, orig_w = original_left.shape[:2]
     if max_disparity_px is None:
         max_disparity_px = max(16, orig_w // 4)
     if max_disparity_px < 1:
@@ -250,21 +350,13 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
         raise ParameterError("max_disparity_px", f"{max_disparity_px} is not smaller than the "
                              f"image width ({orig_w})")
 
-    with stages("resolve weights"):
-        weights_path, weights_label, warning = choose_weights(
-            weights, backbones.weights_file("xception"), "Xception",
-            "using UNTRAINED (random) features")
-    if warning and warn:
-        warn(warning)
-    level = 2
-    stride, offset = FEATURE_GEOMETRY[level]
     with stages("build model"):
         keras.utils.set_random_seed(SEED)
-        matching, similarity_model = build_stereo_models(max_disparity_processed_px,
-                                                         weights_path, level)
-    batch = [left[None], right[None]]
+        stem, weights_label = stereo_stem(weights, warn)
+        matching, similarity_model = build_stereo_models(max_disparity_processed_px, stem)
     with stages("features + correlation"):
-        volume = keras.ops.convert_to_numpy(matching(batch, training=False))[0]
+        volume = keras.ops.convert_to_numpy(matching([left[None], right[None]],
+                                                     training=False))[0]
     with stages("similarity"):
         side = SIMILARITY_SIDE / max(height, width)
         small_h, small_w = max(MIN_SIDE, int(height * side)), max(MIN_SIDE, int(width * side))
@@ -272,18 +364,25 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
                  resize_image(right, small_h, small_w)[None]]
         similarity = float(keras.ops.convert_to_numpy(similarity_model(small))[0, 0])
     with stages("matching"):
-        coarse, valid = disparity_from_cost(volume, fill=fill)
-        # Feature pixels -> pixels of the (possibly downscaled) left view ->
-        # pixels of the original left image.
-        disparity = upsample_disparity(coarse, orig_h, orig_w, stride / scale, offset / scale)
+        disparity, valid = disparity_from_cost(volume, fill=fill, guide=left.mean(axis=-1))
+        del volume
+        figure_left = left
+        if scale < 1.0 and full_resolution:  # to the original left image's pixels
+            disparity = upsample_disparity(disparity, orig_h, orig_w, 1 / scale, 0.0)
+            figure_left = read_image_rgb(left_path)
 
     finite = disparity[np.isfinite(disparity)]
+    output_scale = 1.0 if (scale == 1.0 or full_resolution) else scale
     summary = {
         "left": str(left_path), "right": str(right_path),
         "size": [orig_w, orig_h],
         "processed_size": [width, height],
         "downscaled": scale < 1.0,
         "scale": round(scale, 4),
+        "output_size": list(disparity.shape[::-1]),
+        # Disparities are in pixels of the map's own grid: divide by this
+        # factor for pixels of the original images.
+        "output_scale": round(output_scale, 4),
         "weights": weights_label,
         "similarity": round(similarity, 4),
         "max_disparity": max_disparity_px,
@@ -298,19 +397,19 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
         "seconds": stages.seconds,
     }
     if weights_label == "random":
-        summary["note"] = ("untrained features: the disparity map is meaningful, the "
-                           "similarity is not (random deep features look alike)")
+        summary["note"] = "untrained features: expect a poor disparity map"
     out = Path(out)
     with stages("write outputs"):
-        write_npy(out / "disparity.npy", disparity)
-        render_figure(original_left, disparity, out / "disparity.png",
-                      f"kerazoo stereo: disparity (px), weights={weights_label}, "
-                      f"similarity={similarity:.3f}")
-        if save_model:
-            atomic_write(save_model, lambda tmp: matching.save(tmp), suffix=".keras")
-            summary["model"] = str(save_model)
-        summary["seconds"] = stages.seconds
-        write_json(out / "summary.json", summary)
-    summary["outputs"] = {k: str(out / k) for k in ("disparity.npy", "disparity.png",
-                                                    "summary.json")}
+        with output_set(out, OUTPUTS) as folder:
+            write_npy(folder / "disparity.npy", disparity)
+            render_figure(figure_left, disparity, folder / "disparity.png",
+                          f"kerazoo stereo: disparity (px), weights={weights_label}, "
+                          f"similarity={similarity:.3f}")
+            if save_model:
+                remove_stale_temporaries(save_model)
+                atomic_write(save_model, lambda tmp: matching.save(tmp), suffix=".keras")
+                summary["model"] = str(save_model)
+            summary["seconds"] = stages.seconds
+            write_json(folder / "summary.json", summary)
+    summary["outputs"] = {k: str(out / k) for k in OUTPUTS}
     return summary
