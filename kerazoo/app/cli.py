@@ -13,7 +13,6 @@ import fnmatch
 import json
 import os
 import sys
-from importlib import metadata
 
 import click
 
@@ -36,10 +35,9 @@ FLAGS = {"max_disparity_px": "--max-disparity", "retrain": "--retrain"}
 
 
 def _version() -> str:
-    try:
-        return metadata.version("kerazoo")
-    except metadata.PackageNotFoundError:  # run from a source tree
-        return "unknown"
+    from kerazoo._version import __version__  # plain data: imports nothing
+
+    return __version__
 
 
 def import_kerazoo():

@@ -48,16 +48,35 @@ def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
     assert (out / "summary.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
-def test_no_fill_leaves_nan_and_auto_warns(pair_files, tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAZOO_WEIGHTS", str(tmp_path / "empty"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+def test_no_fill_leaves_nan(pair_files, tmp_path):
     root, _ = pair_files
     result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--no-fill",
-                  "--max-disparity", 24, "--out", tmp_path / "o")
+                     "--max-disparity", 24, "--out", tmp_path / "o", "--json")
     assert result.exit_code == 0, result.output
-    assert "WARNING: ImageNet Xception weights not available, using UNTRAINED" in result.stderr
+    assert json.loads(result.stdout)["weights"] == "stereo-trained"
     disparity = np.load(tmp_path / "o" / "disparity.npy")
     assert np.isnan(disparity).any() and np.isfinite(disparity).mean() > 0.5
+
+
+def test_auto_says_loudly_when_it_falls_back(pair_files, tmp_path, monkeypatch):
+    """Stereo weights that fail their hash (here: a manifest that expects
+    another), no ImageNet file: `auto` warns twice and runs untrained."""
+    from kerazoo import weights as W
+
+    files = W.load_manifest()
+    files["stereo_xception_stem"]["hash"] = "0" * 64
+    offline_manifest(monkeypatch, tmp_path, files)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    root, _ = pair_files
+    result = run_cli("demo", "stereo", root / "left.png", root / "right.png",
+                     "--max-disparity", 24, "--out", tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    assert "WARNING: the stereo-trained weights are not usable" in result.stderr
+    assert "WARNING: ImageNet Xception weights not available, using UNTRAINED" in result.stderr
+    assert json.loads(result.stdout)["weights"] == "random"
+    assert_one_line_error(run_cli("demo", "stereo", root / "left.png", root / "right.png",
+                                  "--weights", "stereo", "--out", tmp_path / "o2"),
+                          "does not match the stereo_xception_stem release")
 
 
 def _umask():

@@ -51,17 +51,20 @@ def test_fine_texture_shifted_by_odd_and_even_pixels_comes_back(shift):
     assert (np.abs(inner - shift) <= 1).mean() > 0.97
 
 
-def test_sgm_repairs_a_noisy_cost():
+def test_sgm_fills_textureless_pixels_from_their_neighbours():
     rng = np.random.default_rng(0)
     truth = np.full((30, 40), 5)
     truth[:, 20:] = 9
     cost = rng.uniform(0.4, 1.0, (30, 40, 16)).astype(np.float32)
     cost[np.arange(30)[:, None], np.arange(40)[None, :], truth] = 0.3
-    noisy = rng.random((30, 40)) < 0.3  # 30% of pixels: the truth looks bad
-    cost[noisy, :] = rng.uniform(0.2, 1.0, (noisy.sum(), 16))
-    wta = (cost.argmin(-1) == truth).mean()
-    aggregated = (stereo.sgm(cost).argmin(-1) == truth).mean()
-    assert wta < 0.8 and aggregated > 0.97
+    # 30% of the pixels see no texture: every disparity costs about the same.
+    flat = rng.random((30, 40)) < 0.3
+    cost[flat, :] = rng.uniform(0.5, 0.55, (flat.sum(), 16))
+    wta = cost.argmin(-1) == truth
+    aggregated = stereo.sgm(cost).argmin(-1) == truth
+    assert wta.mean() < 0.8
+    # (WTA gets a flat pixel right 1 time in 16.)
+    assert aggregated.mean() > 0.9 and aggregated[flat].mean() > 0.8
 
 
 def test_the_same_map_under_every_backend():
