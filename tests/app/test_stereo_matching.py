@@ -60,11 +60,11 @@ def test_sgm_fills_textureless_pixels_from_their_neighbours():
     # 30% of the pixels see no texture: every disparity costs about the same.
     flat = rng.random((30, 40)) < 0.3
     cost[flat, :] = rng.uniform(0.5, 0.55, (flat.sum(), 16))
-    wta = cost.argmin(-1) == truth
-    aggregated = stereo.sgm(cost).argmin(-1) == truth
+    wta = np.abs(cost.argmin(-1) - truth) <= 1
+    aggregated = np.abs(stereo.sgm(cost).argmin(-1) - truth) <= 1
     assert wta.mean() < 0.8
-    # (WTA gets a flat pixel right 1 time in 16.)
-    assert aggregated.mean() > 0.9 and aggregated[flat].mean() > 0.8
+    # (WTA gets a flat pixel within 1 px about 3 times in 16.)
+    assert aggregated.mean() > 0.97 and aggregated[flat].mean() > 0.95
 
 
 def test_the_same_map_under_every_backend():
