@@ -69,11 +69,15 @@ def image_size(path) -> tuple:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         with Image.open(path) as image:
             return image.size
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{path}: refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:

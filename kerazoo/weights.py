@@ -115,8 +115,10 @@ def h5_fingerprint(path) -> str:
     try:
         with h5py.File(path, "r") as f:
             group = f["model_weights"] if "model_weights" in f else f
-            names = [n.decode() if isinstance(n, bytes) else n
-                     for n in group.attrs["layer_names"]]
+            layer_names = group.attrs["layer_names"]
+            if not isinstance(layer_names, (np.ndarray, list)) or np.ndim(layer_names) != 1:
+                raise TypeError("layer_names is not a list")
+            names = [n.decode() if isinstance(n, bytes) else n for n in layer_names]
             shapes = []
             for name in names:
                 g = group[name]

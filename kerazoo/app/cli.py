@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import sys
 
 import click
@@ -100,9 +101,13 @@ def _user_error(error) -> UserError:
     it: one line, parameters as flags."""
     from kerazoo.errors import ParameterError
 
+    def flag(param):
+        return FLAGS.get(param, "--" + param.replace("_", "-"))
+
     if isinstance(error, ParameterError):
-        flag = FLAGS.get(error.param, "--" + error.param.replace("_", "-"))
-        return UserError(f"{flag}: {error.problem}")
+        # Other parameters the problem names, `like_this`, are flags here too.
+        problem = re.sub(r"`([a-z_]+)`", lambda m: flag(m.group(1)), error.problem)
+        return UserError(f"{flag(error.param)}: {problem}")
     if isinstance(error, OSError):
         where = error.filename if error.filename is not None else "a file"
         return UserError(f"{where}: {error.strerror or error}")
@@ -191,7 +196,7 @@ def weights_list(as_json):
 
 @weights.command("fetch")
 @click.argument("name")
-@click.option("--dir", "target_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--dir", "target_dir", type=click.Path(), default=None,
               help="Target directory (default: the Keras cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def weights_fetch(name, target_dir, as_json):
@@ -229,7 +234,7 @@ def weights_verify(target, as_json):
 
 
 @weights.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path())
 @click.option("--name", default=None, help="Manifest name (default: found by hash).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def weights_import(path, name, as_json):
@@ -259,8 +264,8 @@ def _run_demo(fn, as_json):
 
 
 @demo.command("stereo")
-@click.argument("left", type=click.Path(dir_okay=False))
-@click.argument("right", type=click.Path(dir_okay=False))
+@click.argument("left", type=click.Path())
+@click.argument("right", type=click.Path())
 @click.option("--weights", default="auto", show_default=True,
               help="auto or stereo (the stereo-trained weights shipped with kerazoo), "
                    "imagenet (ImageNet Xception's first layers: resolve or download), "
@@ -268,12 +273,12 @@ def _run_demo(fn, as_json):
                    ".h5).")
 @click.option("--max-disparity", type=int, default=None,
               help="Largest disparity in pixels of the left image [default: width/4].")
-@click.option("--out", default="stereo_out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", default="stereo_out", show_default=True, type=click.Path(),
               help="Output folder: disparity.npy, disparity.png, summary.json.")
 @click.option("--no-fill", is_flag=True,
               help="Leave pixels that fail the left-right check as NaN instead of "
                    "filling them from the background.")
-@click.option("--save-model", type=click.Path(dir_okay=False), default=None,
+@click.option("--save-model", type=click.Path(), default=None,
               help="Also save the stereo model (shared Xception + correlation) as .keras.")
 @click.option("--full-resolution", is_flag=True,
               help="Pairs above 1 megapixel are matched downscaled and the map is written "
@@ -329,7 +334,7 @@ def _training_options(epochs):
         fn = click.option("--strategy", type=click.Choice(options.STRATEGIES),
                           default="none", show_default=True, help=STRATEGY_HELP)(fn)
         fn = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")(fn)
-        fn = click.option("--plot", type=click.Path(dir_okay=False), default=None,
+        fn = click.option("--plot", type=click.Path(), default=None,
                           help="Write the training curves to this PNG (with --retrain).")(fn)
         fn = click.option("--epochs", type=click.IntRange(1), default=None,
                           help=f"Training epochs (with --retrain) [default: {epochs}].")(fn)
@@ -419,7 +424,7 @@ def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
 
 
 @demo.command("inception")
-@click.option("--image", type=click.Path(dir_okay=False), default=None,
+@click.option("--image", type=click.Path(), default=None,
               help="With ImageNet weights: print InceptionV3's top-5 labels for it.")
 @click.option("--weights", type=click.Choice(["auto", "imagenet", "none"]), default="auto",
               show_default=True)
@@ -465,20 +470,20 @@ def demo_price():
 
 
 @demo_price.command("train")
-@click.option("--data", type=click.Path(dir_okay=False), default=None,
+@click.option("--data", type=click.Path(), default=None,
               help="CSV with brand, age_years, condition, description, image, price.")
-@click.option("--images", type=click.Path(file_okay=False), default=None,
+@click.option("--images", type=click.Path(), default=None,
               help="Folder of the images [default: images/ beside the CSV].")
 @click.option("--synthetic", type=click.IntRange(5), default=None,
               help="Generate N items (reproducible) into --synthetic-dir and train on them.")
-@click.option("--synthetic-dir", type=click.Path(file_okay=False), default="price_data",
+@click.option("--synthetic-dir", type=click.Path(), default="price_data",
               show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default="price_model.keras",
+@click.option("--out", type=click.Path(), default="price_model.keras",
               show_default=True, help="Where to save the trained model.")
 @click.option("--weights", default="auto", show_default=True,
               help="InceptionV3 weights: auto, imagenet, none or a PATH.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", type=click.Path(), default=None,
               help="Write the training curves to this PNG.")
 @click.option("--strategy", type=click.Choice(options.STRATEGIES),
               default="none", show_default=True, help=STRATEGY_HELP)
@@ -521,12 +526,12 @@ def demo_price_train(data, images, synthetic, synthetic_dir, epochs, out, weight
 
 
 @demo_price.command("predict")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--brand", required=True)
 @click.option("--age", type=float, required=True, help="Age in years.")
 @click.option("--condition", required=True, help="new, like new, good, fair, poor")
 @click.option("--description", required=True)
-@click.option("--image", type=click.Path(dir_okay=False), required=True)
+@click.option("--image", type=click.Path(), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo_price_predict(model, brand, age, condition, description, image, as_json):
     """Price one item with a saved model (works in a fresh process)."""

@@ -33,9 +33,14 @@ def _stereo(pair, *args):
     return run_cli("demo", "stereo", *pair, "--max-disparity", 16, *args)
 
 
+def _file(path):
+    path.write_text("x")
+    return path
+
+
 @pytest.mark.parametrize("make_out,message", [
-    (lambda t: (t / "file").write_text("x") or t / "file" / "out", "is a file, not a folder"),
-    (lambda t: (t / "plain").write_text("x") or t / "plain", "exists and is not a folder"),
+    (lambda t: _file(t / "file") / "out", "is a file, not a folder"),
+    (lambda t: _file(t / "plain"), "exists and is not a folder"),
     (lambda t: "/proc/kerazoo-out", "cannot write in /proc"),
 ])
 def test_unwritable_out_fails_first_in_one_line(pair, tmp_path, make_out, message):
@@ -92,11 +97,16 @@ def test_a_second_writer_is_refused_and_a_killed_run_is_cleaned(pair, tmp_path):
 
 
 def test_a_decompression_bomb_and_a_huge_image_are_refused(tmp_path):
-    # 200 megapixels that compress to a few kilobytes.
+    # 160 megapixels, over kerazoo's 150 MP limit, in a few kilobytes.
+    Image.new("1", (16_000, 10_000)).save(tmp_path / "huge.png")
+    result = run_cli("demo", "stereo", tmp_path / "huge.png", tmp_path / "huge.png",
+                     "--out", tmp_path / "o")
+    assert_one_line_error(result, "is 160 megapixels, over the 150 MP kerazoo reads")
+    # 200 megapixels: over Pillow's own bomb limit too.
     Image.new("1", (20_000, 10_000)).save(tmp_path / "bomb.png")
     result = run_cli("demo", "stereo", tmp_path / "bomb.png", tmp_path / "bomb.png",
                      "--out", tmp_path / "o")
-    assert_one_line_error(result, "over the 150 MP kerazoo reads")
+    assert_one_line_error(result, "refused as a decompression bomb")
 
 
 @pytest.mark.slow

@@ -318,7 +318,7 @@ def run(name, retrain=False, epochs=None, samples=None, plot=None, quiet=False, 
     options = {**demo.shipped, **options}
     retrain = retrain or not _same_options(demo, options)
     if plot and not retrain:
-        raise ParameterError("plot", "draws the training curves: it needs retrain")
+        raise ParameterError("plot", "draws the training curves: it needs `retrain`")
     check_output(plot, "plot")
     epochs = epochs or demo.epochs
     history = None

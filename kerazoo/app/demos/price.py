@@ -388,8 +388,12 @@ def predict(model_path, brand, age, condition, description, image):
     except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
         raise InputError(f"{model_path}: not a loadable .keras model "
                          f"({' '.join(str(e).split())[:160]})") from None
-    inputs = sorted(model.input) if isinstance(model.input, dict) else \
-        [str(t.name) for t in model.inputs]
+    try:
+        structure = model.input
+    except (AttributeError, ValueError):  # e.g. a Sequential never called
+        structure = None
+    inputs = sorted(structure) if isinstance(structure, dict) else \
+        [str(t.name) for t in getattr(model, "inputs", None) or []]
     if set(inputs) != {name for names in BRANCHES.values() for name in names}:
         raise InputError(f"{model_path}: not a price model from `kerazoo demo price train` "
                          f"(its inputs: {', '.join(inputs)})")
