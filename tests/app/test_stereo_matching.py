@@ -74,3 +74,13 @@ def test_the_same_map_under_every_backend():
     disparity, _ = _match(reference["left"], reference["right"], int(reference["max_disparity"]))
     close = np.abs(disparity - reference["disparity"]) <= 1
     assert close.mean() > 0.99, close.mean()
+
+
+def test_strips_give_the_whole_image_volume():
+    pair = synthetic_pair(height=70, width=90, seed=3, max_disparity=10)
+    keras.utils.set_random_seed(0)
+    model = build_matching_model(10, stem=stereo.stereo_stem("stereo")[0])
+    left, right = pair.left.astype("float32"), pair.right.astype("float32")
+    whole = keras.ops.convert_to_numpy(model([left[None], right[None]]))[0]
+    strips = stereo.correlate_in_strips(model, left, right, rows=16)
+    np.testing.assert_allclose(strips, whole, atol=1e-4)

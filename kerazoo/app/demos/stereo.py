@@ -39,6 +39,8 @@ MIN_SIDE = 71  # Xception's smallest input
 SIMILARITY_SIDE = 224
 BORDER_MARGIN = 2  # pixels: matches closer to the right view's edge are rejected
 SEED = 1337  # untrained features are random: make them reproducible
+STRIP_ROWS = 128  # features are computed this many rows at a time (bounded memory)
+HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
 STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # Semi-global aggregation on the cost 1 - cosine (in [0, 2]); chosen on the
 # generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
@@ -103,12 +105,17 @@ def _subpixel(cost, d):
 
 def _right_view_disparity(cost):
     """WTA disparity of the right view, from the left-reference cost volume:
-    right pixel x at disparity d is left pixel x + d."""
+    right pixel x at disparity d is left pixel x + d. A running minimum over
+    d, so no second volume is made."""
     h, w, depth = cost.shape
-    right = np.full_like(cost, np.inf)
+    best = np.full((h, w), np.inf, np.float32)
+    best_d = np.zeros((h, w), np.int64)
     for d in range(depth):
-        right[:, : w - d, d] = cost[:, d:, d]
-    return right.argmin(axis=-1)
+        candidate = cost[:, d:, d]
+        better = candidate < best[:, : w - d]
+        best[:, : w - d][better] = candidate[better]
+        best_d[:, : w - d][better] = d
+    return best_d
 
 
 def fill_occlusions(disparity):
@@ -135,7 +142,7 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
     paying `p1` for a 1-px disparity change and `p2` for a larger jump. With a
     `guide` image (h, w) the jump penalty falls across its edges,
     `p2 / (1 + |gradient| / edge)`, where depth edges usually are."""
-    cost = cost.astype(np.float32)
+    cost = cost.astype(np.float32, copy=False)
     total = np.zeros_like(cost)
     for transpose in (False, True):
         c = cost.transpose(1, 0, 2) if transpose else cost
@@ -143,7 +150,7 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
         n_lines, length, depth = c.shape
         for reverse in (False, True):
             order = range(length - 1, -1, -1) if reverse else range(length)
-            aggregated = np.empty_like(c)
+            aggregated = total.transpose(1, 0, 2) if transpose else total
             prev = None
             for x in order:
                 if prev is None:
@@ -160,9 +167,9 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
                                              constant_values=np.inf))
                     best = np.minimum(np.minimum(prev, near + p1), low + jump)
                     prev = c[:, x] + best - low
-                aggregated[:, x] = prev
-            total += aggregated.transpose(1, 0, 2) if transpose else aggregated
-    return total / 4
+                aggregated[:, x] += prev  # accumulated in place: no volume per path
+    total /= 4
+    return total
 
 
 def median3(disparity):
@@ -176,14 +183,16 @@ def median3(disparity):
 
 
 def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None,
-                        aggregate=True):
+                        aggregate=True, overwrite=False):
     """(h, w, D) correlation scores -> (disparity (h, w) with NaN, valid mask).
 
     The disparity is in the volume's pixels; `valid` marks pixels that passed
     the left-right check (before any filling). `aggregate` runs `sgm` (with
-    `guide`, the left view's grey levels, when given).
+    `guide`, the left view's grey levels, when given). `overwrite` lets the
+    volume's memory hold the cost (one volume less at the peak).
     """
-    cost = 1.0 - similarity_volume.astype(np.float32)
+    volume = similarity_volume.astype(np.float32, copy=not overwrite)
+    cost = np.subtract(1.0, volume, out=volume)
     if aggregate:
         cost = sgm(cost, guide=guide)
     d = cost.argmin(axis=-1)
@@ -198,6 +207,25 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     if fill:
         disparity = median3(fill_occlusions(disparity))
     return disparity, valid
+
+
+def correlate_in_strips(matching, left, right, rows=STRIP_ROWS):
+    """`matching`'s volume for the whole pair, computed on horizontal strips
+    (each with `HALO_ROWS` more above and below, beyond the stem's reach), so
+    the features and products of only one strip are in memory at a time."""
+    import keras
+
+    height = left.shape[0]
+    volume = None
+    for top in range(0, height, rows):
+        low, high = max(0, top - HALO_ROWS), min(height, top + rows + HALO_ROWS)
+        strip = keras.ops.convert_to_numpy(
+            matching([left[None, low:high], right[None, low:high]], training=False))[0]
+        if volume is None:
+            volume = np.empty((height,) + strip.shape[1:], np.float32)
+        keep = min(rows, height - top)
+        volume[top:top + keep] = strip[top - low:top - low + keep]
+    return volume
 
 
 def stereo_stem(choice, warn=None):
@@ -355,8 +383,7 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
         stem, weights_label = stereo_stem(weights, warn)
         matching, similarity_model = build_stereo_models(max_disparity_processed_px, stem)
     with stages("features + correlation"):
-        volume = keras.ops.convert_to_numpy(matching([left[None], right[None]],
-                                                     training=False))[0]
+        volume = correlate_in_strips(matching, left, right)
     with stages("similarity"):
         side = SIMILARITY_SIDE / max(height, width)
         small_h, small_w = max(MIN_SIDE, int(height * side)), max(MIN_SIDE, int(width * side))
@@ -364,7 +391,8 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
                  resize_image(right, small_h, small_w)[None]]
         similarity = float(keras.ops.convert_to_numpy(similarity_model(small))[0, 0])
     with stages("matching"):
-        disparity, valid = disparity_from_cost(volume, fill=fill, guide=left.mean(axis=-1))
+        disparity, valid = disparity_from_cost(volume, fill=fill, guide=left.mean(axis=-1),
+                                               overwrite=True)
         del volume
         figure_left = left
         if scale < 1.0 and full_resolution:  # to the original left image's pixels
