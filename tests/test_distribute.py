@@ -64,7 +64,6 @@ def _env():
     return env
 
 
-@pytest.mark.slow
 def test_two_device_training_matches_one_device_and_reloads():
     result = subprocess.run([sys.executable, "-c", SCRIPT, STRATEGY], capture_output=True,
                             text=True, env=_env(), timeout=600)

@@ -27,7 +27,6 @@ def test_import_kerazoo_is_light():
     """) == "[]"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("order", ["kerazoo first", "keras first"])
 def test_layers_are_registered_in_either_import_order(order):
     first, second = ("kerazoo", "keras") if order == "kerazoo first" else ("keras", "kerazoo")

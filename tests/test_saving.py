@@ -54,7 +54,6 @@ def _train_a_little(model, x):
               epochs=2, verbose=0)
 
 
-@pytest.mark.slow
 def test_keras_files_reload_in_a_fresh_process(tmp_path):
     expected = {}
     for name, model, x in _models():
@@ -113,7 +112,6 @@ def test_model_from_json_with_custom_objects():
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.slow
 def test_a_file_saved_by_kerazoo_0_1_still_loads(tmp_path):
     """tests/data/legacy_0_1_0.keras was saved by kerazoo 0.1.0 (before the
     library/application split and StereoXception's `output` -> `output_mode`),
