@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,20 @@ def resize_image(image, height, width) -> np.ndarray:
 MAX_IMAGE_PIXELS = 150_000_000
 
 
+@contextlib.contextmanager
+def _pillow_limit():
+    """Pillow's own bomb check at kerazoo's limit (its default, 89 MP, would
+    refuse images kerazoo promises to read), restored afterwards."""
+    from PIL import Image
+
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 def image_size(path) -> tuple:
     """`(width, height)` from the file's header, without decoding it."""
     from PIL import Image, UnidentifiedImageError
@@ -74,8 +90,10 @@ def image_size(path) -> tuple:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        with Image.open(path) as image:
-            return image.size
+        with _pillow_limit(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sized below
+            with Image.open(path) as image:
+                return image.size
     except Image.DecompressionBombError as e:
         raise InputError(f"{path}: refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
@@ -92,8 +110,6 @@ def read_image_rgb(path, size=None) -> np.ndarray:
     decoded smaller), so a large file never exists at full size in float32.
     Images above `MAX_IMAGE_PIXELS` are refused.
     """
-    import warnings
-
     from PIL import Image, UnidentifiedImageError
 
     width, height = image_size(path)
@@ -101,7 +117,7 @@ def read_image_rgb(path, size=None) -> np.ndarray:
         raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
                          f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads")
     try:
-        with warnings.catch_warnings():
+        with _pillow_limit(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if size is not None and image.format == "JPEG":
