@@ -8,7 +8,11 @@ import pytest
 from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder
 from kerazoo.app.models.stereo import build_stereo_models
 
-tf = pytest.importorskip("tensorflow")
+# Keras 3.15 exports from torch through torch.export, which fails on these
+# models' input structures here: a known gap, left to issue #10 (export).
+pytestmark = pytest.mark.skipif(keras.backend.backend() == "torch",
+                                reason="tf_saved_model export from the torch backend fails in "
+                                       "Keras 3.15 for these models (issue #10)")
 
 
 def _classifier():
@@ -37,6 +41,7 @@ VIEW = keras.InputSpec(shape=(1, 80, 96, 3), dtype="float32")
      [[VIEW, VIEW]]),
 ], ids=["inception_residual", "siamese", "stereo"])
 def test_tf_saved_model_export(tmp_path, build, inputs, signature):
+    import tensorflow as tf  # here, not at collection: never in a torch session
     keras.utils.set_random_seed(0)
     model = build()
     x = [a.astype("float32") for a in inputs(np.random.default_rng(0))]
