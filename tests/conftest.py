@@ -45,6 +45,19 @@ def tiny_base(name="tiny"):
     return keras.Model(inputs, x, name=name)
 
 
+def write_pair(root, **kwargs):
+    """A generated stereo pair saved as root/left.png and root/right.png;
+    returns the pair (with its ground truth)."""
+    from PIL import Image
+
+    from kerazoo.app.demos.stereo_data import synthetic_pair
+
+    pair = synthetic_pair(**kwargs)
+    Image.fromarray(pair.left).save(root / "left.png")
+    Image.fromarray(pair.right).save(root / "right.png")
+    return pair
+
+
 def run_cli(*args):
     """`kerazoo ARGS` in this process (click's runner): the result has
     exit_code, stdout and stderr apart."""

@@ -14,7 +14,7 @@ import time
 import h5py
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_one_line_error, needs_tf, run_cli
+from conftest import BACKEND, assert_one_line_error, needs_tf, run_cli, write_pair
 from PIL import Image
 
 from kerazoo.app.demos.stereo_data import synthetic_pair
@@ -23,9 +23,7 @@ from kerazoo.app.demos.stereo_data import synthetic_pair
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("pair")
-    p = synthetic_pair(height=80, width=112, seed=4, max_disparity=16)
-    Image.fromarray(p.left).save(root / "left.png")
-    Image.fromarray(p.right).save(root / "right.png")
+    write_pair(root, height=80, width=112, seed=4, max_disparity=16)
     return root / "left.png", root / "right.png"
 
 

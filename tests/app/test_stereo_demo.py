@@ -6,7 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, offline_manifest, run_cli
+from conftest import assert_one_line_error, offline_manifest, run_cli, write_pair
 from PIL import Image
 
 from kerazoo.app.demos import stereo
@@ -17,10 +17,7 @@ from kerazoo.app.models.stereo import build_stereo_models
 @pytest.fixture(scope="module")
 def pair_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("pair")
-    pair = synthetic_pair(height=96, width=128, seed=3, max_disparity=20)
-    Image.fromarray(pair.left).save(root / "left.png")
-    Image.fromarray(pair.right).save(root / "right.png")
-    return root, pair
+    return root, write_pair(root, height=96, width=128, seed=3, max_disparity=20)
 
 
 def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):

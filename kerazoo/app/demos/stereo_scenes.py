@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from kerazoo.app.demos.stereo_data import _noise_texture
+from kerazoo.app.demos.stereo_data import _noise_texture, _sample_rows
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,16 +140,6 @@ def _covered(shape, x, y):
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
 
 
-def _sample(tex, x, pad):
-    """Bilinear along x (rows are exact) of `tex` at left-view columns `x`."""
-    height, width = tex.shape[:2]
-    x = np.clip(x + pad, 0, width - 1.001)
-    x0 = np.floor(x).astype(int)
-    f = (x - x0)[..., None]
-    rows = np.arange(height)[:, None]
-    return tex[rows, x0] * (1 - f) + tex[rows, x0 + 1] * f
-
-
 def _blur(image, sigma):
     if sigma < 0.3:
         return image
@@ -175,7 +165,7 @@ def training_pair(rng, height, width, max_disparity, photos=None, camera_differe
         tex = texture(rng, height, width + 2 * pad, photos)
         d = _disparity(s, xs, ys)
         mask = _covered(s["shape"], xs, ys) & (d >= gt)
-        left[mask] = _sample(tex, xs, pad)[mask]
+        left[mask] = _sample_rows(tex, xs, pad)[mask]
         gt[mask] = d[mask]
         # The left column that lands on right column xr: xl = xr + d(xl, y),
         # found by fixed-point iteration (|dd/dx| < 1 makes it converge).
@@ -184,7 +174,7 @@ def training_pair(rng, height, width, max_disparity, photos=None, camera_differe
             xl = xs + _disparity(s, xl, ys)
         d_r = _disparity(s, xl, ys)
         mask_r = _covered(s["shape"], xl, ys) & (d_r >= depth_right)
-        right[mask_r] = _sample(tex, xl, pad)[mask_r]
+        right[mask_r] = _sample_rows(tex, xl, pad)[mask_r]
         depth_right[mask_r] = d_r[mask_r]
     # Occluded: the right view shows something nearer where this pixel lands.
     xr = np.round(xs - gt).astype(int)
