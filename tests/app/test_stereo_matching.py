@@ -84,3 +84,22 @@ def test_strips_give_the_whole_image_volume():
     whole = keras.ops.convert_to_numpy(model([left[None], right[None]]))[0]
     strips = stereo.correlate_in_strips(model, left, right, rows=16)
     np.testing.assert_allclose(strips, whole, atol=1e-4)
+
+
+def test_training_scenes_have_exact_ground_truth():
+    from kerazoo.app.demos.stereo_scenes import training_pair, training_set
+
+    rng = np.random.default_rng(0)
+    left, right, disparity = training_pair(rng, 48, 96, 20, camera_differences=False)
+    known = np.isfinite(disparity)
+    assert left.shape == right.shape == (48, 96, 3) and 0.5 < known.mean() < 1
+    assert np.nanmin(disparity) >= -2 and np.nanmax(disparity) <= 20
+    # Where the truth is known, the right view shows the same surface there
+    # (up to noise and the linear resampling of the texture).
+    ys, xs = np.nonzero(known & (disparity > 1))
+    xr = np.round(xs - disparity[ys, xs]).astype(int)
+    diff = np.abs(left[ys, xs].astype(float) - right[ys, xr].astype(float)).mean()
+    shuffled = np.abs(left[ys, xs].astype(float) - right[ys, np.roll(xr, 7)].astype(float)).mean()
+    assert diff < 0.5 * shuffled
+    lefts, rights, gts = training_set(3, 32, 64, 16, seed=1)
+    assert lefts.shape == (3, 32, 64, 3) and gts.shape == (3, 32, 64, 1) and (gts < 0).any()
