@@ -14,11 +14,15 @@ import numpy as np
 from kerazoo.errors import InputError
 
 
-def default_file_mode() -> int:
-    """What `open()` would give a new file (mkstemp's own files are 0600)."""
+def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def default_file_mode() -> int:
+    """What `open()` would give a new file (mkstemp's own files are 0600)."""
+    return 0o666 & ~current_umask()
 
 
 def atomic_write(path, write, suffix=None):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write
+from kerazoo._io import atomic_write, current_umask
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
 
@@ -183,7 +183,7 @@ def output_set(out, expected):
         fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
         try:
             yield fresh
-            os.chmod(fresh, 0o777 & ~_umask())
+            os.chmod(fresh, 0o777 & ~current_umask())
             old = None
             if out.exists():
                 old = out.parent / f".{out.name}.old-{fresh.name.rsplit('-', 1)[-1]}"
@@ -197,11 +197,6 @@ def output_set(out, expected):
     finally:
         os.close(lock)
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def remove_stale_temporaries(path):

@@ -60,6 +60,19 @@ def _sample_rows(tex, xs, pad):
     return tex[rows, x0] * (1 - f) + tex[rows, x0 + 1] * f
 
 
+def covered(shape, x, y):
+    """Where a surface of `shape` ("all", ("below", y0), or ("rect" | "bar" |
+    "ellipse", cx, cy, rx, ry)) covers the points (x, y)."""
+    if shape[0] == "all":
+        return np.ones_like(x, bool)
+    if shape[0] == "below":
+        return y >= shape[1]
+    _, cx, cy, rx, ry = shape
+    if shape[0] in ("rect", "bar"):
+        return (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)
+    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
+
+
 def synthetic_pair(height=384, width=512, seed=0, max_disparity=None, noise=2.0) -> StereoPair:
     """A generated rectified pair with exact ground truth (see module doc)."""
     rng = np.random.default_rng(seed)
@@ -86,16 +99,6 @@ def synthetic_pair(height=384, width=512, seed=0, max_disparity=None, noise=2.0)
     layers.sort(key=lambda layer: layer["plane"][0] + layer["plane"][2] * height / 2)
     # The ground plane is far at the horizon and near at the bottom: keep it
     # behind the objects by sorting on its mean disparity above.
-
-    def covered(shape, x, y):
-        if shape[0] == "all":
-            return np.ones_like(x, bool)
-        if shape[0] == "below":
-            return y >= shape[1]
-        _, cx, cy, rx, ry = shape
-        if shape[0] == "rect":
-            return (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)
-        return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
 
     left = np.zeros((height, width, 3), np.float32)
     right = np.zeros((height, width, 3), np.float32)

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from kerazoo.app.demos.stereo_data import _noise_texture, _sample_rows
+from kerazoo.app.demos.stereo_data import _noise_texture, _sample_rows, covered
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,17 +129,6 @@ def _disparity(s, x, y):
     return d
 
 
-def _covered(shape, x, y):
-    if shape[0] == "all":
-        return np.ones_like(x, bool)
-    if shape[0] == "below":
-        return y >= shape[1]
-    _, cx, cy, rx, ry = shape
-    if shape[0] in ("rect", "bar"):
-        return (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)
-    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
-
-
 def _blur(image, sigma):
     if sigma < 0.3:
         return image
@@ -164,7 +153,7 @@ def training_pair(rng, height, width, max_disparity, photos=None, camera_differe
     for s in _surfaces(rng, height, width, max_disparity):
         tex = texture(rng, height, width + 2 * pad, photos)
         d = _disparity(s, xs, ys)
-        mask = _covered(s["shape"], xs, ys) & (d >= gt)
+        mask = covered(s["shape"], xs, ys) & (d >= gt)
         left[mask] = _sample_rows(tex, xs, pad)[mask]
         gt[mask] = d[mask]
         # The left column that lands on right column xr: xl = xr + d(xl, y),
@@ -173,7 +162,7 @@ def training_pair(rng, height, width, max_disparity, photos=None, camera_differe
         for _ in range(6):
             xl = xs + _disparity(s, xl, ys)
         d_r = _disparity(s, xl, ys)
-        mask_r = _covered(s["shape"], xl, ys) & (d_r >= depth_right)
+        mask_r = covered(s["shape"], xl, ys) & (d_r >= depth_right)
         right[mask_r] = _sample_rows(tex, xl, pad)[mask_r]
         depth_right[mask_r] = d_r[mask_r]
     # Occluded: the right view shows something nearer where this pixel lands.
