@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
 from conftest import requires_extra
 
 from kerazoo.layers import SiameseEncoder, StereoXception

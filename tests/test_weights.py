@@ -2,7 +2,6 @@
 (no network; see conftest's `generated`), verification, download from a
 server on 127.0.0.1, import."""
 
-import copy
 import json
 import os
 import subprocess
