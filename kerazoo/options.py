@@ -5,8 +5,10 @@ can show the choices without importing Keras.
 """
 
 # How SiameseEncoder merges its two encodings.
-SIAMESE_MERGES = ("concat", "abs_diff", "product", "cosine")
+SIAMESE_MERGES = ("concat", "abs_diff", "product", "cosine", "euclidean")
 # How StereoXception returns the two views' features.
 STEREO_OUTPUT_MODES = ("concat", "both")
 # kerazoo.distribute.scope's strategies.
 STRATEGIES = ("none", "mirrored", "data-parallel")
+# kerazoo.export's formats (Keras's `model.export`).
+EXPORT_FORMATS = ("onnx", "tf_saved_model", "litert")

@@ -30,8 +30,9 @@ class SiameseEncoder(TwoViewLayer):
     Section 7.150's shared LSTM: similarity is symmetric, so both sentences go
     through the same layer instance, whose weights learn from both inputs at
     once. Any layer or model can be the encoder; a symmetric merge
-    (`abs_diff`, `product`, `cosine`) makes the output independent of the
-    order of the two inputs. It compares; to extract spatial features of two
+    (`abs_diff`, `product`, `cosine`, `euclidean`) makes the output
+    independent of the order of the two inputs. `euclidean` outputs the
+    distance itself, to train with `kerazoo.losses.ContrastiveLoss`. It compares; to extract spatial features of two
     images side by side, use `StereoXception` (both are `TwoViewLayer`s).
 
     Args:
@@ -39,7 +40,8 @@ class SiameseEncoder(TwoViewLayer):
             `keras.layers.LSTM(32)`, as in the chapter.
         merge: how the two encodings combine. `"concat"` (the chapter's):
             `[e1, e2]`; `"abs_diff"`: `|e1 - e2|`; `"product"`: `e1 * e2`;
-            `"cosine"`: cosine similarity, shape `(batch, 1)`.
+            `"cosine"`: cosine similarity, shape `(batch, 1)`; `"euclidean"`:
+            `|e1 - e2|_2`, shape `(batch, 1)`.
         head: optional layer applied to the merged encoding, e.g. the
             chapter's `keras.layers.Dense(1, activation="sigmoid")`.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
@@ -50,7 +52,7 @@ class SiameseEncoder(TwoViewLayer):
 
     Output shape:
         The merged encoding: `(batch, 2 * d)` for `concat`, `(batch, d)` for
-        `abs_diff` and `product`, `(batch, 1)` for `cosine`, where `d` is the
+        `abs_diff` and `product`, `(batch, 1)` for `cosine` and `euclidean`, where `d` is the
         encoder's output size; the head's output shape if a head is given.
 
     Example:
@@ -98,7 +100,7 @@ class SiameseEncoder(TwoViewLayer):
         if self.merge == "concat":
             last = None if encoded_shape[-1] is None else 2 * encoded_shape[-1]
             return encoded_shape[:-1] + (last,)
-        if self.merge == "cosine":
+        if self.merge in ("cosine", "euclidean"):
             return encoded_shape[:-1] + (1,)
         return encoded_shape
 
@@ -124,6 +126,10 @@ class SiameseEncoder(TwoViewLayer):
             merged = ops.abs(ops.subtract(e1, e2))
         elif self.merge == "product":
             merged = ops.multiply(e1, e2)
+        elif self.merge == "euclidean":
+            # epsilon under the root: its gradient is finite at distance 0.
+            squared = ops.sum(ops.square(ops.subtract(e1, e2)), axis=-1, keepdims=True)
+            merged = ops.sqrt(ops.maximum(squared, keras.config.epsilon()))
         else:
             # Normalise in float32-safe form: epsilon keeps zero vectors finite.
             eps = keras.config.epsilon()

@@ -66,6 +66,10 @@ CASES = {
             expected_num_trainable_weights=2)),
         ("cosine", dict(init_kwargs=lambda: {"encoder": keras.layers.GRU(4), "merge": "cosine"},
                         input_shape=[(2, 7, 3), (2, 7, 3)], expected_output_shape=(2, 1))),
+        # tanh: through a linear encoder the bias cancels in e1 - e2.
+        ("euclidean", dict(init_kwargs=lambda: {"encoder": keras.layers.Dense(3, "tanh"),
+                                                "merge": "euclidean"},
+                           input_shape=[(2, 4), (2, 4)], expected_output_shape=(2, 1))),
         ("product", dict(init_kwargs=lambda: {"encoder": keras.layers.Dense(3),
                                               "merge": "product"},
                          input_shape=[(2, 4), (2, 4)], expected_output_shape=(2, 3))),

@@ -40,13 +40,33 @@ def test_siamese_identical_inputs_give_identical_embeddings():
     assert np.abs(keras.ops.convert_to_numpy(SiameseEncoder(merge="abs_diff")([x, x]))).max() == 0
 
 
-@pytest.mark.parametrize("merge", ["abs_diff", "product", "cosine"])
+@pytest.mark.parametrize("merge", ["abs_diff", "product", "cosine", "euclidean"])
 def test_symmetric_merges_ignore_input_order(merge):
     siamese = SiameseEncoder(keras.layers.GRU(6), merge=merge,
                              head=keras.layers.Dense(1, activation="sigmoid"))
     a, b = _sequences(1), _sequences(2)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(siamese([a, b])),
                                keras.ops.convert_to_numpy(siamese([b, a])), rtol=1e-6, atol=1e-6)
+
+
+def test_euclidean_merge_is_the_distance_of_the_two_encodings():
+    encoder = keras.layers.Dense(4)
+    siamese = SiameseEncoder(encoder, merge="euclidean")
+    a, b = _sequences(1)[:, 0], _sequences(2)[:, 0]
+    distance = keras.ops.convert_to_numpy(siamese([a, b]))
+    ea, eb = (keras.ops.convert_to_numpy(encoder(x)) for x in (a, b))
+    np.testing.assert_allclose(distance[:, 0], np.linalg.norm(ea - eb, axis=-1), rtol=1e-5)
+    # At distance 0 the value is ~0 and its gradient finite (no NaN from sqrt).
+    same = keras.ops.convert_to_numpy(siamese([a, a]))
+    assert same.max() < 1e-3
+    gradients = trainable_gradients(keras.Model(*_two_inputs(siamese)), [a, a],
+                                    lambda y: keras.ops.sum(y))
+    assert all(np.isfinite(g).all() for g in gradients)
+
+
+def _two_inputs(layer):
+    left, right = keras.Input((5,)), keras.Input((5,))
+    return [left, right], layer([left, right])
 
 
 def test_siamese_concat_is_order_sensitive():

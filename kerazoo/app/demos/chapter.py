@@ -224,6 +224,14 @@ def digit_pairs(n, seed, split):
     return (images[a], images[b]), same.astype("float32")[:, None]
 
 
+def best_threshold(distances, labels):
+    """The distance threshold ("same" below it) most accurate on these pairs."""
+    same = labels[:, 0] > 0.5
+    candidates = np.unique(np.quantile(distances, np.linspace(0.01, 0.99, 197)))
+    accuracy = [((distances < t) == same).mean() for t in candidates]
+    return float(candidates[int(np.argmax(accuracy))])
+
+
 def pixel_l1_baseline(train_pairs, train_labels, test_pairs, test_labels):
     """No learning: "same digit" when the raw-pixel L1 distance of the two
     images is below a threshold, the threshold chosen on the training pairs."""
@@ -231,22 +239,44 @@ def pixel_l1_baseline(train_pairs, train_labels, test_pairs, test_labels):
         a, b = pairs
         return np.abs(a - b).reshape(len(a), -1).sum(axis=1)
 
-    d_train, y_train = distance(train_pairs), train_labels[:, 0] > 0.5
-    candidates = np.unique(np.quantile(d_train, np.linspace(0.01, 0.99, 197)))
-    accuracy = [((d_train < t) == y_train).mean() for t in candidates]
-    threshold = candidates[int(np.argmax(accuracy))]
+    threshold = best_threshold(distance(train_pairs), train_labels)
     return float(((distance(test_pairs) < threshold) == (test_labels[:, 0] > 0.5)).mean())
 
 
 def _similarity_evaluate(model, x, y):
     a, b = x
-    p = model.predict([a, b], verbose=0, batch_size=1024)
-    swapped = model.predict([b, a], verbose=0, batch_size=1024)
     train_x, train_y = digit_pairs(4_000, 0, "train")
-    return {"test_accuracy": round(float(((p > 0.5) == (y > 0.5)).mean()), 4),
+
+    def score(pairs):
+        return model.predict(list(pairs), verbose=0, batch_size=1024)[:, 0]
+
+    results = {}
+    if model.get_layer("siamese").merge == "euclidean":
+        # A distance, not a probability: "same" below the threshold that is
+        # best on the training pairs.
+        threshold = best_threshold(score(train_x), train_y)
+        results["distance_threshold"] = round(threshold, 4)
+
+        def same(pairs):
+            return score(pairs) < threshold
+    else:
+        def same(pairs):
+            return score(pairs) > 0.5
+
+    p, swapped = same((a, b)), same((b, a))
+    return {"test_accuracy": round(float((p == (y[:, 0] > 0.5)).mean()), 4),
             "pixel_l1_accuracy": round(pixel_l1_baseline(train_x, train_y, x, y), 4),
             "baseline_accuracy": 0.5,
-            "order_agreement": round(float(((p > 0.5) == (swapped > 0.5)).mean()), 4)}
+            "order_agreement": round(float((p == swapped).mean()), 4), **results}
+
+
+def _similarity_compile(model, merge="abs_diff"):
+    if merge == "euclidean":
+        from kerazoo.losses import ContrastiveLoss
+
+        model.compile(optimizer="adam", loss=ContrastiveLoss(margin=1.0))
+    else:
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 
 
 # ------------------------------------------------------------- the table
@@ -284,8 +314,7 @@ DEMOS = {demo.name: demo for demo in [
         "similarity", "7.150", "the shared LSTM: same digit or not (scikit-learn's digits)",
         build=lambda merge="abs_diff": _models().sequence_similarity(steps=8, features=8,
                                                                      merge=merge),
-        compile=lambda m, merge=None: m.compile(optimizer="adam", loss="binary_crossentropy",
-                                                metrics=["accuracy"]),
+        compile=_similarity_compile,
         data=digit_pairs, evaluate=_similarity_evaluate,
         epochs=15, samples=20_000, batch_size=128, test_samples=4_000,
         shipped={"merge": "abs_diff"}),

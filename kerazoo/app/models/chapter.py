@@ -56,12 +56,15 @@ def sequence_similarity(steps=None, features=8, units=32, merge="abs_diff"):
 
     `merge="concat"` is the chapter's; a linear head on `[e1, e2]` cannot
     compare the two encodings, so the default is the symmetric `abs_diff`.
+    `merge="euclidean"` outputs the encodings' distance instead of a score.
     """
     left = keras.Input((steps, features), name="left")
     right = keras.Input((steps, features), name="right")
+    # `euclidean` outputs the distance itself (trained with ContrastiveLoss):
+    # no head, "same" is a distance below a threshold.
+    head = None if merge == "euclidean" else layers.Dense(1, activation="sigmoid", name="same")
     siamese = SiameseEncoder(layers.LSTM(units, name="shared_lstm"), merge=merge,
-                             head=layers.Dense(1, activation="sigmoid", name="same"),
-                             name="siamese")
+                             head=head, name="siamese")
     return keras.Model([left, right], siamese([left, right]), name="sequence_similarity")
 
 

@@ -1,0 +1,128 @@
+"""Losses for shared-weight (siamese) models that learn a distance.
+
+`SiameseEncoder(merge="euclidean")` outputs the distance between the two
+encodings; `ContrastiveLoss` trains it directly (no sigmoid head to get
+wrong). `TripletLoss` trains an encoder on (anchor, positive, negative)
+triples. Both are registered Keras losses: a model compiled with them saves
+and loads with `safe_mode=True`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerazoo.errors import ParameterError
+
+
+def _check_margin(margin):
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+        raise ParameterError("margin", f"must be a positive number, received margin={margin!r}")
+    return float(margin)
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ContrastiveLoss(keras.losses.Loss):
+    """Contrastive loss on a predicted distance (Hadsell, Chopra & LeCun).
+
+    A matching pair (`y_true` = 1) is pulled together: `d ** 2`. A
+    non-matching pair (`y_true` = 0) is pushed apart until the margin:
+    `max(margin - d, 0) ** 2`. The labels are the same as for a sigmoid
+    head ("1 = same"), so a dataset serves both.
+
+    Args:
+        margin: distance beyond which a non-matching pair costs nothing.
+        **kwargs: `keras.losses.Loss` arguments (`reduction`, `name`, `dtype`).
+
+    Input shape:
+        `y_true`: `(batch, 1)` labels in {0, 1}; `y_pred`: `(batch, 1)`
+        non-negative distances, e.g. `SiameseEncoder(merge="euclidean")`.
+
+    Output shape:
+        A scalar (the mean over the batch, by default).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = ContrastiveLoss(margin=1.0)
+    >>> y_true = np.array([[1.0], [0.0], [0.0]])
+    >>> distance = np.array([[0.5], [0.25], [2.0]])
+    >>> round(float(loss(y_true, distance)), 4)  # (0.25 + 0.5625 + 0) / 3
+    0.2708
+
+    Reference:
+        Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an
+        Invariant Mapping", CVPR 2006.
+    """
+
+    def __init__(self, margin=1.0, name="contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = _check_margin(margin)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        pull = ops.square(y_pred)
+        push = ops.square(ops.maximum(self.margin - y_pred, 0.0))
+        return ops.mean(y_true * pull + (1.0 - y_true) * push, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"margin": self.margin})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class TripletLoss(keras.losses.Loss):
+    """Triplet loss: the anchor nearer its positive than its negative by a margin.
+
+    `max(|a - p|^2 - |a - n|^2 + margin, 0)` with squared Euclidean
+    distances (FaceNet). `y_pred` is the three embeddings of one shared
+    encoder joined on the last axis (`keras.layers.Concatenate()([a, p, n])`
+    keeps the model free of `Lambda` layers); `y_true` is ignored (pass
+    zeros).
+
+    Args:
+        margin: how much nearer the positive must be.
+        **kwargs: `keras.losses.Loss` arguments (`reduction`, `name`, `dtype`).
+
+    Input shape:
+        `y_pred`: `(batch, 3 * d)`, anchor, positive and negative embeddings
+        of size `d`; `y_true`: anything of batch size `batch`.
+
+    Output shape:
+        A scalar (the mean over the batch, by default).
+
+    Example:
+
+    >>> import numpy as np
+    >>> anchor, positive, negative = [[0.0, 0.0]], [[0.0, 1.0]], [[2.0, 0.0]]
+    >>> y_pred = np.concatenate([anchor, positive, negative], axis=-1)
+    >>> float(TripletLoss(margin=1.0)(np.zeros((1, 1)), y_pred))  # max(1 - 4 + 1, 0)
+    0.0
+    >>> float(TripletLoss(margin=4.0)(np.zeros((1, 1)), y_pred))  # 1 - 4 + 4
+    1.0
+
+    Reference:
+        Schroff, Kalenichenko & Philbin, "FaceNet: A Unified Embedding for
+        Face Recognition and Clustering", CVPR 2015.
+    """
+
+    def __init__(self, margin=0.2, name="triplet_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = _check_margin(margin)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        anchor, positive, negative = ops.split(y_pred, 3, axis=-1)
+        to_positive = ops.sum(ops.square(anchor - positive), axis=-1)
+        to_negative = ops.sum(ops.square(anchor - negative), axis=-1)
+        return ops.maximum(to_positive - to_negative + self.margin, 0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"margin": self.margin})
+        return config
+
+
+__all__ = ["ContrastiveLoss", "TripletLoss"]
