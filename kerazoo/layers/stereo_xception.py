@@ -14,15 +14,8 @@ from kerazoo.options import STEREO_OUTPUT_MODES as OUTPUTS
 from kerazoo.registry import register
 
 
-# The last layer of Xception at each output stride. Named layers only: the
-# unnamed ones ("add_3") are numbered per session and would not be stable.
-XCEPTION_LEVELS = {
-    2: "block2_sepconv2_bn",
-    4: "block3_sepconv2_bn",
-    8: "block4_sepconv2_bn",
-    16: "block13_sepconv2_bn",
-    32: "block14_sepconv2_act",
-}
+# Xception's output strides; `kerazoo.features` finds the layer of each.
+XCEPTION_STRIDES = (2, 4, 8, 16, 32)
 
 
 def _levels(value):
@@ -31,11 +24,23 @@ def _levels(value):
         levels = list(levels)
     except TypeError:
         levels = []
-    if not levels or any(v not in XCEPTION_LEVELS for v in levels) or len(set(levels)) != len(levels):
+    if not levels or any(isinstance(v, bool) or not isinstance(v, int) or v < 2 or v & (v - 1)
+                         for v in levels) or len(set(levels)) != len(levels):
         raise ValueError(
-            f"`levels` must be one or more distinct strides from "
-            f"{tuple(XCEPTION_LEVELS)}, received: levels={value!r}")
+            f"`levels` must be one or more distinct output strides (powers of 2, e.g. "
+            f"{XCEPTION_STRIDES}), received: levels={value!r}")
     return levels
+
+
+def _level_layers(base, levels, given):
+    from kerazoo import features
+
+    try:
+        found = features.pyramid_layers(base, levels)
+    except ValueError as e:
+        raise ValueError(f"`levels` must be strides of the base {base.name!r} "
+                         f"({str(e).split('; ')[-1]}), received: levels={given!r}") from None
+    return [found[level] for level in levels]
 
 
 @register("layer")
@@ -59,11 +64,13 @@ class StereoXception(TwoViewLayer):
             stores the current values, so the config records `None`.
         input_shape: shape of one view, `(height, width, 3)`; `None` sizes
             are allowed. Used when building the default base.
-        levels: output stride(s) of the features, from `(2, 4, 8, 16, 32)`
-            (Xception only). One int gives one feature map per view; a list
-            gives one per level, fine to coarse as listed.
-        feature_layers: for a custom `base`, names of its layers to output
-            instead of its final output (one per requested feature map).
+        levels: output stride(s) of the features, `(2, 4, 8, 16, 32)` for
+            Xception; for any base, the deepest layer at each stride
+            (`kerazoo.features.pyramid_layers`). One int gives one feature
+            map per view; a list gives one per level, in the order listed.
+            The default, 32, is the whole base.
+        feature_layers: names of the base's layers to output instead (one
+            per requested feature map); overrides `levels`.
         output_mode: `"concat"` (the chapter's): the two views' features
             concatenated on the channel axis; `"both"`: the left and the right
             features as two separate outputs. (Called `output` before 0.2;
@@ -139,17 +146,17 @@ class StereoXception(TwoViewLayer):
         if base is None:
             self._base_json = None
             base = _xception_base(weights, self.view_shape)
-            names = [XCEPTION_LEVELS[level] for level in self.levels]
-            if self.levels == [32]:
-                names = None  # the whole base, nothing to cut
         else:
             # A JSON string, not a dict: Keras would wrap a dict attribute for tracking.
             self._base_json = json.dumps(keras.saving.serialize_keras_object(base))
-            if self.levels != [32] and self.feature_layers is None:
-                raise ValueError(
-                    "`levels` selects Xception blocks; for a custom base name its "
-                    f"layers with `feature_layers`, received: levels={levels!r}")
+        if self.feature_layers is not None:
             names = self.feature_layers
+        elif self.levels == [32]:
+            names = None  # the whole base, nothing to cut
+        else:
+            # The deepest layer at each stride, found by kerazoo.features
+            # (for Xception: block2_sepconv2_bn, ..., block13_sepconv2_bn).
+            names = _level_layers(base, self.levels, levels)
         if names is not None:
             known = {layer.name for layer in base.layers}
             missing = [n for n in names if n not in known]

@@ -57,6 +57,7 @@ def test_frozen_base_has_no_trainable_weights():
     ({"levels": 3}, "received: levels=3"),
     ({"levels": []}, r"received: levels=\[\]"),
     ({"levels": [4, 4]}, r"received: levels=\[4, 4\]"),
+    ({"levels": 64}, r"it has strides \[2, 4, 8, 16, 32\]\), received: levels=64"),
     ({"input_shape": (64, 64, 1)}, r"received: input_shape=\(64, 64, 1\)"),
     ({"base": "xception"}, "received: base='xception'"),
 ])
@@ -68,10 +69,18 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 def test_stereo_custom_base_argument_errors():
     with pytest.raises(ValueError, match="received: weights='w.h5'"):
         StereoXception(base=tiny_base(), weights="w.h5")
-    with pytest.raises(ValueError, match="received: levels=8"):
+    with pytest.raises(ValueError, match=r"it has strides \[2, 4\]\), received: levels=8"):
         StereoXception(base=tiny_base(), levels=8)
     with pytest.raises(ValueError, match=r"not found: \['nope'\]"):
         StereoXception(base=tiny_base(), feature_layers=["c1", "nope"])
+
+
+def test_levels_of_a_custom_base_are_found_by_stride():
+    # kerazoo.features traces the base: no layer names needed.
+    stereo = StereoXception(base=tiny_base(), levels=[4, 2], output_mode="both")
+    shapes = [tuple(f.shape) for f in stereo([np.zeros(IMG, "float32")] * 2)]
+    h, w = IMG[1:3]
+    assert shapes == [(IMG[0], h // 4, w // 4, 8)] * 2 + [(IMG[0], h // 2, w // 2, 4)] * 2
 
 
 def test_output_mode_was_called_output():
