@@ -4,8 +4,8 @@
 saved `.keras` file that uses them loads with nothing else (`safe_mode=True`
 included).
 
-Layout: everything here but `kerazoo.app` is the library (layers, backbones,
-weights, registry, testing, distribute, errors). `kerazoo.app` is the
+Layout: everything here but `kerazoo.app` is the library (layers, losses,
+backbones, features, weights, registry, export, testing, distribute, errors). `kerazoo.app` is the
 application (the command line, the demos and their models); it imports the
 library, and the library never imports it.
 """
@@ -17,13 +17,14 @@ import sys
 
 from kerazoo._version import __version__
 
-_SUBMODULES = ("backbones", "distribute", "errors", "layers", "registry", "testing", "weights")
+_SUBMODULES = ("backbones", "distribute", "errors", "export", "features", "layers", "losses",
+               "registry", "testing", "weights")
 
 
 def _register_with_keras():
     # Importing these modules runs their `register_keras_serializable`
     # decorators. Re-entrant: a module already being imported is left to finish.
-    for module in ("kerazoo.layers", "kerazoo.backbones"):
+    for module in ("kerazoo.layers", "kerazoo.backbones", "kerazoo.losses"):
         if module not in sys.modules:
             importlib.import_module(module)
 

@@ -143,3 +143,23 @@ def read_image_rgb(path, size=None) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable or truncated image ({e})") from None
     return np.ascontiguousarray(rgb)
+
+
+def load_keras_model(path):
+    """`keras.saving.load_model(path, safe_mode=True)`, with a missing, empty,
+    truncated or foreign file reported as one `InputError` line."""
+    import zipfile
+
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not a .keras model (not a zip archive: empty, "
+                         "truncated or another format)")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
+        raise InputError(f"{path}: not a loadable .keras model "
+                         f"({' '.join(str(e).split())[:160]})") from None

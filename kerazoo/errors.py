@@ -42,5 +42,9 @@ class WeightsVerificationError(WeightsError):
     another release."""
 
 
-__all__ = ["KerazooError", "InputError", "ParameterError", "WeightsError",
+class ExportError(KerazooError):
+    """A model cannot be exported to a format, or its export does not match it."""
+
+
+__all__ = ["ExportError", "KerazooError", "InputError", "ParameterError", "WeightsError",
            "WeightsNotFoundError", "WeightsVerificationError"]

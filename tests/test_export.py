@@ -1,52 +1,157 @@
-"""model.export(format="tf_saved_model") of models made of kerazoo layers,
-the stereo model included: the reloaded SavedModel gives the same outputs."""
+"""kerazoo.export: every registered layer (in a small model), the stereo
+matching model and a chapter model export to ONNX, tf_saved_model and LiteRT
+where Keras supports the format on this backend, and the export, run in its
+own runtime, gives the Keras outputs to 1e-4. Where Keras cannot, the refusal
+is one line that says what to do. The README's export table is this matrix."""
 
 import keras
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, cli_json, run_cli, tiny_base
 
-from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder
-from kerazoo.app.models.stereo import build_stereo_models
+from kerazoo import export
+from kerazoo.errors import ExportError
+from kerazoo.layers import (CorrelationVolume, InceptionBlock, ResidualBlock, SiameseEncoder,
+                            StereoXception)
 
-# Keras 3.15 exports from torch through torch.export, which fails on these
-# models' input structures here: a known gap, left to issue #10 (export).
-pytestmark = pytest.mark.skipif(keras.backend.backend() == "torch",
-                                reason="tf_saved_model export from the torch backend fails in "
-                                       "Keras 3.15 for these models (issue #10)")
+BACKEND = keras.backend.backend()
+# Keras 3.15: which backend writes which format (and the package it needs).
+SUPPORTED = {
+    "tensorflow": ("onnx", "tf_saved_model", "litert"),
+    "jax": ("onnx", "tf_saved_model"),
+    "torch": ("onnx",),
+}[BACKEND]
 
 
-def _classifier():
+def _image_model(layer):
     x_in = keras.Input((16, 16, 3))
-    x = InceptionBlock(4, strides=2, use_batch_norm=True)(x_in)
-    x = ResidualBlock(8, preactivation=True, use_batch_norm=True)(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(layer(x_in))
     return keras.Model(x_in, keras.layers.Dense(3)(x))
 
 
-def _siamese():
-    a, b = keras.Input((5, 4)), keras.Input((5, 4))
-    return keras.Model([a, b], SiameseEncoder(keras.layers.GRU(6), merge="cosine")([a, b]))
+def _two_view_model(layer, shape):
+    a, b = keras.Input(shape), keras.Input(shape)
+    return keras.Model([a, b], layer([a, b]))
 
 
-# The stereo views must share one size; JAX's shape-polymorphic export would
-# treat them as independent, so that model is exported for a fixed size.
-VIEW = keras.InputSpec(shape=(1, 80, 96, 3), dtype="float32")
+def _models():
+    from kerazoo.app.models import chapter
+    from kerazoo.app.models.stereo import build_stereo_models
+
+    # Where views must share a size the exporters cannot know, it is fixed.
+    view = (1, 80, 96, 3)
+    return {
+        "InceptionBlock": (lambda: _image_model(InceptionBlock(4, strides=2,
+                                                               use_batch_norm=True)), None),
+        "ResidualBlock": (lambda: _image_model(ResidualBlock(8, preactivation=True,
+                                                             use_batch_norm=True)), None),
+        "SiameseEncoder": (lambda: _two_view_model(
+            SiameseEncoder(keras.layers.Dense(6), merge="euclidean"), (5,)), None),
+        "StereoXception": (lambda: _two_view_model(
+            StereoXception(base=tiny_base(), levels=[2, 4]), (16, 16, 3)), None),
+        "CorrelationVolume": (lambda: _two_view_model(CorrelationVolume(6), (8, 12, 4)),
+                              [(2, 8, 12, 4)] * 2),
+        "stereo_matching": (lambda: build_stereo_models(8)[0], [view, view]),
+        "chapter_posts": (lambda: chapter.posts(50, 4, 12), None),
+    }
 
 
-@pytest.mark.parametrize("build,inputs,signature", [
-    (_classifier, lambda r: [r.standard_normal((2, 16, 16, 3))], None),
-    (_siamese, lambda r: [r.standard_normal((2, 5, 4)), r.standard_normal((2, 5, 4))], None),
-    (lambda: build_stereo_models(8)[0],
-     lambda r: [r.uniform(0, 255, (1, 80, 96, 3)), r.uniform(0, 255, (1, 80, 96, 3))],
-     [[VIEW, VIEW]]),
-], ids=["inception_residual", "siamese", "stereo"])
-def test_tf_saved_model_export(tmp_path, build, inputs, signature):
-    import tensorflow as tf  # here, not at collection: never in a torch session
+MODELS = list(_models())
+
+
+def test_every_registered_layer_is_in_the_matrix():
+    import kerazoo
+
+    # HubLayer wraps a TF-Hub SavedModel: that SavedModel is already the export.
+    layers = {e.name for e in kerazoo.list_entries("layer")} - {"HubLayer"}
+    assert layers <= set(MODELS)
+
+
+@pytest.mark.parametrize("export_format", ["onnx", "tf_saved_model", "litert"])
+@pytest.mark.parametrize("name", MODELS)
+def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
+    build, shapes = _models()[name]
     keras.utils.set_random_seed(0)
     model = build()
-    x = [a.astype("float32") for a in inputs(np.random.default_rng(0))]
-    expected = keras.ops.convert_to_numpy(model(x if len(x) > 1 else x[0], training=False))
-    model.export(str(tmp_path / "saved"), format="tf_saved_model", input_signature=signature)
-    served = tf.saved_model.load(str(tmp_path / "saved"))
-    got = served.serve(x if len(x) > 1 else x[0])
-    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=1e-4)
+    out = tmp_path / f"model{export.SUFFIXES[export_format]}"
+    if export_format not in SUPPORTED:
+        with pytest.raises(ExportError, match="KERAS_BACKEND=tensorflow"):
+            export.export_model(model, out, export_format, input_shapes=shapes)
+        assert not out.exists()
+        return
+    report = export.export_model(model, out, export_format, input_shapes=shapes)
+    assert report["max_abs_difference"] <= 1e-4 and out.exists()
+    # And again, on inputs of another batch size where it is free.
+    signature = export.input_signature(model, shapes)
+    inputs = export.sample_inputs(signature, batch=3, seed=1)
+    assert export.check_exported(model, out, export_format, inputs) <= 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporaries left
+
+
+def test_a_wrong_export_is_refused_before_it_replaces_anything(tmp_path, monkeypatch):
+    model = _image_model(ResidualBlock(4))
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the user's previous export")
+    real = export.run_exported
+
+    def off_by_one(*args):
+        return [o + 1 for o in real(*args)]
+
+    monkeypatch.setattr(export, "run_exported", off_by_one)
+    with pytest.raises(ExportError, match="differs from the model's by up to 1"):
+        export.export_model(model, out, "onnx")
+    assert out.read_bytes() == b"the user's previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"format": "pt2"}, "`format` must be one of onnx, tf_saved_model, litert"),
+    ({"path": "model.bin"}, "`path` must end with .onnx"),
+    ({"input_shapes": [(None, 5)]}, "`input_shapes` must give 2 shape"),
+    ({"input_shapes": [(None, 6), (None, 5)]}, r"\(None, 6\) does not fit the model's input"),
+    ({"input_shapes": [(0, 5), (None, 5)]}, "sizes must be positive"),
+])
+def test_bad_arguments_raise_value_error(tmp_path, kwargs, match):
+    model = _models()["SiameseEncoder"][0]()
+    arguments = {"format": "onnx", "path": "model.onnx", **kwargs}
+    arguments["path"] = tmp_path / arguments["path"]
+    with pytest.raises(ValueError, match=match):
+        export.export_model(model, **arguments)
+
+
+def test_string_inputs_cannot_be_exported():
+    with pytest.raises(ExportError, match="string inputs"):
+        export.sample_inputs([keras.InputSpec(shape=(None, 1), dtype="string")])
+
+
+# ---------------------------------------------------------------- the CLI
+
+def test_export_command(tmp_path):
+    model = _models()["ResidualBlock"][0]()
+    model.save(tmp_path / "m.keras")
+    summary = cli_json("export", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"),
+                       "--format", "onnx")
+    assert summary["format"] == "onnx" and summary["max_abs_difference"] <= 1e-4
+    assert summary["inputs"] == [[None, 16, 16, 3]] and (tmp_path / "m.onnx").is_file()
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0],
+                               model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["missing.keras", "out.onnx", "--format", "onnx"], "missing.keras: no such model file"),
+    (["m.keras", "out.bin", "--format", "onnx"], "OUT: must end with .onnx"),
+    (["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "2xAx3"],
+     "--input-shape: expected sizes like"),
+    (["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "1x5", "--input-shape", "1x6"],
+     "--input-shape: (1, 6) does not fit"),
+])
+def test_export_command_bad_input_is_one_line(tmp_path, args, match):
+    a, b = keras.Input((5,)), keras.Input((5,))
+    keras.Model([a, b], SiameseEncoder(keras.layers.Dense(3), merge="euclidean")([a, b])).save(
+        tmp_path / "m.keras")
+    args = [str(tmp_path / a) if a.endswith((".keras", ".onnx", ".bin")) else a for a in args]
+    assert_one_line_error(run_cli("export", *args), match)

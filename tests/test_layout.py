@@ -43,7 +43,8 @@ def test_layers_are_registered_in_either_import_order(order):
 def test_the_library_never_imports_the_application(tmp_path):
     # Every library module, a model built, saved and loaded: no kerazoo.app.
     modules = ", ".join(f"kerazoo.{m}" for m in
-                        ("backbones", "distribute", "errors", "layers", "options", "registry",
+                        ("backbones", "distribute", "errors", "export", "features", "layers", "losses",
+                         "options", "registry",
                          "testing", "weights"))
     assert _run(f"""
         import sys, importlib, keras, numpy as np

@@ -32,7 +32,8 @@ DEMOS = {
     "price": ("7.100/7.120", "metadata + description + photo -> price"),
 }
 # Python parameter -> the flag that sets it, where the names differ.
-FLAGS = {"max_disparity_px": "--max-disparity", "retrain": "--retrain"}
+FLAGS = {"max_disparity_px": "--max-disparity", "retrain": "--retrain",
+         "input_shapes": "--input-shape", "path": "OUT"}
 
 
 def _version() -> str:
@@ -111,7 +112,9 @@ def _user_error(error) -> UserError:
     if isinstance(error, OSError):
         where = error.filename if error.filename is not None else "a file"
         return UserError(f"{where}: {error.strerror or error}")
-    return UserError(" ".join(str(error).split()))
+    # Parameters a library message names, `like_this`, that the CLI sets by flag.
+    message = re.sub(r"`([a-z_]+)`", lambda m: FLAGS.get(m.group(1), m.group(0)), str(error))
+    return UserError(" ".join(message.split()))
 
 
 def _stderr_line(prefix):
@@ -407,6 +410,7 @@ def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
 @click.option("--merge", type=click.Choice(options.SIAMESE_MERGES),
               default="abs_diff", show_default=True,
               help="How the shared LSTM's two encodings meet (concat is the chapter's; "
+                   "euclidean outputs their distance, trained with a contrastive loss; "
                    "anything but abs_diff trains anew).")
 def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
     """7.150: the shared LSTM judges whether two digits are the same.
@@ -416,8 +420,10 @@ def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
     """
     s = _run_chapter("similarity", as_json, retrain=retrain, epochs=epochs, plot=plot,
                      strategy=strategy, merge=merge)
+    rule = (f", same below distance {s['distance_threshold']}"
+            if "distance_threshold" in s else "")
     _show(s, as_json, [f"shared LSTM, merge={s['merge']} ({s['params']} params, "
-                       f"weights: {s['weights']})",
+                       f"weights: {s['weights']}{rule})",
                        f"held-out pair accuracy {s['test_accuracy']:.1%} (raw-pixel L1 "
                        f"threshold {s['pixel_l1_accuracy']:.1%}, chance 50%); "
                        f"same answer with inputs swapped: {s['order_agreement']:.1%}"])
@@ -544,6 +550,59 @@ def demo_price_predict(model, brand, age, condition, description, image, as_json
     for warning in s["warnings"]:
         click.echo(f"kerazoo price: {warning}", err=True)
     _show(s, as_json, [f"predicted price: {s['price']:.2f}"])
+
+
+def _parse_shape(text):
+    """"1x80x96x3" or "?x80x96x3" (free batch) -> a tuple with None."""
+    try:
+        return tuple(None if d in ("?", "none", "None") else int(d)
+                     for d in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--input-shape: expected sizes like 1x224x224x3 (? for a free size), "
+                        f"received {text!r}") from None
+
+
+@cli.command("export")
+@click.argument("model", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--format", "export_format", type=click.Choice(options.EXPORT_FORMATS),
+              required=True, help="onnx (.onnx file), tf_saved_model (folder) or litert (.tflite).")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="1x80x96x3",
+              help="Fix an input's shape (once per input, in order; ? keeps a size free). "
+                   "Needed where inputs must share a size the exporter cannot know, e.g. "
+                   "the two views of a stereo model under JAX.")
+@click.option("--no-check", is_flag=True,
+              help="Skip running the export in its runtime against the Keras model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def export_cmd(model, out, export_format, input_shapes, no_check, as_json):
+    """Export a saved .keras MODEL to OUT for serving without Python Keras.
+
+    The export is written beside OUT, run in its own runtime (onnxruntime,
+    TensorFlow, the LiteRT interpreter) on random inputs and compared with
+    the Keras model to 1e-4; only then is it renamed to OUT. Which formats
+    work under which backend: see the README.
+    """
+    shapes = [_parse_shape(s) for s in input_shapes] or None
+
+    def run(quiet):
+        import time
+
+        from kerazoo import export
+        from kerazoo._io import load_keras_model
+
+        export.check_supported(export_format)
+        start = time.perf_counter()
+        report = export.export_model(load_keras_model(model), out, export_format,
+                                     input_shapes=shapes, check=not no_check)
+        out_path = report.pop("path")
+        return {"model": model, "out": str(out_path), **report,
+                "seconds": round(time.perf_counter() - start, 2)}
+
+    s = _run_demo(run, as_json)
+    check = ("not checked" if no_check else
+             f"checked against the Keras model: max |difference| {s['max_abs_difference']:.2g}")
+    _show(s, as_json, [f"exported {s['model']} to {s['out']} ({s['format']}, "
+                       f"{s['backend']} backend, {s['seconds']} s); {check}"])
 
 
 def main(argv=None):

@@ -102,8 +102,8 @@ class CorrelationVolume(layers.Layer):
         if not self.normalize:
             volume = volume / ops.cast(channels, volume.dtype)
         # Columns x < d have no partner in the right view: lowest score.
-        cols = ops.arange(width)[:, None]
-        disps = ops.arange(d_max + 1)[None, :]
+        cols = ops.arange(0, width)[:, None]  # (start, stop): jax2onnx needs both
+        disps = ops.arange(0, d_max + 1)[None, :]
         outside = ops.cast(cols < disps, "bool")[None, None]
         floor = -1.0 if self.normalize else ops.min(volume) - 1.0
         return ops.where(outside, ops.cast(floor, volume.dtype), volume)

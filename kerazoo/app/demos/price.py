@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import csv
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write, read_image_rgb, resize_image
+from kerazoo._io import atomic_write, load_keras_model, read_image_rgb, resize_image
 from kerazoo.errors import InputError, ParameterError
 
 IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cues
@@ -373,21 +372,12 @@ def predict(model_path, brand, age, condition, description, image):
 
     _require_tensorflow()
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise InputError(f"{model_path}: no such model file")
     if not math.isfinite(age) or age < 0:
         raise ParameterError("age", f"must be a number >= 0, received {age}")
     if not description.strip():
         raise ParameterError("description", "must not be empty")
     photo = load_photo(image)
-    if not zipfile.is_zipfile(model_path):
-        raise InputError(f"{model_path}: not a .keras model (not a zip archive: empty, "
-                         "truncated or another format)")
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
-    except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
-        raise InputError(f"{model_path}: not a loadable .keras model "
-                         f"({' '.join(str(e).split())[:160]})") from None
+    model = load_keras_model(model_path)
     try:
         structure = model.input
     except (AttributeError, ValueError):  # e.g. a Sequential never called
