@@ -23,6 +23,19 @@ CASES = {
                        input_shape=[(1, 3, 6, 2)] * 2, expected_output_shape=(1, 3, 6, 2),
                        expected_num_params=0, run_training=False)),
     ],
+    "PixelPhases": [
+        ("even", dict(init_kwargs={"factor": 2}, input_shape=(2, 8, 6, 3),
+                      expected_output_shape=(8, 4, 3, 3), expected_num_params=0,
+                      run_training=False)),
+        ("odd_factor3", dict(init_kwargs={"factor": 3}, input_shape=(1, 7, 5, 2),
+                             expected_output_shape=(9, 3, 2, 2), expected_num_params=0,
+                             run_training=False)),
+    ],
+    "MergePixelPhases": [
+        ("crop_to_like", dict(init_kwargs={"factor": 2}, input_shape=[(8, 3, 4, 5), (2, 5, 7, 1)],
+                              expected_output_shape=(2, 5, 7, 5), expected_num_params=0,
+                              run_training=False)),
+    ],
     "InceptionBlock": [
         ("chapter", dict(init_kwargs={"filters": 8}, input_shape=IMG,
                          expected_output_shape=(2, 8, 8, 32),
