@@ -25,6 +25,31 @@ def default_file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+# Temporaries being written now: an interrupted command removes them on its
+# way out (`remove_temporaries`), even when it cannot unwind.
+_TEMPORARIES: set = set()
+
+
+@contextlib.contextmanager
+def tracked_temporary(path):
+    """Registers `path` (a file or a folder) as a temporary while in the block."""
+    _TEMPORARIES.add(str(path))
+    try:
+        yield path
+    finally:
+        _TEMPORARIES.discard(str(path))
+
+
+def remove_temporaries() -> None:
+    import shutil
+
+    for path in list(_TEMPORARIES):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
 def atomic_write(path, write, suffix=None):
     """Calls `write(tmp_path)` then renames tmp_path to `path`.
 
@@ -36,13 +61,14 @@ def atomic_write(path, write, suffix=None):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
                                dir=path.parent)
     os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with tracked_temporary(tmp):
+        try:
+            write(tmp)
+            os.chmod(tmp, default_file_mode())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     return path
 
 

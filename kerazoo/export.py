@@ -29,6 +29,7 @@ compares it with the Keras outputs, before anything is renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerazoo._io import tracked_temporary
 from kerazoo.errors import ExportError, ParameterError
 from kerazoo.options import EXPORT_FORMATS
 
@@ -157,7 +159,7 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     staged = workdir / (path.name or "export")
-    try:
+    with tracked_temporary(workdir), _cleanup(workdir):
         try:
             # One argument, shaped like the model's inputs (the exporters
             # trace model(inputs)).
@@ -172,11 +174,17 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
         if check:
             difference = check_exported(model, staged, format, sample_inputs(signature))
         _replace(staged, path)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return {"path": path, "format": format, "backend": keras.backend.backend(),
             "inputs": [list(spec.shape) for spec in signature],
             "max_abs_difference": difference}
+
+
+@contextlib.contextmanager
+def _cleanup(folder):
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _replace(staged: Path, path: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write
+from kerazoo._io import atomic_write, tracked_temporary
 from kerazoo.errors import WeightsError, WeightsNotFoundError, WeightsVerificationError
 
 LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
@@ -188,14 +188,15 @@ def _download(info, target_dir: Path) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".kerazoo-download-", dir=target_dir))
     try:
-        keras.utils.get_file(
-            info["file"], origin=info["url"], file_hash=info["hash"],
-            hash_algorithm=info["hash_algorithm"], cache_dir=str(tmp),
-            cache_subdir="")
-        downloaded = tmp / info["file"]
-        final = target_dir / info["file"]
-        os.replace(downloaded, final)
-        return final
+        with tracked_temporary(tmp):
+            keras.utils.get_file(
+                info["file"], origin=info["url"], file_hash=info["hash"],
+                hash_algorithm=info["hash_algorithm"], cache_dir=str(tmp),
+                cache_subdir="")
+            downloaded = tmp / info["file"]
+            final = target_dir / info["file"]
+            os.replace(downloaded, final)
+            return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

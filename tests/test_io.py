@@ -1,5 +1,7 @@
 """kerazoo._io: image reading in every mode, atomic writes."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,3 +38,27 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "out.npy", failing)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_removes_what_was_being_written(tmp_path):
+    # What the CLI's Ctrl-C handler calls before it exits (it cannot unwind).
+    from kerazoo import _io
+
+    seen = {}
+
+    def write(tmp):
+        open(tmp, "w").write("half")
+        seen["file"] = tmp
+        folder = tmp_path / "staging"
+        folder.mkdir()
+        with _io.tracked_temporary(folder):
+            _io.remove_temporaries()  # the interrupt arrives here
+        seen["left"] = folder.exists() or os.path.exists(tmp)
+        raise KeyboardInterrupt
+
+    try:
+        _io.atomic_write(tmp_path / "out.json", write)
+    except KeyboardInterrupt:
+        pass
+    assert not seen["left"] and not os.path.exists(seen["file"])
+    assert list(tmp_path.iterdir()) == [] and not _io._TEMPORARIES

@@ -605,9 +605,27 @@ def export_cmd(model, out, export_format, input_shapes, no_check, as_json):
                        f"{s['backend']} backend, {s['seconds']} s); {check}"])
 
 
+def _interrupted(signum=None, frame=None):
+    """Ctrl-C: remove what was being written, say so, exit 130 at once.
+
+    Not by unwinding a KeyboardInterrupt: raised inside a TensorFlow step it
+    can crash the process ("free(): invalid next size", SIGABRT).
+    """
+    from kerazoo._io import remove_temporaries
+
+    remove_temporaries()
+    click.echo("kerazoo: interrupted", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def main(argv=None):
     """Console-script entry point: exit 0, 2 for bad input or usage, 130 when
     interrupted (click's own handling would say "Aborted!" and exit 1)."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         code = cli.main(args=argv, prog_name="kerazoo", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -616,8 +634,7 @@ def main(argv=None):
         e.show()
         code = e.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("kerazoo: interrupted", err=True)
-        code = 130
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
 
 

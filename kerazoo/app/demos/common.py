@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write, current_umask
+from kerazoo._io import atomic_write, current_umask, tracked_temporary
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
 
@@ -182,7 +182,8 @@ def output_set(out, expected):
             shutil.rmtree(stale, ignore_errors=True)
         fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
         try:
-            yield fresh
+            with tracked_temporary(fresh):
+                yield fresh
             os.chmod(fresh, 0o777 & ~current_umask())
             old = None
             if out.exists():
