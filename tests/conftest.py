@@ -37,6 +37,18 @@ def requires_extra(module, extra):
     return pytest.mark.usefixtures()
 
 
+def need_extra(extra, *modules):
+    """Inside a test: skip it when one of `modules` is missing, unless
+    $KERAZOO_REQUIRE_EXTRAS names `extra` (then fail)."""
+    import importlib.util
+
+    missing = [m for m in modules if m and importlib.util.find_spec(m) is None]
+    if missing:
+        if extra in os.environ.get("KERAZOO_REQUIRE_EXTRAS", "").split(","):
+            pytest.fail(f"the '{extra}' extra is required here but {missing} are missing")
+        pytest.skip(f"the '{extra}' extra is not installed ({', '.join(missing)})")
+
+
 def tiny_base(name="tiny"):
     """A two-conv functional model: a cheap stand-in for Xception."""
     inputs = keras.Input((None, None, 3))

@@ -7,7 +7,7 @@ is one line that says what to do. The README's export table is this matrix."""
 import keras
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cli_json, run_cli, tiny_base
+from conftest import assert_one_line_error, cli_json, need_extra, run_cli, tiny_base
 
 from kerazoo import export
 from kerazoo.errors import ExportError
@@ -79,6 +79,8 @@ def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
             export.export_model(model, out, export_format, input_shapes=shapes)
         assert not out.exists()
         return
+    need_extra("export", export._NEEDS[(export_format, BACKEND)],
+               {"onnx": "onnxruntime", "litert": "ai_edge_litert"}.get(export_format))
     report = export.export_model(model, out, export_format, input_shapes=shapes)
     assert report["max_abs_difference"] <= 1e-4 and out.exists()
     # And again, on inputs of another batch size where it is free.
@@ -89,6 +91,7 @@ def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
 
 
 def test_a_wrong_export_is_refused_before_it_replaces_anything(tmp_path, monkeypatch):
+    need_extra("export", export._NEEDS[("onnx", BACKEND)], "onnxruntime")
     model = _image_model(ResidualBlock(4))
     out = tmp_path / "model.onnx"
     out.write_bytes(b"the user's previous export")
@@ -127,6 +130,7 @@ def test_string_inputs_cannot_be_exported():
 # ---------------------------------------------------------------- the CLI
 
 def test_export_command(tmp_path):
+    need_extra("export", export._NEEDS[("onnx", BACKEND)], "onnxruntime")
     model = _models()["ResidualBlock"][0]()
     model.save(tmp_path / "m.keras")
     summary = cli_json("export", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"),
