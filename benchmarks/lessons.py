@@ -7,7 +7,8 @@
    majority baseline; the default weighting (age=0.01) trains all three heads.
 2. similarity (7.150): the chapter's `concat` merge feeds [e1, e2] to a
    linear head, which cannot compare the two encodings (about chance);
-   `abs_diff` can. Both next to the raw-pixel L1 threshold (no learning).
+   `abs_diff` can; `euclidean` trained with ContrastiveLoss (no head) does
+   best. All next to the raw-pixel L1 threshold (no learning).
 
 Every model is trained here, from the same seed, on the demos' own data;
 held-out data as the demos report it.
@@ -36,7 +37,7 @@ def main():
             "age_mae", "age_baseline_mae", "income_accuracy", "income_baseline_accuracy",
             "gender_accuracy", "gender_baseline_accuracy")}
     similarity = {}
-    for merge in ("abs_diff", "concat"):
+    for merge in ("abs_diff", "concat", "euclidean"):
         summary, _ = chapter.run("similarity", retrain=True, merge=merge, quiet=True)
         similarity[merge] = {k: summary[k] for k in ("test_accuracy", "pixel_l1_accuracy",
                                                      "order_agreement")}
