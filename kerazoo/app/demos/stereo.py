@@ -213,14 +213,15 @@ def correlate_in_strips(matching, left, right, rows=STRIP_ROWS):
     """`matching`'s volume for the whole pair, computed on horizontal strips
     (each with `HALO_ROWS` more above and below, beyond the stem's reach), so
     the features and products of only one strip are in memory at a time."""
-    import keras
-
     height = left.shape[0]
     volume = None
     for top in range(0, height, rows):
         low, high = max(0, top - HALO_ROWS), min(height, top + rows + HALO_ROWS)
-        strip = keras.ops.convert_to_numpy(
-            matching([left[None, low:high], right[None, low:high]], training=False))[0]
+        # predict_on_batch, not an eager call: a compiled function per strip
+        # shape (three at most) is faster even for one image (TensorFlow
+        # 5.6 s vs 6.7 s on Motorcycle, JAX 13.7 s vs 25.8 s).
+        strip = np.asarray(matching.predict_on_batch(
+            [left[None, low:high], right[None, low:high]]))[0]
         if volume is None:
             volume = np.empty((height,) + strip.shape[1:], np.float32)
         keep = min(rows, height - top)
