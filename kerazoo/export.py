@@ -11,10 +11,11 @@ a backend can write, and with which extra package, differs (Keras 3.15):
 
 `export_model` checks that table first (one-line `ExportError`s instead of
 Keras's tracebacks), calls the model once (Keras refuses to export a model
-that never ran, as a freshly loaded one is), writes beside the target and
-renames (never a half-written export), then `check_exported` runs the export
-in its own runtime (onnxruntime, TensorFlow, the LiteRT interpreter) and
-compares it with the Keras outputs, before anything is renamed into place.
+that never ran, as a freshly loaded one is), writes into a hidden folder
+beside the target, runs the export there in its own runtime (onnxruntime,
+TensorFlow, the LiteRT interpreter) against the Keras outputs
+(`check_exported`), and only then renames it into place: never a
+half-written or wrong export where the user looks.
 
 >>> import keras, numpy as np
 >>> from kerazoo import export
@@ -45,7 +46,7 @@ from kerazoo.options import EXPORT_FORMATS
 
 SUFFIXES = {"onnx": ".onnx", "litert": ".tflite", "tf_saved_model": ""}
 # (format, backend) -> the module Keras needs for it, None if built in.
-_NEEDS = {
+REQUIRED_MODULES = {
     ("onnx", "tensorflow"): "tf2onnx",
     ("onnx", "jax"): "jax2onnx",
     ("onnx", "torch"): "onnxscript",
@@ -69,10 +70,10 @@ def check_supported(format: str, backend: str | None = None) -> None:
     if format not in EXPORT_FORMATS:
         raise ParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, "
                                        f"received {format!r}")
-    if (format, backend) not in _NEEDS:
+    if (format, backend) not in REQUIRED_MODULES:
         raise ExportError(f"Keras cannot export {format} from the {backend} backend; "
                           "run with KERAS_BACKEND=tensorflow (a .keras file loads in any backend)")
-    module = _NEEDS[(format, backend)]
+    module = REQUIRED_MODULES[(format, backend)]
     if module and importlib.util.find_spec(module) is None:
         package = module.replace("_", "-")
         raise ExportError(f"exporting {format} from the {backend} backend needs {package}, "
@@ -274,8 +275,8 @@ def check_exported(model, path, format: str, inputs, tolerance: float = TOLERANC
     except ExportError:
         raise
     except Exception as e:  # a runtime's own error, e.g. an op LiteRT lacks
-        raise ExportError(f"the {format} export does not run: {_first_line(e)[:200]} "
-                          "(inputs that must share a size? fix their shapes with `input_shapes`)") from e
+        raise ExportError(f"the {format} export does not run: {_first_line(e)[:200]} (inputs "
+                          "that must share a size? fix their shapes with `input_shapes`)") from e
     if len(got) != len(expected):
         raise ExportError(f"the {format} export has {len(got)} outputs, the model "
                           f"{len(expected)}")

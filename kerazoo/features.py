@@ -18,7 +18,8 @@ symbolically at one input size: no weights are computed or downloaded.
 >>> base = keras.applications.MobileNetV2(weights=None, include_top=False,
 ...                                        input_shape=(96, 96, 3))
 >>> features.pyramid_layers(base)  # stride -> layer
-{2: 'block_1_expand_relu', 4: 'block_3_expand_relu', 8: 'block_6_expand_relu', 16: 'block_13_expand_relu', 32: 'out_relu'}
+{2: 'block_1_expand_relu', 4: 'block_3_expand_relu', 8: 'block_6_expand_relu',
+ 16: 'block_13_expand_relu', 32: 'out_relu'}
 >>> extractor = features.feature_extractor(base, strides=(8, 32))
 >>> {k: tuple(v.shape) for k, v in extractor.output.items()}
 {'P3': (None, 12, 12, 192), 'P5': (None, 3, 3, 1280)}

@@ -79,7 +79,7 @@ def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
             export.export_model(model, out, export_format, input_shapes=shapes)
         assert not out.exists()
         return
-    need_extra("export", export._NEEDS[(export_format, BACKEND)],
+    need_extra("export", export.REQUIRED_MODULES[(export_format, BACKEND)],
                {"onnx": "onnxruntime", "litert": "ai_edge_litert"}.get(export_format))
     report = export.export_model(model, out, export_format, input_shapes=shapes)
     assert report["max_abs_difference"] <= 1e-4 and out.exists()
@@ -91,7 +91,7 @@ def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
 
 
 def test_a_wrong_export_is_refused_before_it_replaces_anything(tmp_path, monkeypatch):
-    need_extra("export", export._NEEDS[("onnx", BACKEND)], "onnxruntime")
+    need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
     model = _image_model(ResidualBlock(4))
     out = tmp_path / "model.onnx"
     out.write_bytes(b"the user's previous export")
@@ -130,7 +130,7 @@ def test_string_inputs_cannot_be_exported():
 # ---------------------------------------------------------------- the CLI
 
 def test_export_command(tmp_path):
-    need_extra("export", export._NEEDS[("onnx", BACKEND)], "onnxruntime")
+    need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
     model = _models()["ResidualBlock"][0]()
     model.save(tmp_path / "m.keras")
     summary = cli_json("export", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"),

@@ -32,8 +32,9 @@ class SiameseEncoder(TwoViewLayer):
     once. Any layer or model can be the encoder; a symmetric merge
     (`abs_diff`, `product`, `cosine`, `euclidean`) makes the output
     independent of the order of the two inputs. `euclidean` outputs the
-    distance itself, to train with `kerazoo.losses.ContrastiveLoss`. It compares; to extract spatial features of two
-    images side by side, use `StereoXception` (both are `TwoViewLayer`s).
+    distance itself, to train with `kerazoo.losses.ContrastiveLoss`. It
+    compares; to extract spatial features of two images side by side, use
+    `StereoXception` (both are `TwoViewLayer`s).
 
     Args:
         encoder: a Keras layer or model applied to both inputs. Defaults to
