@@ -570,7 +570,7 @@ def _parse_shape(text):
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="1x80x96x3",
               help="Fix an input's shape (once per input, in order; ? keeps a size free). "
                    "Needed where inputs must share a size the exporter cannot know, e.g. "
-                   "the two views of a stereo model under JAX.")
+                   "the two views of a stereo model (ONNX; tf_saved_model under JAX).")
 @click.option("--no-check", is_flag=True,
               help="Skip running the export in its runtime against the Keras model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
