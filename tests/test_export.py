@@ -11,8 +11,8 @@ from conftest import assert_one_line_error, cli_json, need_extra, run_cli, tiny_
 
 from kerazoo import export
 from kerazoo.errors import ExportError
-from kerazoo.layers import (CorrelationVolume, InceptionBlock, ResidualBlock, SiameseEncoder,
-                            StereoXception)
+from kerazoo.layers import (CorrelationVolume, InceptionBlock, MergePixelPhases, PixelPhases,
+                            ResidualBlock, SiameseEncoder, StereoXception)
 
 BACKEND = keras.backend.backend()
 # Keras 3.15: which backend writes which format (and the package it needs).
@@ -34,6 +34,13 @@ def _two_view_model(layer, shape):
     return keras.Model([a, b], layer([a, b]))
 
 
+def _atrous_model():
+    x_in = keras.Input((16, 16, 3))
+    phases = PixelPhases(2)(x_in)
+    y = keras.layers.Conv2D(4, 3, padding="same")(phases)
+    return keras.Model(x_in, MergePixelPhases(2)([y, x_in]))
+
+
 def _models():
     from kerazoo.app.models import chapter
     from kerazoo.app.models.stereo import build_stereo_models
@@ -51,6 +58,7 @@ def _models():
             StereoXception(base=tiny_base(), levels=[2, 4]), (16, 16, 3)), None),
         "CorrelationVolume": (lambda: _two_view_model(CorrelationVolume(6), (8, 12, 4)),
                               [(2, 8, 12, 4)] * 2),
+        "PixelPhases+MergePixelPhases": (_atrous_model, None),
         "stereo_matching": (lambda: build_stereo_models(8)[0], [view, view]),
         "chapter_posts": (lambda: chapter.posts(50, 4, 12), None),
     }
@@ -64,7 +72,7 @@ def test_every_registered_layer_is_in_the_matrix():
 
     # HubLayer wraps a TF-Hub SavedModel: that SavedModel is already the export.
     layers = {e.name for e in kerazoo.list_entries("layer")} - {"HubLayer"}
-    assert layers <= set(MODELS)
+    assert layers <= {name for model in MODELS for name in model.split("+")}
 
 
 @pytest.mark.parametrize("export_format", ["onnx", "tf_saved_model", "litert"])
