@@ -58,14 +58,16 @@ class PixelPhases(layers.Layer):
 
     def call(self, inputs):
         f = self.factor
-        batch, height, width = (ops.shape(inputs)[i] for i in range(3))
+        height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
         channels = inputs.shape[-1]
         pad_h, pad_w = (-height) % f, (-width) % f
         x = ops.pad(inputs, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
         h, w = (height + pad_h) // f, (width + pad_w) // f
-        x = ops.reshape(x, (batch, h, f, w, f, channels))
+        # -1, not a computed batch size: exporters (jax2onnx) cannot map a
+        # product of symbolic sizes back to an input axis.
+        x = ops.reshape(x, (-1, h, f, w, f, channels))
         x = ops.transpose(x, (2, 4, 0, 1, 3, 5))
-        return ops.reshape(x, (f * f * batch, h, w, channels))
+        return ops.reshape(x, (-1, h, w, channels))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -130,12 +132,12 @@ class MergePixelPhases(layers.Layer):
     def call(self, inputs):
         phases, like = inputs
         f = self.factor
-        n, h, w = (ops.shape(phases)[i] for i in range(3))
+        h, w = ops.shape(phases)[1], ops.shape(phases)[2]
         height, width = ops.shape(like)[1], ops.shape(like)[2]
         channels = phases.shape[-1]
-        x = ops.reshape(phases, (f, f, n // (f * f), h, w, channels))
+        x = ops.reshape(phases, (f, f, -1, h, w, channels))
         x = ops.transpose(x, (2, 3, 0, 4, 1, 5))
-        x = ops.reshape(x, (n // (f * f), h * f, w * f, channels))
+        x = ops.reshape(x, (-1, h * f, w * f, channels))
         return x[:, :height, :width, :]
 
     def compute_output_shape(self, input_shape):
