@@ -115,14 +115,23 @@ def pyramid_layers(model, strides=None, probe_size: int = PROBE_SIZE) -> dict:
     return {s: found[s] for s in strides}
 
 
-def _strides(value):
+def distinct_strides(value):
+    """`value` (one stride or several) as a list of distinct powers of 2, in
+    the order given; None if it is not one."""
     values = [value] if isinstance(value, int) and not isinstance(value, bool) else value
     try:
         values = list(values)
     except TypeError:
-        values = []
+        return None
     if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 2 or s & (s - 1)
                          for s in values) or len(set(values)) != len(values):
+        return None
+    return values
+
+
+def _strides(value):
+    values = distinct_strides(value)
+    if values is None:
         raise ParameterError("strides", f"must be distinct powers of 2 (2, 4, 8, ...), "
                                         f"received strides={value!r}")
     return sorted(values)
@@ -181,4 +190,4 @@ def _through_wrapper(model, strides, name):
     return keras.Model(image, outputs, name=name or f"{model.name}_features")
 
 
-__all__ = ["feature_extractor", "pyramid_layers", "stride_key"]
+__all__ = ["distinct_strides", "feature_extractor", "pyramid_layers", "stride_key"]

@@ -19,13 +19,10 @@ XCEPTION_STRIDES = (2, 4, 8, 16, 32)
 
 
 def _levels(value):
-    levels = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-    try:
-        levels = list(levels)
-    except TypeError:
-        levels = []
-    if not levels or any(isinstance(v, bool) or not isinstance(v, int) or v < 2 or v & (v - 1)
-                         for v in levels) or len(set(levels)) != len(levels):
+    from kerazoo import features
+
+    levels = features.distinct_strides(value)
+    if levels is None:
         raise ValueError(
             f"`levels` must be one or more distinct output strides (powers of 2, e.g. "
             f"{XCEPTION_STRIDES}), received: levels={value!r}")
