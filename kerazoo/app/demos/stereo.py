@@ -103,18 +103,24 @@ def _subpixel(cost, d):
     return d + np.where(inner, np.clip(delta, -0.5, 0.5), 0.0)
 
 
-def _right_view_disparity(cost):
+def _right_view_disparity(cost, rows=64):
     """WTA disparity of the right view, from the left-reference cost volume:
-    right pixel x at disparity d is left pixel x + d. A running minimum over
-    d, so no second volume is made."""
+    right pixel x at disparity d is left pixel x + d, i.e. the volume read
+    along a skewed (strided) view, a band of `rows` rows at a time so no
+    second volume is made."""
     h, w, depth = cost.shape
-    best = np.full((h, w), np.inf, np.float32)
-    best_d = np.zeros((h, w), np.int64)
-    for d in range(depth):
-        candidate = cost[:, d:, d]
-        better = candidate < best[:, : w - d]
-        best[:, : w - d][better] = candidate[better]
-        best_d[:, : w - d][better] = d
+    best_d = np.empty((h, w), np.int64)
+    band = np.full((rows, w + depth, depth), np.inf, np.float32)
+    for top in range(0, h, rows):
+        n = min(rows, h - top)
+        band[:n, :w] = cost[top:top + n]
+        item = band.itemsize
+        # Element (y, x, d) of this view is band[y, x + d, d].
+        skewed = np.lib.stride_tricks.as_strided(
+            band, shape=(n, w, depth),
+            strides=((w + depth) * depth * item, depth * item, (depth + 1) * item),
+            writeable=False)
+        best_d[top:top + n] = skewed.argmin(axis=-1)
     return best_d
 
 
@@ -146,28 +152,39 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
     total = np.zeros_like(cost)
     for transpose in (False, True):
         c = cost.transpose(1, 0, 2) if transpose else cost
-        g = None if guide is None else (guide.T if transpose else guide)
+        aggregated = total.transpose(1, 0, 2) if transpose else total
         n_lines, length, depth = c.shape
-        for reverse in (False, True):
-            order = range(length - 1, -1, -1) if reverse else range(length)
-            aggregated = total.transpose(1, 0, 2) if transpose else total
-            prev = None
-            for x in order:
-                if prev is None:
-                    prev = c[:, x].copy()
-                else:
-                    jump = p2
-                    if g is not None:
-                        step = np.abs(g[:, x] - g[:, x + (1 if reverse else -1)])
-                        jump = np.maximum(p1 * 1.5, p2 / (1 + step / edge))[:, None]
-                    low = prev.min(axis=1, keepdims=True)
-                    near = np.minimum(np.pad(prev[:, 1:], ((0, 0), (0, 1)),
-                                             constant_values=np.inf),
-                                      np.pad(prev[:, :-1], ((0, 0), (1, 0)),
-                                             constant_values=np.inf))
-                    best = np.minimum(np.minimum(prev, near + p1), low + jump)
-                    prev = c[:, x] + best - low
-                aggregated[:, x] += prev  # accumulated in place: no volume per path
+        if guide is None:
+            jumps = np.full((n_lines, max(length - 1, 1)), p2, np.float32)
+        else:
+            g = (guide.T if transpose else guide).astype(np.float32)
+            step = np.abs(np.diff(g, axis=1))  # step[:, k]: between k and k + 1
+            jumps = np.maximum(p1 * 1.5, p2 / (1 + step / edge)).astype(np.float32)
+        # Both directions of the axis in one walk (rows :n forward from x = 0,
+        # rows n: backward from the end), in a buffer padded with inf on the
+        # disparity axis, so the +-1 neighbours are slices, not copies.
+        buffer = np.full((2 * n_lines, depth + 2), np.inf, np.float32)
+        prev = buffer[:, 1:-1]
+        near = np.empty_like(prev)
+        jump = np.empty((2 * n_lines, 1), np.float32)
+        for i in range(length):
+            forward, backward = i, length - 1 - i
+            if i == 0:
+                prev[:n_lines], prev[n_lines:] = c[:, forward], c[:, backward]
+            else:
+                low = prev.min(axis=1, keepdims=True)
+                np.minimum(buffer[:, 2:], buffer[:, :-2], out=near)
+                near += p1
+                np.minimum(near, prev, out=near)
+                jump[:n_lines, 0], jump[n_lines:, 0] = jumps[:, forward - 1], jumps[:, backward]
+                jump += low
+                np.minimum(near, jump, out=near)
+                near[:n_lines] += c[:, forward]
+                near[n_lines:] += c[:, backward]
+                near -= low
+                prev[...] = near
+            aggregated[:, forward] += prev[:n_lines]  # in place: no volume per path
+            aggregated[:, backward] += prev[n_lines:]
     total /= 4
     return total
 
