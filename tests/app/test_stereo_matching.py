@@ -67,6 +67,51 @@ def test_sgm_fills_textureless_pixels_from_their_neighbours():
     assert aggregated.mean() > 0.97 and aggregated[flat].mean() > 0.95
 
 
+def _sgm_one_path_at_a_time(cost, p1, p2, guide, edge):
+    # Hirschmueller's recurrence written plainly: the reference for `stereo.sgm`.
+    h, w, depth = cost.shape
+    total = np.zeros_like(cost, dtype=np.float64)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ys = range(h) if dy >= 0 else range(h - 1, -1, -1)
+        xs = range(w) if dx >= 0 else range(w - 1, -1, -1)
+        path = np.zeros_like(total)
+        for y in ys:
+            for x in xs:
+                py, px = y - dy, x - dx
+                if not (0 <= py < h and 0 <= px < w):
+                    path[y, x] = cost[y, x]
+                    continue
+                prev = path[py, px]
+                jump = max(p1 * 1.5, p2 / (1 + abs(guide[y, x] - guide[py, px]) / edge))
+                for d in range(depth):
+                    near = min(prev[d - 1] if d > 0 else np.inf,
+                               prev[d + 1] if d < depth - 1 else np.inf)
+                    path[y, x, d] = cost[y, x, d] + min(prev[d], near + p1,
+                                                        prev.min() + jump) - prev.min()
+        total += path
+    return total / 4
+
+
+def test_sgm_is_the_plain_recurrence_on_four_paths():
+    rng = np.random.default_rng(1)
+    cost = rng.uniform(0, 2, (7, 9, 5)).astype(np.float32)
+    guide = rng.uniform(0, 255, (7, 9)).astype(np.float32)
+    fast = stereo.sgm(cost, 0.1, 0.8, guide, 4.0)
+    np.testing.assert_allclose(fast, _sgm_one_path_at_a_time(cost, 0.1, 0.8, guide, 4.0),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_right_view_disparity_is_the_skewed_winner():
+    rng = np.random.default_rng(2)
+    cost = rng.uniform(0, 1, (70, 12, 6)).astype(np.float32)
+    expected = np.zeros((70, 12), np.int64)
+    for x in range(12):  # right pixel x at disparity d is left pixel x + d
+        candidates = [cost[:, x + d, d] if x + d < 12 else np.full(70, np.inf)
+                      for d in range(6)]
+        expected[:, x] = np.argmin(np.stack(candidates, axis=-1), axis=-1)
+    np.testing.assert_array_equal(stereo._right_view_disparity(cost, rows=64), expected)
+
+
 def test_the_same_map_under_every_backend():
     """tests/data/stereo_reference.npz was made under TensorFlow with the
     shipped weights; JAX and torch must give the same map (to 1 px)."""
