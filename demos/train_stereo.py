@@ -1,6 +1,6 @@
 """Trains the stereo demo's shared features and ships them in weights/.
 
-    python demos/train_stereo.py [--crops 2000] [--epochs 7] [--seed 0]
+    python demos/train_stereo.py [--crops 2000] [--epochs 7] [--atrous-epochs 2] [--seed 0]
 
 The trained network is the one the demo shares between its two cameras:
 Xception's first layers up to its stride-2 features (`block2_sepconv2_bn`,
@@ -8,16 +8,21 @@ Xception's first layers up to its stride-2 features (`block2_sepconv2_bn`,
 geometry (stride 2: 4x fewer pixels to compute), and the demo runs the same
 weights atrous, at full resolution (`kerazoo.app.models.stereo.xception_stem`):
 the atrous network computes the strided one's features at every pixel
-offset, so nothing is lost but the stride. It learns to match: the
-correlation of left and right features over the disparity range goes through
-a softmax and is scored by cross-entropy at the true disparity (MC-CNN's idea,
+offset, so nothing is lost but the stride. Then a second, shorter phase
+fine-tunes the same weights atrous, at full resolution with 1-px disparity
+bins: the strided phase only ever compares features 2 px apart, and the
+full-resolution map's sub-pixel accuracy (bad-1) needs neighbours told
+apart. Both phases learn to match: the correlation of left and right
+features over the disparity range goes through a softmax and is scored by cross-entropy at the true disparity (MC-CNN's idea,
 Zbontar & LeCun 2016; Luo et al. 2016), on generated scenes with exact ground
 truth (`kerazoo.app.demos.stereo_scenes`: photo, noise, stripe and flat
 textures; slanted, curved and thin surfaces; occlusions; gain, gamma, blur and
 noise differences between the views). It starts from ImageNet weights when
 they are on this machine, else from scratch.
 
-Fixed seeds; on 2 CPU cores the defaults take about 20 minutes. Held-out
+Fixed seeds; on 2 CPU cores the defaults take about 45 minutes. `--init
+FILE` skips the strided phase and continues from saved stem weights (the
+log then lists every run that made them, with its command). Held-out
 numbers (generated pairs never trained or tuned on) go with the training log
 to benchmarks/results/stereo_training.json; the weights, with their sha256,
 to weights/ and weights/manifest.json.
@@ -37,20 +42,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_FILE = "stereo_xception_stem.weights.h5"
 CROP = (64, 256)  # height, width of a training pair
+ATROUS_CROP = (32, 256)  # full resolution costs 4x per pixel: fewer rows per pair
 MAX_DISPARITY = 64  # image pixels; the loss sees half of it on the stride-2 grid
 FEATURE_MAX_DISPARITY = MAX_DISPARITY // 2
 VALIDATION_SEED = 50_000  # generated validation crops: never trained on
 
 
-def wta_within_1px(y_true, y_pred):
-    """Share of known pixels whose best-scoring disparity is within 1 px."""
+def wta_within_1px(max_disparity):
+    """Metric: share of known pixels whose best-scoring disparity is within 1
+    bin of the truth (bins of the grid the model matches on)."""
     from keras import ops
 
-    truth = y_true[..., 0]
-    valid = (truth >= 0) & (truth <= FEATURE_MAX_DISPARITY)
-    best = ops.cast(ops.argmax(y_pred, axis=-1), truth.dtype)
-    hit = ops.cast(valid & (ops.abs(best - truth) <= 1.0), "float32")
-    return ops.sum(hit) / (ops.sum(ops.cast(valid, "float32")) + 1.0)
+    def wta_within_1px(y_true, y_pred):
+        truth = y_true[..., 0]
+        valid = (truth >= 0) & (truth <= max_disparity)
+        best = ops.cast(ops.argmax(y_pred, axis=-1), truth.dtype)
+        hit = ops.cast(valid & (ops.abs(best - truth) <= 1.0), "float32")
+        return ops.sum(hit) / (ops.sum(ops.cast(valid, "float32")) + 1.0)
+
+    return wta_within_1px
 
 
 def to_feature_grid(disparity, feature_shape):
@@ -62,69 +72,113 @@ def to_feature_grid(disparity, feature_shape):
     return np.where(grid >= 0, grid / 2, -1.0).astype("float32")
 
 
+def fit(model, data, validation, epochs, batch_size, learning_rate, max_disparity):
+    """Adam with cosine decay over all steps, the matching loss, verbose logs."""
+    import keras
+
+    from kerazoo.app.models.stereo import matching_loss
+
+    (x_left, x_right, y), (v_left, v_right, v_y) = data, validation
+    steps = epochs * (len(y) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=matching_loss(),
+                  metrics=[wta_within_1px(max_disparity)])
+    history = model.fit([x_left, x_right], y, batch_size=batch_size, epochs=epochs,
+                        validation_data=([v_left, v_right], v_y), shuffle=True, verbose=2)
+    return {k: [round(float(v), 4) for v in vals] for k, vals in history.history.items()}
+
+
+def generate(crops, crop, seed, clock):
+    from kerazoo.app.demos.stereo_scenes import training_set
+
+    data = training_set(crops, *crop, MAX_DISPARITY, seed=seed)
+    validation = training_set(max(64, crops // 16), *crop, MAX_DISPARITY,
+                              seed=VALIDATION_SEED + seed)
+    print(f"generated {crops} training and {len(validation[2])} validation {crop[0]}x"
+          f"{crop[1]} pairs in {time.perf_counter() - clock:.0f} s", flush=True)
+    return data, validation
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=2000, help="training pairs generated")
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=7, help="strided phase")
+    parser.add_argument("--atrous-crops", type=int, default=1500)
+    parser.add_argument("--atrous-epochs", type=int, default=2, help="full-resolution phase")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="stem weights (.weights.h5) to start the atrous phase "
+                                       "from, skipping the strided phase")
     parser.add_argument("--out", default=str(ROOT / "weights" / WEIGHTS_FILE))
-    parser.add_argument("--no-manifest", action="store_true",
-                        help="do not record the file in weights/manifest.json")
+    parser.add_argument("--no-record", action="store_true",
+                        help="record nothing: neither weights/manifest.json nor the log "
+                             "in benchmarks/results (experiments)")
     args = parser.parse_args()
 
     import keras
 
     from kerazoo import weights
-    from kerazoo.app.demos.stereo_scenes import training_set
     from kerazoo.app.models.stereo import (build_matching_model, copy_xception_weights,
-                                           matching_loss, xception_stem)
+                                           xception_stem)
 
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
-    x_left, x_right, y = training_set(args.crops, *CROP, MAX_DISPARITY, seed=args.seed)
-    v_left, v_right, v_y = training_set(max(64, args.crops // 16), *CROP, MAX_DISPARITY,
-                                        seed=VALIDATION_SEED)
-    generated_s = time.perf_counter() - start
-    print(f"generated {len(y)} training and {len(v_y)} validation pairs in {generated_s:.0f} s",
-          flush=True)
-
+    log = {"command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
+           "crop": list(CROP), "atrous_crop": list(ATROUS_CROP), "crops": args.crops,
+           "atrous_crops": args.atrous_crops, "epochs": args.epochs,
+           "atrous_epochs": args.atrous_epochs, "batch_size": args.batch_size,
+           "seed": args.seed, "seconds": {}, "history": {}}
     stem = xception_stem(atrous=False)
-    init = "scratch"
-    try:
-        path = weights.resolve("xception_notop", download=False)
-        from kerazoo import backbones
+    if args.init:
+        weights.load_weights_quietly(stem, args.init, "the stereo stem")
+        log["init"] = Path(args.init).name
+    else:
+        log["init"] = "scratch"
+        try:
+            path = weights.resolve("xception_notop", download=False)
+            from kerazoo import backbones
 
-        copy_xception_weights(stem, backbones.xception(weights=path,
-                                                      include_preprocessing=False))
-        init = "imagenet"
-    except weights.WeightsError:
-        print("ImageNet Xception weights not on this machine: training from scratch",
-              flush=True)
-    model = build_matching_model(FEATURE_MAX_DISPARITY, stem=stem, trainable=True,
-                                 input_shape=CROP + (3,))
-    feature_shape = tuple(model.output_shape[1:3])
-    y, v_y = to_feature_grid(y, feature_shape), to_feature_grid(v_y, feature_shape)
-    steps = args.epochs * (len(y) // args.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=matching_loss(),
-                  metrics=[wta_within_1px])
-    history = model.fit([x_left, x_right], y, batch_size=args.batch_size, epochs=args.epochs,
-                        validation_data=([v_left, v_right], v_y), shuffle=True, verbose=2)
-    train_s = time.perf_counter() - start - generated_s
+            copy_xception_weights(stem, backbones.xception(weights=path,
+                                                          include_preprocessing=False))
+            log["init"] = "imagenet"
+        except weights.WeightsError:
+            print("ImageNet Xception weights not on this machine: training from scratch",
+                  flush=True)
+        clock = time.perf_counter()
+        (x_left, x_right, y), (v_left, v_right, v_y) = generate(args.crops, CROP, args.seed,
+                                                                clock)
+        model = build_matching_model(FEATURE_MAX_DISPARITY, stem=stem, trainable=True,
+                                     input_shape=CROP + (3,))
+        feature_shape = tuple(model.output_shape[1:3])
+        data = (x_left, x_right, to_feature_grid(y, feature_shape))
+        validation = (v_left, v_right, to_feature_grid(v_y, feature_shape))
+        log["history"]["strided"] = fit(model, data, validation, args.epochs,
+                                        args.batch_size, 2e-3, FEATURE_MAX_DISPARITY)
+        log["seconds"]["strided"] = round(time.perf_counter() - clock, 1)
+
+    if args.atrous_epochs:
+        # The same weights in the demo's geometry: feature (y, x) is image
+        # pixel (y, x), so the truth needs no regridding; 1-px bins.
+        clock = time.perf_counter()
+        atrous = xception_stem(atrous=True)
+        atrous.set_weights(stem.get_weights())
+        data, validation = generate(args.atrous_crops, ATROUS_CROP, args.seed + 1, clock)
+        model = build_matching_model(MAX_DISPARITY, stem=atrous, trainable=True,
+                                     input_shape=ATROUS_CROP + (3,))
+        log["history"]["atrous"] = fit(model, data, validation, args.atrous_epochs,
+                                       args.batch_size, 5e-4, MAX_DISPARITY)
+        log["seconds"]["atrous"] = round(time.perf_counter() - clock, 1)
+        stem = atrous
+    log.update(params=stem.count_params(), keras_backend=keras.backend.backend(),
+               cpu_count=os.cpu_count())
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.weights.h5")
     stem.save_weights(tmp)
     tmp.replace(out)
-    log = {"init": init, "crops": len(y), "crop": list(CROP), "epochs": args.epochs,
-           "batch_size": args.batch_size, "seed": args.seed, "params": stem.count_params(),
-           "seconds": {"generate": round(generated_s, 1), "train": round(train_s, 1)},
-           "history": {k: [round(float(v), 4) for v in vals]
-                       for k, vals in history.history.items()},
-           "keras_backend": keras.backend.backend(), "cpu_count": os.cpu_count()}
-    if not args.no_manifest:
+    last = log["history"]["atrous" if args.atrous_epochs else "strided"]
+    if not args.no_record:
         manifest_path = ROOT / "weights" / "manifest.json"
         manifest = json.loads(manifest_path.read_text())
         manifest["files"]["stereo_xception_stem"] = {
@@ -134,14 +188,20 @@ def main():
             "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
                             "at stride 1: kerazoo.app.models.stereo.xception_stem",
             "fingerprint": None, "trained_by": "demos/train_stereo.py",
-            "result": {"validation_wta_within_1px": log["history"]
-                       ["val_wta_within_1px"][-1], "init": init},
+            "result": {"validation_wta_within_1px": last["val_wta_within_1px"][-1],
+                       "init": log["init"]},
         }
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "stereo_training.json").write_text(json.dumps(log, indent=2) + "\n")
-    print(json.dumps({k: log[k] for k in ("init", "crops", "epochs", "seconds")}), flush=True)
+        # A run that continues from saved weights (--init) appends to the
+        # log of the runs that made them; a run from scratch starts it anew.
+        log_path = ROOT / "benchmarks" / "results" / "stereo_training.json"
+        runs = []
+        if args.init and log_path.is_file():
+            previous = json.loads(log_path.read_text())
+            runs = previous.get("runs", [previous])
+        log_path.write_text(json.dumps({"runs": runs + [log]}, indent=2) + "\n")
+    print(json.dumps({k: log[k] for k in ("init", "crops", "epochs", "atrous_epochs",
+                                          "seconds")}), flush=True)
     return 0
 
 
