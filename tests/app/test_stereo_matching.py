@@ -67,11 +67,14 @@ def test_sgm_fills_textureless_pixels_from_their_neighbours():
     assert aggregated.mean() > 0.97 and aggregated[flat].mean() > 0.95
 
 
-def _sgm_one_path_at_a_time(cost, p1, p2, guide, edge):
+def _sgm_one_path_at_a_time(cost, p1, p2, guide, edge, paths):
     # Hirschmueller's recurrence written plainly: the reference for `stereo.sgm`.
     h, w, depth = cost.shape
     total = np.zeros_like(cost, dtype=np.float64)
-    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+    directions = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+    if paths == 8:
+        directions += [(1, 1), (-1, -1), (1, -1), (-1, 1)]
+    for dy, dx in directions:
         ys = range(h) if dy >= 0 else range(h - 1, -1, -1)
         xs = range(w) if dx >= 0 else range(w - 1, -1, -1)
         path = np.zeros_like(total)
@@ -89,16 +92,19 @@ def _sgm_one_path_at_a_time(cost, p1, p2, guide, edge):
                     path[y, x, d] = cost[y, x, d] + min(prev[d], near + p1,
                                                         prev.min() + jump) - prev.min()
         total += path
-    return total / 4
+    return total / paths
 
 
-def test_sgm_is_the_plain_recurrence_on_four_paths():
+@pytest.mark.parametrize("paths", [4, 8])
+def test_sgm_is_the_plain_recurrence(paths):
     rng = np.random.default_rng(1)
     cost = rng.uniform(0, 2, (7, 9, 5)).astype(np.float32)
     guide = rng.uniform(0, 255, (7, 9)).astype(np.float32)
-    fast = stereo.sgm(cost, 0.1, 0.8, guide, 4.0)
-    np.testing.assert_allclose(fast, _sgm_one_path_at_a_time(cost, 0.1, 0.8, guide, 4.0),
-                               rtol=1e-5, atol=1e-5)
+    fast = stereo.sgm(cost, 0.1, 0.8, guide, 4.0, paths=paths)
+    expected = _sgm_one_path_at_a_time(cost, 0.1, 0.8, guide, 4.0, paths)
+    np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`paths` must be 4 or 8, received 6"):
+        stereo.sgm(cost, paths=6)
 
 
 def test_right_view_disparity_is_the_skewed_winner():

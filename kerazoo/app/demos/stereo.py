@@ -8,9 +8,11 @@ Pipeline:
    layers up to its stride-2 features, run atrous so that every pixel has a
    feature, with stereo-trained weights (`demos/train_stereo.py`) by default;
    their cosine correlation for every disparity along the row
-   (`CorrelationVolume`), in one Keras model.
-3. Semi-global aggregation of the cost (Hirschmueller 2008; four paths, the
-   large-jump penalty lowered across image edges), winner-take-all with a
+   (`CorrelationVolume`), in one Keras model, run in row strips, its two
+   stages each compiled the way it runs fastest (`matching_stages`).
+3. Semi-global aggregation of the cost (Hirschmueller 2008; `SGM_PATHS`
+   paths, the large-jump penalty lowered across image edges; settings chosen
+   on generated tuning pairs), winner-take-all with a
    parabola fit for sub-pixel disparity, and a left-right consistency check.
 4. Rejected pixels (mostly occlusions) filled from the farther of their row
    neighbours (occluded surfaces belong to the background), unless
@@ -45,6 +47,7 @@ STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # Semi-global aggregation on the cost 1 - cosine (in [0, 2]); chosen on the
 # generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
 SGM_P1, SGM_P2, SGM_EDGE = 0.03, 1.2, 4.0  # benchmarks/results/stereo_tuning.json
+SGM_PATHS = 4
 
 
 class Stages:
@@ -142,50 +145,93 @@ def fill_occlusions(disparity):
     return out
 
 
-def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE):
-    """Semi-global aggregation (Hirschmueller, PAMI 2008) of an (h, w, D) cost
-    along the four image axes: each path adds the cheapest way to arrive,
-    paying `p1` for a 1-px disparity change and `p2` for a larger jump. With a
-    `guide` image (h, w) the jump penalty falls across its edges,
-    `p2 / (1 + |gradient| / edge)`, where depth edges usually are."""
-    cost = cost.astype(np.float32, copy=False)
-    total = np.zeros_like(cost)
-    for transpose in (False, True):
-        c = cost.transpose(1, 0, 2) if transpose else cost
-        aggregated = total.transpose(1, 0, 2) if transpose else total
-        n_lines, length, depth = c.shape
-        if guide is None:
-            jumps = np.full((n_lines, max(length - 1, 1)), p2, np.float32)
+def _shifted_rows(dst, src, shift):
+    """dst[y] = src[y - shift]; rows with no source get 0 (a path's start)."""
+    if shift == 0:
+        dst[...] = src
+    elif shift > 0:
+        dst[shift:], dst[:shift] = src[:-shift], 0
+    else:
+        dst[:shift], dst[shift:] = src[-shift:], 0
+
+
+def _walk(cost, total, transpose, shift_forward, shift_backward, p1, p2, guide, edge):
+    """Adds two opposite SGM paths to `total`: along the rows (or, with
+    `transpose`, the columns), rows :n walking forward from the start and
+    rows n: backward from the end, at once; a diagonal walk also moves
+    `shift_*` rows per step."""
+    c = cost.transpose(1, 0, 2) if transpose else cost
+    aggregated = total.transpose(1, 0, 2) if transpose else total
+    n_lines, length, depth = c.shape
+    if guide is None:
+        jumps_forward = jumps_backward = np.full((n_lines, max(length - 1, 1)), p2, np.float32)
+    else:
+        g = (guide.T if transpose else guide).astype(np.float32)
+        penalty = lambda step: np.maximum(p1 * 1.5, p2 / (1 + step / edge))  # noqa: E731
+        before = np.empty_like(g)  # the pixel a step comes from
+        _shifted_rows(before, g, shift_forward)
+        jumps_forward = penalty(np.abs(g[:, 1:] - before[:, :-1]))  # arriving at k + 1
+        _shifted_rows(before, g, shift_backward)
+        jumps_backward = penalty(np.abs(g[:, :-1] - before[:, 1:]))  # arriving at k
+    # prev lives in a buffer padded with inf on the disparity axis, so the
+    # +-1 neighbours are slices, not copies.
+    buffer = np.full((2 * n_lines, depth + 2), np.inf, np.float32)
+    prev = buffer[:, 1:-1]
+    near = np.empty_like(prev)
+    jump = np.empty((2 * n_lines, 1), np.float32)
+    for i in range(length):
+        forward, backward = i, length - 1 - i
+        if i == 0:
+            near[:n_lines], near[n_lines:] = c[:, forward], c[:, backward]
         else:
-            g = (guide.T if transpose else guide).astype(np.float32)
-            step = np.abs(np.diff(g, axis=1))  # step[:, k]: between k and k + 1
-            jumps = np.maximum(p1 * 1.5, p2 / (1 + step / edge)).astype(np.float32)
-        # Both directions of the axis in one walk (rows :n forward from x = 0,
-        # rows n: backward from the end), in a buffer padded with inf on the
-        # disparity axis, so the +-1 neighbours are slices, not copies.
-        buffer = np.full((2 * n_lines, depth + 2), np.inf, np.float32)
-        prev = buffer[:, 1:-1]
-        near = np.empty_like(prev)
-        jump = np.empty((2 * n_lines, 1), np.float32)
-        for i in range(length):
-            forward, backward = i, length - 1 - i
-            if i == 0:
-                prev[:n_lines], prev[n_lines:] = c[:, forward], c[:, backward]
-            else:
-                low = prev.min(axis=1, keepdims=True)
-                np.minimum(buffer[:, 2:], buffer[:, :-2], out=near)
-                near += p1
-                np.minimum(near, prev, out=near)
-                jump[:n_lines, 0], jump[n_lines:, 0] = jumps[:, forward - 1], jumps[:, backward]
-                jump += low
-                np.minimum(near, jump, out=near)
-                near[:n_lines] += c[:, forward]
-                near[n_lines:] += c[:, backward]
-                near -= low
-                prev[...] = near
-            aggregated[:, forward] += prev[:n_lines]  # in place: no volume per path
-            aggregated[:, backward] += prev[n_lines:]
-    total /= 4
+            low = prev.min(axis=1, keepdims=True)
+            np.minimum(buffer[:, 2:], buffer[:, :-2], out=near)
+            near += p1
+            np.minimum(near, prev, out=near)
+            jump[:n_lines, 0] = jumps_forward[:, forward - 1]
+            jump[n_lines:, 0] = jumps_backward[:, backward]
+            jump += low
+            np.minimum(near, jump, out=near)
+            near[:n_lines] += c[:, forward]
+            near[n_lines:] += c[:, backward]
+            near -= low
+        aggregated[:, forward] += near[:n_lines]  # in place: no volume per path
+        aggregated[:, backward] += near[n_lines:]
+        _shifted_rows(prev[:n_lines], near[:n_lines], shift_forward)
+        _shifted_rows(prev[n_lines:], near[n_lines:], shift_backward)
+
+
+def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS):
+    """Semi-global aggregation (Hirschmueller, PAMI 2008) of an (h, w, D) cost
+    along `paths` (4: the image axes; 8: and the diagonals) directions: each
+    path adds the cheapest way to arrive, paying `p1` for a 1-px disparity
+    change and `p2` for a larger jump. With a `guide` image (h, w) the jump
+    penalty falls across its edges, `p2 / (1 + |gradient| / edge)`, where
+    depth edges usually are."""
+    if paths not in (4, 8):
+        raise ValueError(f"`paths` must be 4 or 8, received {paths}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    cost = cost.astype(np.float32, copy=False)
+    # Each walk runs a path and its opposite; (transpose, row shift forward,
+    # row shift backward).
+    walks = [(False, 0, 0), (True, 0, 0)]
+    if paths == 8:
+        walks += [(False, 1, -1), (False, -1, 1)]
+    # Two threads, each with its own sum (numpy releases the GIL in its
+    # loops): the walks are independent, and numpy alone uses one core.
+    totals = [np.zeros_like(cost), np.zeros_like(cost)]
+
+    def run(k):
+        for walk in walks[k::2]:
+            _walk(cost, totals[k], *walk, p1, p2, guide, edge)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, range(2)))
+    total = totals[0]
+    total += totals[1]
+    del totals
+    total /= paths
     return total
 
 
@@ -229,16 +275,25 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
 def correlate_in_strips(matching, left, right, rows=STRIP_ROWS):
     """`matching`'s volume for the whole pair, computed on horizontal strips
     (each with `HALO_ROWS` more above and below, beyond the stem's reach), so
-    the features and products of only one strip are in memory at a time."""
+    the features and products of only one strip are in memory at a time.
+
+    Every strip window has the same height (the last one starts higher), so
+    each stage (`matching_stages`) compiles once per pair; the windows are
+    even-sized, which keeps the atrous stem's pixel phases exact.
+    """
+    from kerazoo.app.models.stereo import matching_stages
+
+    features, correlation = matching_stages(matching)
     height = left.shape[0]
+    window = min(height, rows + 2 * HALO_ROWS)
     volume = None
     for top in range(0, height, rows):
-        low, high = max(0, top - HALO_ROWS), min(height, top + rows + HALO_ROWS)
-        # predict_on_batch, not an eager call: a compiled function per strip
-        # shape (three at most) is faster even for one image (TensorFlow
-        # 5.6 s vs 6.7 s on Motorcycle, JAX 13.7 s vs 25.8 s).
-        strip = np.asarray(matching.predict_on_batch(
-            [left[None, low:high], right[None, low:high]]))[0]
+        low = min(max(0, top - HALO_ROWS), height - window)
+        # predict_on_batch, not an eager call: compiled once (TensorFlow 5.6 s
+        # vs 6.7 s eager on Motorcycle, JAX 13.7 s vs 25.8 s).
+        views = features.predict_on_batch([left[None, low:low + window],
+                                           right[None, low:low + window]])
+        strip = np.asarray(correlation.predict_on_batch(list(views)))[0]
         if volume is None:
             volume = np.empty((height,) + strip.shape[1:], np.float32)
         keep = min(rows, height - top)
