@@ -8,8 +8,7 @@ Pipeline:
    layers up to its stride-2 features, run atrous so that every pixel has a
    feature, with stereo-trained weights (`demos/train_stereo.py`) by default;
    their cosine correlation for every disparity along the row
-   (`CorrelationVolume`), in one Keras model, run in row strips, its two
-   stages each compiled the way it runs fastest (`matching_stages`).
+   (`CorrelationVolume`), in one Keras model, run compiled on row strips.
 3. Semi-global aggregation of the cost (Hirschmueller 2008; `SGM_PATHS`
    paths, the large-jump penalty lowered across image edges; settings chosen
    on generated tuning pairs), winner-take-all with a
@@ -46,8 +45,7 @@ HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
 STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # Semi-global aggregation on the cost 1 - cosine (in [0, 2]); chosen on the
 # generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
-SGM_P1, SGM_P2, SGM_EDGE = 0.03, 1.2, 4.0  # benchmarks/results/stereo_tuning.json
-SGM_PATHS = 4
+SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE = 8, 0.3, 4.8, 4.0  # benchmarks/results/stereo_tuning.json
 
 
 class Stages:
@@ -278,12 +276,9 @@ def correlate_in_strips(matching, left, right, rows=STRIP_ROWS):
     the features and products of only one strip are in memory at a time.
 
     Every strip window has the same height (the last one starts higher), so
-    each stage (`matching_stages`) compiles once per pair; the windows are
-    even-sized, which keeps the atrous stem's pixel phases exact.
+    the model compiles once per pair, not once per strip shape; the windows
+    are even-sized, which keeps the atrous stem's pixel phases exact.
     """
-    from kerazoo.app.models.stereo import matching_stages
-
-    features, correlation = matching_stages(matching)
     height = left.shape[0]
     window = min(height, rows + 2 * HALO_ROWS)
     volume = None
@@ -291,9 +286,8 @@ def correlate_in_strips(matching, left, right, rows=STRIP_ROWS):
         low = min(max(0, top - HALO_ROWS), height - window)
         # predict_on_batch, not an eager call: compiled once (TensorFlow 5.6 s
         # vs 6.7 s eager on Motorcycle, JAX 13.7 s vs 25.8 s).
-        views = features.predict_on_batch([left[None, low:low + window],
-                                           right[None, low:low + window]])
-        strip = np.asarray(correlation.predict_on_batch(list(views)))[0]
+        strip = np.asarray(matching.predict_on_batch([left[None, low:low + window],
+                                                      right[None, low:low + window]]))[0]
         if volume is None:
             volume = np.empty((height,) + strip.shape[1:], np.float32)
         keep = min(rows, height - top)

@@ -114,28 +114,6 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
     return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
 
 
-def matching_stages(matching):
-    """The matching model as its two stages, sharing its layers and weights:
-    `features` (`[left, right]` -> both views' stem features) and
-    `correlation` (the two feature maps -> the volume).
-
-    Each stage is compiled the way its work runs fastest: under TensorFlow
-    the correlation through XLA, which fuses the normalisation and the
-    blocked products (2x faster than TensorFlow's own kernels on a 2-core
-    CPU), and the convolutions without it (XLA's CPU convolutions ran 4x
-    slower than oneDNN's). JAX compiles everything with XLA anyway; torch
-    runs both eagerly.
-    """
-    shared = matching.get_layer("shared_xception")
-    features = keras.Model(matching.inputs, shared.output, name="stereo_features")
-    views = [keras.Input(tuple(t.shape[1:]), name=f"{side}_features")
-             for side, t in zip(("left", "right"), shared.output)]
-    volume = matching.get_layer("correlation")(views)
-    correlation = keras.Model(views, volume, name="stereo_correlation")
-    correlation.compile(jit_compile=keras.backend.backend() == "tensorflow")
-    return features, correlation
-
-
 def matching_loss(temperature=16.0):
     """MC-CNN-style training of the features (Zbontar & LeCun; Luo et al. 2016):
     a softmax over the disparity range of the correlation, cross-entropy at
