@@ -122,7 +122,6 @@ def main():
                                            xception_stem)
 
     keras.utils.set_random_seed(args.seed)
-    start = time.perf_counter()
     log = {"command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
            "crop": list(CROP), "atrous_crop": list(ATROUS_CROP), "crops": args.crops,
            "atrous_crops": args.atrous_crops, "epochs": args.epochs,

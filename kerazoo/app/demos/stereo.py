@@ -227,8 +227,7 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS):
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(run, range(2)))
     total = totals[0]
-    total += totals[1]
-    del totals
+    total += totals.pop()  # the second sum is freed here
     total /= paths
     return total
 
