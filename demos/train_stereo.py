@@ -160,7 +160,7 @@ def main():
         # pixel (y, x), so the truth needs no regridding; 1-px bins.
         clock = time.perf_counter()
         atrous = xception_stem(atrous=True)
-        atrous.set_weights(stem.get_weights())
+        copy_xception_weights(atrous, stem)  # by layer name, as from ImageNet's
         data, validation = generate(args.atrous_crops, ATROUS_CROP, args.seed + 1, clock)
         model = build_matching_model(MAX_DISPARITY, stem=atrous, trainable=True,
                                      input_shape=ATROUS_CROP + (3,))
