@@ -118,6 +118,56 @@ def test_right_view_disparity_is_the_skewed_winner():
     np.testing.assert_array_equal(stereo._right_view_disparity(cost, rows=64), expected)
 
 
+def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
+    rng = np.random.default_rng(3)
+    volume = rng.uniform(-1, 1, (4, 9, 6)).astype(np.float32)
+    expected = volume.copy()
+    for x in range(5):  # left x at d > x matches left of the right image
+        in_view = volume[:, x, :x + 1]
+        expected[:, x, x + 1:] = np.quantile(in_view, 0.75, axis=-1, keepdims=True)
+    out = stereo.neutralise_out_of_view(volume.copy(), 0.75)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_array_equal(stereo.neutralise_out_of_view(volume.copy(), None), volume)
+
+
+def test_the_left_band_follows_its_neighbours_not_the_padding():
+    # Middlebury scores the band whose match lies left of the right image;
+    # scored as padding (a poor match), it took a wrong in-view disparity.
+    pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24,
+                          truth_out_of_view=True)
+    x = np.arange(160)[None, :]
+    band = np.isfinite(pair.disparity) & (x - pair.disparity < 0)
+    assert band.sum() > 200
+    volume = keras.ops.convert_to_numpy(build_matching_model(24, stem=stereo.stereo_stem(
+        "stereo")[0])([pair.left[None].astype("float32"),
+                       pair.right[None].astype("float32")]))[0]
+
+    def band_bad2(out_of_view):
+        d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
+                                          out_of_view=out_of_view)
+        return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
+
+    assert band_bad2(stereo.OUT_OF_VIEW_QUANTILE) < 0.6 * band_bad2(None)  # 0.17 vs 0.34
+
+
+def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
+    # The shipped pair's ellipse (disparity ~53, x 54-84 in view) next to the
+    # left band, matched over the demo's default range (a quarter of the
+    # width, 128): scored as the best in-view match, the many out-of-view
+    # disparities beside the true one took it over and it vanished.
+    from PIL import Image
+
+    data = os.path.join(DATA, "..", "..", "demos", "data")
+    left, right = (np.asarray(Image.open(os.path.join(data, f"{side}.png")).convert("RGB"))
+                   for side in ("left", "right"))
+    truth = np.asarray(Image.open(os.path.join(data, "disparity_gt.png")), np.float32) / 256
+    disparity, _ = _match(left, right, left.shape[1] // 4)
+    ellipse = truth > 45
+    ellipse[:, 100:] = False
+    assert ellipse.sum() > 2000
+    assert (np.abs(disparity - truth)[ellipse] <= 2).mean() > 0.9
+
+
 def test_the_same_map_under_every_backend():
     """tests/data/stereo_reference.npz was made under TensorFlow with the
     shipped weights; JAX and torch must give the same map (to 1 px)."""

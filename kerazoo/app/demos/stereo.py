@@ -46,6 +46,10 @@ STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # Semi-global aggregation on the cost 1 - cosine (in [0, 2]); chosen on the
 # generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
 SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE = 8, 0.3, 4.8, 4.0  # benchmarks/results/stereo_tuning.json
+# The score given to disparities whose match lies left of the right image:
+# this quantile of the pixel's in-view scores (chosen on the same pairs,
+# their truth covering that band, at the demo's default disparity range).
+OUT_OF_VIEW_QUANTILE = 0.9
 
 
 class Stages:
@@ -141,6 +145,26 @@ def fill_occlusions(disparity):
         rv = np.where(right_idx < width, row[np.clip(right_idx, None, width - 1)], np.inf)
         out[r] = np.where(valid, row, np.minimum(lv, rv))
     return out
+
+
+def neutralise_out_of_view(volume, quantile=OUT_OF_VIEW_QUANTILE):
+    """In place: left pixel x at disparity d > x matches a column left of the
+    right image, where the correlation saw only padding (score 0, the cost of
+    a poor match). Such a disparity may well be the truth (Middlebury's left
+    band is full of them), so it gets the pixel's `quantile` of its in-view
+    scores instead: neither winning nor losing by itself, the aggregation
+    decides from the neighbours. Only the first D columns have such
+    disparities. `quantile=None` leaves the volume alone. Returns it."""
+    if quantile is None:
+        return volume
+    depth = volume.shape[-1]
+    band = volume[:, :depth]  # a view: written in place
+    outside = np.arange(depth)[None, :] > np.arange(band.shape[1])[:, None]  # (x, d)
+    with np.errstate(all="ignore"):  # d = 0 is in view everywhere: no all-NaN slice
+        neutral = np.nanquantile(np.where(outside, np.nan, band), quantile, axis=-1,
+                                 keepdims=True)
+    band[...] = np.where(outside, neutral, band)
+    return volume
 
 
 def _shifted_rows(dst, src, shift):
@@ -243,15 +267,18 @@ def median3(disparity):
 
 
 def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None,
-                        aggregate=True, overwrite=False):
+                        aggregate=True, overwrite=False, out_of_view=OUT_OF_VIEW_QUANTILE):
     """(h, w, D) correlation scores -> (disparity (h, w) with NaN, valid mask).
 
     The disparity is in the volume's pixels; `valid` marks pixels that passed
-    the left-right check (before any filling). `aggregate` runs `sgm` (with
-    `guide`, the left view's grey levels, when given). `overwrite` lets the
-    volume's memory hold the cost (one volume less at the peak).
+    the left-right check (before any filling). Disparities that fall outside
+    the right view are scored by `neutralise_out_of_view(out_of_view)`.
+    `aggregate` runs `sgm` (with `guide`, the left view's grey levels, when
+    given). `overwrite` lets the volume's memory hold the cost (one volume
+    less at the peak).
     """
     volume = similarity_volume.astype(np.float32, copy=not overwrite)
+    neutralise_out_of_view(volume, out_of_view)
     cost = np.subtract(1.0, volume, out=volume)
     if aggregate:
         cost = sgm(cost, guide=guide)
