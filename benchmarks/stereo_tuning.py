@@ -11,14 +11,16 @@ in-view scores, or None for the padding's own), at the demo's default
 disparity range (a quarter of the width): a wide range puts many
 out-of-view disparities beside the true one, and an optimistic score lets
 them win (1.0, the best in-view score, tied at the pairs' own range and lost
-a near object of the shipped pair at the demo's). The tuning pairs keep the
-truth of that left band, as Middlebury's does, so it is scored.
-`--keep-sgm-grid` reuses the SGM grid of the committed results and runs the
-second stage alone. The
-evaluation pairs (Middlebury Motorcycle, the shipped pair, seeds 101-103) are
+a near object of the shipped pair at the demo's); last, at that range too,
+the speckle filter's size and step (`remove_speckles`, size 0: none). The
+tuning pairs keep the truth of that left band, as Middlebury's does, so it
+is scored.
+`--keep-sgm-grid` reuses the SGM grid of the committed results and runs
+the later stages alone. The evaluation pairs (Middlebury Motorcycle, the shipped pair, seeds 101-103) are
 never looked at here. The winners are what kerazoo.app.demos.stereo uses
-(SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE, OUT_OF_VIEW_QUANTILE); both grids go to
-the results file.
+(SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE, OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE,
+SPECKLE_STEP_PX); every grid goes to the results file. Ties on bad-2 go to
+the lower bad-1.
 """
 
 import argparse
@@ -64,14 +66,16 @@ def main():
 
     cases = volumes()
 
-    def rates(paths, p1, p2, edge, out_of_view):
+    def rates(paths, p1, p2, edge, out_of_view, speckle_size=stereo.SPECKLE_SIZE,
+              speckle_step_px=stereo.SPECKLE_STEP_PX):
         """Mean densified bad-2 and bad-1 over the tuning pairs."""
         bad2, bad1 = [], []
         for pair, volume in cases:
             scores = stereo.neutralise_out_of_view(volume.copy(), out_of_view)
             cost = stereo.sgm(1 - scores, p1, p2, pair.left.mean(axis=-1), edge, paths)
-            disparity, _ = stereo.disparity_from_cost(1 - cost, aggregate=False,
-                                                      out_of_view=None)
+            disparity, _ = stereo.disparity_from_cost(
+                1 - cost, aggregate=False, out_of_view=None, speckle_size=speckle_size,
+                speckle_step_px=speckle_step_px)
             bad2.append(bad_pixel_rate(disparity, pair.disparity, 2))
             bad1.append(bad_pixel_rate(disparity, pair.disparity, 1))
         return {"bad2": round(float(np.mean(bad2)), 5), "bad1": round(float(np.mean(bad1)), 5)}
@@ -98,10 +102,19 @@ def main():
         print(out_of_view[-1], flush=True)
     best_out_of_view = min(out_of_view, key=lambda g: (g["bad2"], g["bad1"]))
     print("best:", best_out_of_view)
+    speckles = []
+    for size, step in itertools.product((0, 25, 50, 100, 200, 400, 800), (1.0, 2.0)):
+        speckles.append({"speckle_size": size, "speckle_step_px": step,
+                         **rates(*sgm_best, best_out_of_view["out_of_view_quantile"], size, step)})
+        print(speckles[-1], flush=True)
+    best_speckles = min(speckles, key=lambda g: (g["bad2"], g["bad1"]))
+    print("best:", best_speckles)
     _results.write("stereo_tuning", {"weights": label, "tuning_seeds": TUNING_SEEDS,
                                      "truth_out_of_view": True, "best": best, "grid": grid,
                                      "best_out_of_view": best_out_of_view,
-                                     "out_of_view_grid": out_of_view}, args.refresh)
+                                     "out_of_view_grid": out_of_view,
+                                     "best_speckles": best_speckles,
+                                     "speckle_grid": speckles}, args.refresh)
 
 
 if __name__ == "__main__":

@@ -314,7 +314,7 @@ def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, f
     d = summary["disparity"]
     text = (f"weights: {summary['weights']}   view similarity: {summary['similarity']:.3f}\n"
             f"disparity (px): min {d['min']}  median {d['median']}  max {d['max']}  "
-            f"left-right consistent {d['valid_fraction']:.1%}\n"
+            f"kept (left-right consistent, no speckle) {d['valid_fraction']:.1%}\n"
             f"wrote {', '.join(summary['outputs'].values())}")
     _emit(summary, as_json, text)
 

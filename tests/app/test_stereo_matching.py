@@ -144,7 +144,7 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
 
     def band_bad2(out_of_view):
         d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
-                                          out_of_view=out_of_view)
+                                          out_of_view=out_of_view, speckle_size=0)
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
     assert band_bad2(stereo.OUT_OF_VIEW_QUANTILE) < 0.6 * band_bad2(None)  # 0.17 vs 0.34
@@ -166,6 +166,33 @@ def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
     ellipse[:, 100:] = False
     assert ellipse.sum() > 2000
     assert (np.abs(disparity - truth)[ellipse] <= 2).mean() > 0.9
+
+
+@pytest.mark.parametrize("max_size, step", [(20, 1.0), (60, 2.0)])
+def test_speckles_are_what_opencv_removes(max_size, step):
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(max_size)
+    # Blocks of constant disparity (regions of every size), holes, and noise.
+    blocks = rng.integers(0, 40, (12, 16)).repeat(rng.integers(1, 9, 12), axis=0)
+    disparity = blocks.repeat(rng.integers(1, 9, 16), axis=1)[:60, :80].astype(np.float32)
+    disparity = disparity + rng.integers(0, 2, disparity.shape)
+    disparity[rng.random(disparity.shape) < 0.05] = np.nan
+    as_opencv = np.where(np.isfinite(disparity), disparity * 16, -16).astype(np.int16)
+    cv2.filterSpeckles(as_opencv, -16, max_size, int(step * 16))
+    kept = stereo.remove_speckles(disparity, max_size, step, rounds=200)
+    np.testing.assert_array_equal(np.isfinite(kept), as_opencv >= 0)
+    np.testing.assert_array_equal(kept[np.isfinite(kept)], disparity[as_opencv >= 0])
+
+
+def test_a_region_not_settled_in_time_is_never_removed():
+    disparity = np.full((9, 300), np.nan, np.float32)
+    disparity[4, :200] = 7.0  # a 200-px line: 200 rounds to settle, only 4 run
+    disparity[1:3, 250:252] = 20.0  # a 4-px speckle, settled at once
+    kept = stereo.remove_speckles(disparity, 10, 1.0, rounds=4)
+    assert np.isfinite(kept[4, :200]).all() and not np.isfinite(kept[1:3, 250:252]).any()
+    kept = stereo.remove_speckles(disparity, 500, 1.0, rounds=400)
+    assert not np.isfinite(kept).any()  # settled, both are small enough now
+    assert stereo.remove_speckles(disparity, 0, 1.0) is disparity
 
 
 def test_the_same_map_under_every_backend():

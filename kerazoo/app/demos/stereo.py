@@ -50,6 +50,9 @@ SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE = 8, 0.3, 4.8, 4.0  # benchmarks/results/ste
 # this quantile of the pixel's in-view scores (chosen on the same pairs,
 # their truth covering that band, at the demo's default disparity range).
 OUT_OF_VIEW_QUANTILE = 0.9
+# Speckles (regions of at most this many pixels, joined by steps of at most
+# this many px) are removed after the left-right check (chosen on the same pairs).
+SPECKLE_SIZE, SPECKLE_STEP_PX = 200, 1.0
 
 
 class Stages:
@@ -158,13 +161,56 @@ def neutralise_out_of_view(volume, quantile=OUT_OF_VIEW_QUANTILE):
     if quantile is None:
         return volume
     depth = volume.shape[-1]
-    band = volume[:, :depth]  # a view: written in place
-    outside = np.arange(depth)[None, :] > np.arange(band.shape[1])[:, None]  # (x, d)
-    with np.errstate(all="ignore"):  # d = 0 is in view everywhere: no all-NaN slice
-        neutral = np.nanquantile(np.where(outside, np.nan, band), quantile, axis=-1,
-                                 keepdims=True)
-    band[...] = np.where(outside, neutral, band)
+    # Column x has x + 1 in-view disparities: one quantile per column over
+    # all rows at once (nanquantile over a masked band was 10x slower).
+    for x in range(min(depth - 1, volume.shape[1])):
+        column = volume[:, x]
+        column[:, x + 1:] = np.quantile(column[:, :x + 1], quantile, axis=-1, keepdims=True)
     return volume
+
+
+def remove_speckles(disparity, max_size, max_difference, rounds=16):
+    """NaN over the speckles of a disparity map: 4-connected regions (a step
+    of at most `max_difference` px joins two pixels) of at most `max_size`
+    pixels, what OpenCV's `filterSpeckles` removes (SGBM's usual
+    post-processing; Hirschmueller 2008 filters peaks the same way).
+
+    Regions are labelled by propagating the smallest pixel index over the
+    joining steps (with pointer jumping), `rounds` times at most: a region
+    whose label has not settled by then is left alone, so a speckle wider
+    than that may stay but nothing larger is ever removed.
+    `max_size=0` removes nothing.
+    """
+    if max_size <= 0:
+        return disparity
+    h, w = disparity.shape
+    valid = np.isfinite(disparity)
+    d = np.where(valid, disparity, 0)
+    across = valid[:, :-1] & valid[:, 1:] & (np.abs(d[:, 1:] - d[:, :-1]) <= max_difference)
+    down = valid[:-1] & valid[1:] & (np.abs(d[1:] - d[:-1]) <= max_difference)
+    none = np.iinfo(np.int32).max
+    labels = np.where(valid, np.arange(h * w, dtype=np.int32).reshape(h, w), none)
+    flat_valid = valid.reshape(-1)
+    for _ in range(rounds):
+        new = labels.copy()
+        np.minimum(new[:, :-1], np.where(across, labels[:, 1:], none), out=new[:, :-1])
+        np.minimum(new[:, 1:], np.where(across, labels[:, :-1], none), out=new[:, 1:])
+        np.minimum(new[:-1], np.where(down, labels[1:], none), out=new[:-1])
+        np.minimum(new[1:], np.where(down, labels[:-1], none), out=new[1:])
+        flat = new.reshape(-1)  # a label is a pixel of the region: take that pixel's label
+        flat[flat_valid] = flat[flat[flat_valid]]
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    differ_across = across & (labels[:, :-1] != labels[:, 1:])
+    differ_down = down & (labels[:-1] != labels[1:])
+    unsettled = np.concatenate([labels[:, :-1][differ_across], labels[:, 1:][differ_across],
+                                labels[:-1][differ_down], labels[1:][differ_down]])
+    small = np.bincount(labels[valid], minlength=h * w) <= max_size
+    small[unsettled] = False
+    speckle = valid.copy()
+    speckle[valid] = small[labels[valid]]
+    return np.where(speckle, np.nan, disparity).astype(disparity.dtype)
 
 
 def _shifted_rows(dst, src, shift):
@@ -267,11 +313,13 @@ def median3(disparity):
 
 
 def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None,
-                        aggregate=True, overwrite=False, out_of_view=OUT_OF_VIEW_QUANTILE):
+                        aggregate=True, overwrite=False, out_of_view=OUT_OF_VIEW_QUANTILE,
+                        speckle_size=SPECKLE_SIZE, speckle_step_px=SPECKLE_STEP_PX):
     """(h, w, D) correlation scores -> (disparity (h, w) with NaN, valid mask).
 
     The disparity is in the volume's pixels; `valid` marks pixels that passed
-    the left-right check (before any filling). Disparities that fall outside
+    the left-right check and are no speckle (`remove_speckles(speckle_size,
+    speckle_step_px)`), before any filling. Disparities that fall outside
     the right view are scored by `neutralise_out_of_view(out_of_view)`.
     `aggregate` runs `sgm` (with `guide`, the left view's grey levels, when
     given). `overwrite` lets the volume's memory hold the cost (one volume
@@ -291,6 +339,8 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     back = right[np.arange(h)[:, None], np.clip(xr, 0, w - 1)]
     valid = inside & (np.abs(d - back) <= lr_tolerance)
     disparity = np.where(valid, disparity, np.nan).astype(np.float32)
+    disparity = remove_speckles(disparity, speckle_size, speckle_step_px)
+    valid = np.isfinite(disparity)
     if fill:
         disparity = median3(fill_occlusions(disparity))
     return disparity, valid
