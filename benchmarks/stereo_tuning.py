@@ -16,9 +16,9 @@ the speckle filter's size and step (`remove_speckles`, size 0: none). The
 tuning pairs keep the truth of that left band, as Middlebury's does, so it
 is scored.
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
-the later stages alone. The evaluation pairs (Middlebury Motorcycle, the shipped pair, seeds 101-103) are
-never looked at here. The winners are what kerazoo.app.demos.stereo uses
-(SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE, OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE,
+the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
+shipped pair, seeds 101-103) are never looked at here. The winners are what
+kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE, OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE,
 SPECKLE_STEP_PX); every grid goes to the results file. Ties on bad-2 go to
 the lower bad-1.
 """
@@ -80,16 +80,15 @@ def main():
             bad1.append(bad_pixel_rate(disparity, pair.disparity, 1))
         return {"bad2": round(float(np.mean(bad2)), 5), "bad1": round(float(np.mean(bad1)), 5)}
 
-    grid = []
     if args.keep_sgm_grid:
         grid = json.loads((_results.COMMITTED / "stereo_tuning.json").read_text())["grid"]
-    for paths, p1, p2, edge in itertools.product((4, 8), (0.03, 0.08, 0.15, 0.3),
-                                                 (0.6, 1.2, 2.4, 4.8), (4.0, 12.0, 1e9)):
-        if args.keep_sgm_grid:
-            break
-        grid.append({"paths": paths, "p1": p1, "p2": p2, "edge": edge,
-                     **rates(paths, p1, p2, edge, stereo.OUT_OF_VIEW_QUANTILE)})
-        print(grid[-1], flush=True)
+    else:
+        grid = []
+        for paths, p1, p2, edge in itertools.product((4, 8), (0.03, 0.08, 0.15, 0.3),
+                                                     (0.6, 1.2, 2.4, 4.8), (4.0, 12.0, 1e9)):
+            grid.append({"paths": paths, "p1": p1, "p2": p2, "edge": edge,
+                         **rates(paths, p1, p2, edge, stereo.OUT_OF_VIEW_QUANTILE)})
+            print(grid[-1], flush=True)
     # Ties on bad-2 go to the lower bad-1.
     best = min(grid, key=lambda g: (g["bad2"], g["bad1"]))
     print("best:", best)
