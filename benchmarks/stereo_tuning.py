@@ -18,8 +18,9 @@ is scored.
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
 the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
 shipped pair, seeds 101-103) are never looked at here. The winners are what
-kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE, OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE,
-SPECKLE_STEP_PX); every grid goes to the results file. Ties on bad-2 go to
+kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE,
+OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX); every grid goes to the
+results file. Ties on bad-2 go to
 the lower bad-1.
 """
 
