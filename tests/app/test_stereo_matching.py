@@ -195,6 +195,18 @@ def test_a_region_not_settled_in_time_is_never_removed():
     assert stereo.remove_speckles(disparity, 0, 1.0) is disparity
 
 
+@pytest.mark.parametrize("holes", [False, True])
+def test_median3_is_the_median_of_the_finite_neighbours(holes):
+    disparity = np.random.default_rng(3).uniform(0, 30, (20, 31)).astype(np.float32)
+    if holes:  # NaN neighbours are ignored, NaN pixels stay NaN
+        disparity[np.random.default_rng(4).random(disparity.shape) < 0.3] = np.nan
+    padded = np.pad(disparity, 1, mode="edge")
+    expected = np.full_like(disparity, np.nan)
+    for y, x in zip(*np.nonzero(np.isfinite(disparity))):
+        expected[y, x] = np.nanmedian(padded[y:y + 3, x:x + 3])
+    np.testing.assert_array_equal(stereo.median3(disparity), expected)
+
+
 def test_the_same_map_under_every_backend():
     """tests/data/stereo_reference.npz was made under TensorFlow with the
     shipped weights; JAX and torch must give the same map (to 1 px)."""

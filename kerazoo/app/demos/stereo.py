@@ -308,8 +308,11 @@ def median3(disparity):
     padded = np.pad(disparity, 1, mode="edge")
     h, w = disparity.shape
     stack = np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
-    with np.errstate(all="ignore"):
-        out = np.nanmedian(np.where(np.isfinite(stack), stack, np.nan), axis=0)
+    if np.isfinite(padded).all():  # the usual case after filling: 4x faster
+        out = np.partition(stack, 4, axis=0)[4]
+    else:
+        with np.errstate(all="ignore"):
+            out = np.nanmedian(np.where(np.isfinite(stack), stack, np.nan), axis=0)
     return np.where(np.isfinite(disparity), out, np.nan).astype(np.float32)
 
 
