@@ -168,6 +168,27 @@ def test_disparity_helpers():
     assert stereo.median3(spike)[2, 2] == 3
 
 
+def test_fill_occlusions_at_the_left_edge():
+    """A hole with a valid pixel to its left takes the farther of its row
+    neighbours; one touching the left edge takes the nearest valid pixel
+    right, above or below, so a background hidden behind a near object at
+    the edge comes from the background around the object, and the band the
+    right camera never sees (a column of holes) from its row."""
+    background = np.full((9, 12), 6.0, np.float32)
+    background[3:6, 4:] = 20  # a near object reaching the right edge
+    background[3:6, :4] = np.nan  # the background it hides from the right camera
+    filled = stereo.fill_occlusions(background)
+    np.testing.assert_array_equal(filled[3:6, :2], 6)  # the row alone would give 20
+    assert filled[4, 3] == 20  # right next to the object, the object is nearer
+    ground = np.tile(np.arange(10, 19, dtype=np.float32)[:, None], (1, 12))
+    ground[:, :3] = np.nan  # the left band
+    np.testing.assert_array_equal(stereo.fill_occlusions(ground)[:, :3], ground[:, 3:6])
+    empty_row = np.full((3, 4), 2.0, np.float32)
+    empty_row[1] = np.nan
+    np.testing.assert_array_equal(stereo.fill_occlusions(empty_row), 2.0)
+    assert np.isnan(stereo.fill_occlusions(np.full((2, 3), np.nan, np.float32))).all()
+
+
 def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):
     """--weights PATH loads that file into the shared Xception (same features
     as building it with those weights); --save-model writes the matching model,

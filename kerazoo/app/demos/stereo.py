@@ -14,8 +14,10 @@ Pipeline:
    on generated tuning pairs), winner-take-all with a
    parabola fit for sub-pixel disparity, and a left-right consistency check.
 4. Rejected pixels (mostly occlusions) filled from the farther of their row
-   neighbours (occluded surfaces belong to the background), unless
-   `fill=False`; a 3x3 median; back to the left image's size if downscaled.
+   neighbours (occluded surfaces belong to the background), or, where the
+   hole touches the left edge, from the nearest valid pixel right, above or
+   below (`fill_occlusions`), unless `fill=False`; a 3x3 median; back to the
+   left image's size if downscaled.
 
 The similarity is the cosine of the two views' globally pooled features,
 computed on a copy downscaled to `SIMILARITY_SIDE`.
@@ -133,22 +135,53 @@ def _right_view_disparity(cost, rows=64):
     return best_d
 
 
+def _nearest_valid_columns(valid):
+    """Per pixel, the column of the nearest valid pixel at or left of it on
+    its row (-1 if none) and at or right of it (the width if none)."""
+    width = valid.shape[1]
+    columns = np.arange(width, dtype=np.int32)
+    before = np.maximum.accumulate(np.where(valid, columns, -1), axis=1)
+    after = np.minimum.accumulate(np.where(valid, columns, width)[:, ::-1], axis=1)[:, ::-1]
+    return before, after
+
+
 def fill_occlusions(disparity):
-    """Fills NaNs with the smaller (farther) of the nearest valid values to
-    their left and right on the same row; rows with no valid value stay NaN."""
-    out = disparity.copy()
-    width = disparity.shape[1]
-    idx = np.arange(width)
-    for r, row in enumerate(disparity):
-        valid = np.isfinite(row)
-        if valid.all() or not valid.any():
-            continue
-        left_idx = np.maximum.accumulate(np.where(valid, idx, -1))
-        right_idx = np.minimum.accumulate(np.where(valid, idx, width)[::-1])[::-1]
-        lv = np.where(left_idx >= 0, row[np.clip(left_idx, 0, None)], np.inf)
-        rv = np.where(right_idx < width, row[np.clip(right_idx, None, width - 1)], np.inf)
-        out[r] = np.where(valid, row, np.minimum(lv, rv))
-    return out
+    """Fills NaNs from valid neighbours, as occlusions ask for.
+
+    In the left view, what the right camera cannot see lies just left of the
+    nearer surface that hides it, and belongs to the farther one: a hole with
+    a valid pixel to its left on the row takes the smaller (farther) of the
+    nearest valid values to its left and right. A hole with none to its left
+    touches the image's left edge, where the row offers only the surface to
+    its right, often the very object that hides it: it takes the nearest
+    valid pixel to its right on the row or above or below it in its column.
+    The left band that the right camera never sees is a column of holes, so
+    its nearest stays on the row; a background hidden behind an object near
+    the edge is nearer to the background above or below the object.
+    Pixels with no valid pixel on their row or column stay NaN.
+    """
+    height, width = disparity.shape
+    valid = np.isfinite(disparity)
+    rows, columns = np.ogrid[:height, :width]
+    left_x, right_x = _nearest_valid_columns(valid)
+    up_y, down_y = (index.T for index in _nearest_valid_columns(valid.T))
+    has_left, has_right, has_up, has_down = (left_x >= 0, right_x < width, up_y >= 0,
+                                             down_y < height)
+
+    def value(found, y, x):
+        return np.where(found, disparity[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)],
+                        np.inf)
+
+    left, right = value(has_left, rows, left_x), value(has_right, rows, right_x)
+    along_row = np.minimum(left, right)
+    # Distances in pixels to the right, up and down sources (inf: none).
+    distance = np.stack([np.where(has_right, right_x - columns, np.inf),
+                         np.where(has_up, rows - up_y, np.inf),
+                         np.where(has_down, down_y - rows, np.inf)])
+    sources = np.stack([right, value(has_up, up_y, columns), value(has_down, down_y, columns)])
+    nearest = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
+    filled = np.where(valid, disparity, np.where(has_left, along_row, nearest))
+    return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
 
 
 def neutralise_out_of_view(volume, quantile=OUT_OF_VIEW_QUANTILE):
