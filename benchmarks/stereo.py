@@ -23,11 +23,13 @@ Methods, each as its users run it:
 
 Every method is reported as produced (with its density: the share of
 ground-truth pixels it estimates; a missing estimate counts as an error) and
-densified by one and the same fill (kerazoo's: each hole takes the farther of
-its row neighbours, then a 3x3 median), which is exactly the demo's own
-post-processing. bad-N = share of ground-truth pixels off by more than N px;
-MAE = median absolute error over the pixels estimated. Seconds are the
-matcher's own, features and aggregation included, imports excluded.
+densified by one and the same fill (kerazoo's `fill_occlusions`: each hole
+takes the farther of its row neighbours, or, where it touches the left edge,
+the nearest valid pixel right, above or below; then a 3x3 median), which is
+exactly the demo's own post-processing. bad-N = share of ground-truth pixels
+off by more than N px; MAE = median absolute error over the pixels
+estimated. Seconds are the matcher's own, features and aggregation
+included, imports excluded.
 
 Needs the test extra (OpenCV) and, for WLS, opencv-contrib-python-headless;
 scikit-image for the Middlebury pair.
