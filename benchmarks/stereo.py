@@ -167,7 +167,8 @@ def kerazoo(pair, weights):
     volume = stereo.correlate_in_strips(model, pair.left.astype(np.float32),
                                         pair.right.astype(np.float32))
     features_s = time.perf_counter() - start
-    raw, _ = stereo.disparity_from_cost(volume, fill=False, guide=pair.left.mean(axis=-1))
+    raw, _ = stereo.disparity_from_cost(volume, fill=False, guide=pair.left.mean(axis=-1),
+                                        right_guide=pair.right.mean(axis=-1))
     seconds = time.perf_counter() - start
     return raw, seconds, {"features_and_correlation": round(features_s, 3), "weights": label}
 
@@ -194,6 +195,7 @@ for call in ("first", "second"):  # as the demo runs it: strips, compiled
     out[f"features_{call}_s"] = round(time.perf_counter() - start, 3)
 start = time.perf_counter()
 disparity, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
+                                          right_guide=pair.right.mean(axis=-1),
                                           overwrite=True)  # as the demo calls it
 out["matching_s"] = round(time.perf_counter() - start, 3)
 known = np.isfinite(pair.disparity)

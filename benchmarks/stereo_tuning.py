@@ -19,13 +19,17 @@ replaced (each hole the farther of its row neighbours, even where it
 touches the left edge). The stages after the SGM grid run on more
 generated pairs (seeds 11-16): their choices differ by a few pixels in ten
 thousand, which two pairs cannot tell apart, and the fill's rule acts only
-where holes touch the left edge, which two pairs show little of.
+where holes touch the left edge, which two pairs show little of. The fill
+and the left-right check (the right view's winners read from the left
+view's aggregated cost, or from its own aggregation:
+`RIGHT_AGGREGATION`) come last; the stages before them check left-right
+the first way.
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
 the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
 shipped pair, seeds 101-103) are never looked at here. The winners are what
 kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE,
-OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX); every grid goes to the
-results file. Ties on bad-2 go to
+OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_AGGREGATION);
+every grid goes to the results file. Ties on bad-2 go to
 the lower bad-1.
 """
 
@@ -130,21 +134,30 @@ def main():
     best_speckles = min(speckles, key=lambda g: (g["bad2"], g["bad1"]))
     print("best:", best_speckles)
     fills = {"row": [], "left edge: nearest right, above or below": []}
+    checks = {"right view read from the left's cost": [], "right view's own SGM": []}
+    settings = dict(guide=None, out_of_view=best_out_of_view["out_of_view_quantile"],
+                    speckle_size=best_speckles["speckle_size"],
+                    speckle_step_px=best_speckles["speckle_step_px"])
     for pair, volume in volumes(seeds=LATER_SEEDS):
-        raw, _ = stereo.disparity_from_cost(
-            volume, fill=False, guide=pair.left.mean(axis=-1),
-            out_of_view=best_out_of_view["out_of_view_quantile"],
-            speckle_size=best_speckles["speckle_size"],
-            speckle_step_px=best_speckles["speckle_step_px"])
+        settings.update(guide=pair.left.mean(axis=-1), right_guide=pair.right.mean(axis=-1))
+        raw, _ = stereo.disparity_from_cost(volume, fill=False, right_aggregation=False,
+                                            **settings)
         for name, fill in zip(fills, (row_fill, stereo.fill_occlusions)):
             dense = stereo.median3(fill(raw))
             fills[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
-    fill_grid = [{"fill": name,
-                  **{f"bad{n}": round(float(v), 5)
-                     for n, v in zip((1, 2, 4), np.mean(rates_, axis=0))},
-                  "bad2_per_pair": [round(r[1], 5) for r in rates_]}
-                 for name, rates_ in fills.items()]
-    for row in fill_grid:
+        for name, right_aggregation in zip(checks, (False, True)):
+            dense, _ = stereo.disparity_from_cost(volume, right_aggregation=right_aggregation,
+                                                  **settings)
+            checks[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+
+    def summary(key, results):
+        return [{key: name, **{f"bad{n}": round(float(v), 5)
+                               for n, v in zip((1, 2, 4), np.mean(rates_, axis=0))},
+                 "bad2_per_pair": [round(r[1], 5) for r in rates_]}
+                for name, rates_ in results.items()]
+
+    fill_grid, check_grid = summary("fill", fills), summary("left_right_check", checks)
+    for row in fill_grid + check_grid:
         print(row, flush=True)
     _results.write("stereo_tuning", {"weights": label, "tuning_seeds": TUNING_SEEDS,
                                      "later_stages_seeds": LATER_SEEDS,
@@ -152,7 +165,8 @@ def main():
                                      "best_out_of_view": best_out_of_view,
                                      "out_of_view_grid": out_of_view,
                                      "best_speckles": best_speckles,
-                                     "speckle_grid": speckles, "fill_grid": fill_grid},
+                                     "speckle_grid": speckles, "fill_grid": fill_grid,
+                                     "left_right_check_grid": check_grid},
                   args.refresh)
 
 

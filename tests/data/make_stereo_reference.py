@@ -23,7 +23,8 @@ if __name__ == "__main__":
     model = build_matching_model(16, stem=stem)
     volume = keras.ops.convert_to_numpy(
         model([pair.left[None].astype("float32"), pair.right[None].astype("float32")]))[0]
-    disparity, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1))
+    disparity, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
+                                              right_guide=pair.right.mean(axis=-1))
     np.savez_compressed(Path(__file__).parent / "stereo_reference.npz", left=pair.left,
                         right=pair.right, max_disparity=16, disparity=disparity)
     print("written;", os.path.getsize(Path(__file__).parent / "stereo_reference.npz"), "bytes")
