@@ -157,12 +157,12 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
 
 
 
-@pytest.mark.parametrize("out_of_view", [None, 0.5])
-def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view):
-    cost = np.random.default_rng(0).uniform(0, 2, (3, 12, 5)).astype(np.float32)
+@pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6)])
+def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, depth):
+    cost = np.random.default_rng(0).uniform(0, 2, (3, width, depth)).astype(np.float32)
     right = stereo.right_view_cost(cost.copy(), out_of_view)
-    for xr in range(12):
-        in_view = min(5, 12 - xr)  # right pixel xr at d is left pixel xr + d
+    for xr in range(width):
+        in_view = min(depth, width - xr)  # right pixel xr at d is left pixel xr + d
         for d in range(in_view):
             np.testing.assert_array_equal(right[:, xr, d], cost[:, xr + d, d])
         expected = 2.0 if out_of_view is None else np.quantile(

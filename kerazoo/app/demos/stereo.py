@@ -362,7 +362,7 @@ def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
     `neutralise_out_of_view` does for the left view (None: the worst cost,
     2). Returns the volume."""
     width, depth = cost.shape[1:]
-    for d in range(1, depth):
+    for d in range(1, min(depth, width)):
         cost[:, :width - d, d] = cost[:, d:, d]
     for xr in range(max(0, width - depth + 1), width):
         column, in_view = cost[:, xr], width - xr
