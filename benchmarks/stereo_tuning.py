@@ -22,13 +22,13 @@ thousand, which two pairs cannot tell apart, and the fill's rule acts only
 where holes touch the left edge, which two pairs show little of. The fill
 and the left-right check (the right view's winners read from the left
 view's aggregated cost, or from its own aggregation:
-`RIGHT_AGGREGATION`) come last; the stages before them check left-right
+`RIGHT_SGM_PATHS`) come last; the stages before them check left-right
 the first way.
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
 the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
 shipped pair, seeds 101-103) are never looked at here. The winners are what
 kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE,
-OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_AGGREGATION);
+OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_SGM_PATHS);
 every grid goes to the results file. Ties on bad-2 go to
 the lower bad-1.
 """
@@ -134,19 +134,20 @@ def main():
     best_speckles = min(speckles, key=lambda g: (g["bad2"], g["bad1"]))
     print("best:", best_speckles)
     fills = {"row": [], "left edge: nearest right, above or below": []}
-    checks = {"right view read from the left's cost": [], "right view's own SGM": []}
+    checks = {"right view read from the left's cost": [], "right view's own SGM, 4 paths": [],
+              "right view's own SGM, 8 paths": []}
     settings = dict(guide=None, out_of_view=best_out_of_view["out_of_view_quantile"],
                     speckle_size=best_speckles["speckle_size"],
                     speckle_step_px=best_speckles["speckle_step_px"])
     for pair, volume in volumes(seeds=LATER_SEEDS):
         settings.update(guide=pair.left.mean(axis=-1), right_guide=pair.right.mean(axis=-1))
-        raw, _ = stereo.disparity_from_cost(volume, fill=False, right_aggregation=False,
+        raw, _ = stereo.disparity_from_cost(volume, fill=False, right_paths=None,
                                             **settings)
         for name, fill in zip(fills, (row_fill, stereo.fill_occlusions)):
             dense = stereo.median3(fill(raw))
             fills[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
-        for name, right_aggregation in zip(checks, (False, True)):
-            dense, _ = stereo.disparity_from_cost(volume, right_aggregation=right_aggregation,
+        for name, right_paths in zip(checks, (None, 4, 8)):
+            dense, _ = stereo.disparity_from_cost(volume, right_paths=right_paths,
                                                   **settings)
             checks[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
 

@@ -150,7 +150,7 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
         # rejects the band's wrong winners: the scores alone.
         d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
                                           out_of_view=out_of_view, speckle_size=0,
-                                          right_aggregation=False)
+                                          right_paths=None)
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
     assert band_bad2(stereo.OUT_OF_VIEW_QUANTILE) < 0.6 * band_bad2(None)  # 0.17 vs 0.34
@@ -178,13 +178,14 @@ def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
                           truth_out_of_view=True)
     volume, _ = _volume(pair.left, pair.right, 24)
 
-    def bad2(right_aggregation):
+    def bad2(right_paths):
         d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
                                           right_guide=pair.right.mean(axis=-1),
-                                          right_aggregation=right_aggregation)
+                                          right_paths=right_paths)
         return (np.abs(d - pair.disparity) > 2).mean()
 
-    assert bad2(True) < 0.9 * bad2(False), (bad2(True), bad2(False))  # 0.033 vs 0.038
+    for paths in (4, 8):
+        assert bad2(paths) < 0.9 * bad2(None), (paths, bad2(paths), bad2(None))
 
 def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
     # The shipped pair's ellipse (disparity ~53, x 54-84 in view) next to the
