@@ -136,7 +136,7 @@ def main():
     fills = {"row": [], "left edge: nearest right, above or below": []}
     checks = {"right view read from the left's cost": [], "right view's own SGM, 4 paths": [],
               "right view's own SGM, 8 paths": []}
-    settings = dict(guide=None, out_of_view=best_out_of_view["out_of_view_quantile"],
+    settings = dict(out_of_view=best_out_of_view["out_of_view_quantile"],
                     speckle_size=best_speckles["speckle_size"],
                     speckle_step_px=best_speckles["speckle_step_px"])
     for pair, volume in volumes(seeds=LATER_SEEDS):

@@ -156,7 +156,6 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     assert band_bad2(stereo.OUT_OF_VIEW_QUANTILE) < 0.6 * band_bad2(None)  # 0.17 vs 0.34
 
 
-
 @pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6)])
 def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, depth):
     cost = np.random.default_rng(0).uniform(0, 2, (3, width, depth)).astype(np.float32)
@@ -186,6 +185,7 @@ def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
 
     for paths in (4, 8):
         assert bad2(paths) < 0.9 * bad2(None), (paths, bad2(paths), bad2(None))
+
 
 def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
     # The shipped pair's ellipse (disparity ~53, x 54-84 in view) next to the

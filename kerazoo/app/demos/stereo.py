@@ -363,12 +363,13 @@ def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
     `neutralise_out_of_view` does for the left view (None: the worst cost,
     2). Returns the volume."""
     width, depth = cost.shape[1:]
-    for d in range(1, min(depth, width)):
-        cost[:, :width - d, d] = cost[:, d:, d]
-    for xr in range(max(0, width - depth + 1), width):
-        column, in_view = cost[:, xr], width - xr
-        column[:, in_view:] = 2.0 if out_of_view is None else np.quantile(
-            column[:, :in_view], 1.0 - out_of_view, axis=-1, keepdims=True)
+    for d in range(1, depth):
+        shift = min(d, width)
+        cost[:, :width - shift, d] = cost[:, shift:, d]
+        cost[:, width - shift:, d] = 2.0  # beyond the left image
+    # Mirrored, column x of the right view has x + 1 in-view disparities, as
+    # the left view's has; a score's quantile q is the cost's 1 - q.
+    neutralise_out_of_view(cost[:, ::-1], None if out_of_view is None else 1.0 - out_of_view)
     return cost
 
 
@@ -386,8 +387,9 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     given). The left-right check compares with the right view's winners:
     with `right_paths` (4 or 8, and `aggregate`), of the right view's own
     cost aggregated by `sgm` on that many paths (`right_guide`: the right
-    view's grey levels); with None, read from the left view's cost. `overwrite` lets the volume's memory
-    hold the cost (one volume less at the peak).
+    view's grey levels); with None, read from the left view's cost.
+    `overwrite` lets the volume's memory hold the cost (one volume less at
+    the peak).
     """
     volume = similarity_volume.astype(np.float32, copy=not overwrite)
     neutralise_out_of_view(volume, out_of_view)
