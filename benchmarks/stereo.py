@@ -167,7 +167,7 @@ def kerazoo(pair, weights):
     volume = stereo.correlate_in_strips(model, pair.left.astype(np.float32),
                                         pair.right.astype(np.float32))
     features_s = time.perf_counter() - start
-    raw, _ = stereo.disparity_from_cost(volume, fill=False, guide=pair.left.mean(axis=-1),
+    raw, _ = stereo.disparity_from_cost(volume, fill=False, guide=pair.left.mean(axis=-1), overwrite=True,
                                         right_guide=pair.right.mean(axis=-1))
     seconds = time.perf_counter() - start
     return raw, seconds, {"features_and_correlation": round(features_s, 3), "weights": label}

@@ -253,92 +253,35 @@ def remove_speckles(disparity, max_size, max_difference, rounds=16):
     return np.where(speckle, np.nan, disparity).astype(disparity.dtype)
 
 
-def _shifted_rows(dst, src, shift):
-    """dst[y] = src[y - shift]; rows with no source get 0 (a path's start)."""
-    if shift == 0:
-        dst[...] = src
-    elif shift > 0:
-        dst[shift:], dst[:shift] = src[:-shift], 0
-    else:
-        dst[:shift], dst[shift:] = src[-shift:], 0
-
-
-def _walk(cost, total, transpose, shift_forward, shift_backward, p1, p2, guide, edge):
-    """Adds two opposite SGM paths to `total`: along the rows (or, with
-    `transpose`, the columns), rows :n walking forward from the start and
-    rows n: backward from the end, at once; a diagonal walk also moves
-    `shift_*` rows per step."""
-    c = cost.transpose(1, 0, 2) if transpose else cost
-    aggregated = total.transpose(1, 0, 2) if transpose else total
-    n_lines, length, depth = c.shape
-    if guide is None:
-        jumps_forward = jumps_backward = np.full((n_lines, max(length - 1, 1)), p2, np.float32)
-    else:
-        g = (guide.T if transpose else guide).astype(np.float32)
-        penalty = lambda step: np.maximum(p1 * 1.5, p2 / (1 + step / edge))  # noqa: E731
-        before = np.empty_like(g)  # the pixel a step comes from
-        _shifted_rows(before, g, shift_forward)
-        jumps_forward = penalty(np.abs(g[:, 1:] - before[:, :-1]))  # arriving at k + 1
-        _shifted_rows(before, g, shift_backward)
-        jumps_backward = penalty(np.abs(g[:, :-1] - before[:, 1:]))  # arriving at k
-    # prev lives in a buffer padded with inf on the disparity axis, so the
-    # +-1 neighbours are slices, not copies.
-    buffer = np.full((2 * n_lines, depth + 2), np.inf, np.float32)
-    prev = buffer[:, 1:-1]
-    near = np.empty_like(prev)
-    jump = np.empty((2 * n_lines, 1), np.float32)
-    for i in range(length):
-        forward, backward = i, length - 1 - i
-        if i == 0:
-            near[:n_lines], near[n_lines:] = c[:, forward], c[:, backward]
-        else:
-            low = prev.min(axis=1, keepdims=True)
-            np.minimum(buffer[:, 2:], buffer[:, :-2], out=near)
-            near += p1
-            np.minimum(near, prev, out=near)
-            jump[:n_lines, 0] = jumps_forward[:, forward - 1]
-            jump[n_lines:, 0] = jumps_backward[:, backward]
-            jump += low
-            np.minimum(near, jump, out=near)
-            near[:n_lines] += c[:, forward]
-            near[n_lines:] += c[:, backward]
-            near -= low
-        aggregated[:, forward] += near[:n_lines]  # in place: no volume per path
-        aggregated[:, backward] += near[n_lines:]
-        _shifted_rows(prev[:n_lines], near[:n_lines], shift_forward)
-        _shifted_rows(prev[n_lines:], near[n_lines:], shift_backward)
-
-
-def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS):
+def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS, out=None):
     """Semi-global aggregation (Hirschmueller, PAMI 2008) of an (h, w, D) cost
     along `paths` (4: the image axes; 8: and the diagonals) directions: each
     path adds the cheapest way to arrive, paying `p1` for a 1-px disparity
     change and `p2` for a larger jump. With a `guide` image (h, w) the jump
-    penalty falls across its edges, `p2 / (1 + |gradient| / edge)`, where
-    depth edges usually are."""
+    penalty falls across its edges, `max(1.5 p1, p2 / (1 + |gradient| / edge))`,
+    where depth edges usually are. Returns the mean over the paths, in `out`
+    (a float32 array of the cost's shape) when given."""
     if paths not in (4, 8):
         raise ValueError(f"`paths` must be 4 or 8, received {paths}")
-    from concurrent.futures import ThreadPoolExecutor
+    from kerazoo.app.demos import stereo_kernels
 
-    cost = cost.astype(np.float32, copy=False)
-    # Each walk runs a path and its opposite; (transpose, row shift forward,
-    # row shift backward).
-    walks = [(False, 0, 0), (True, 0, 0)]
-    if paths == 8:
-        walks += [(False, 1, -1), (False, -1, 1)]
-    # Two threads, each with its own sum (numpy releases the GIL in its
-    # loops): the walks are independent, and numpy alone uses one core.
-    totals = [np.zeros_like(cost), np.zeros_like(cost)]
-
-    def run(k):
-        for walk in walks[k::2]:
-            _walk(cost, totals[k], *walk, p1, p2, guide, edge)
-
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(run, range(2)))
-    total = totals[0]
-    total += totals.pop()  # the second sum is freed here
-    total /= paths
+    cost = np.ascontiguousarray(cost, np.float32)
+    guided = guide is not None
+    # One compiled signature: float32 everywhere, a dummy guide when none.
+    guide = (np.ascontiguousarray(guide, np.float32) if guided
+             else np.zeros((1, 1), np.float32))
+    p1, p2, edge = np.float32(p1), np.float32(p2), np.float32(edge)
+    if out is None:
+        # Pages of np.zeros are mapped as the walks first touch them, in
+        # parallel; zeros_like would fault them all in first, on one core.
+        total = np.zeros(cost.shape, np.float32)
+    else:
+        total = out
+        total.fill(0)
+    stereo_kernels.add_row_paths(cost, total, guide, p1, p2, edge, guided)
+    for column_step in (0, 1, -1)[:1 if paths == 4 else 3]:
+        stereo_kernels.add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step)
+    total /= np.float32(paths)
     return total
 
 
@@ -362,11 +305,9 @@ def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
     pixel's `out_of_view` quantile of its in-view scores, as
     `neutralise_out_of_view` does for the left view (None: the worst cost,
     2). Returns the volume."""
-    width, depth = cost.shape[1:]
-    for d in range(1, depth):
-        shift = min(d, width)
-        cost[:, :width - shift, d] = cost[:, shift:, d]
-        cost[:, width - shift:, d] = 2.0  # beyond the left image
+    from kerazoo.app.demos import stereo_kernels
+
+    stereo_kernels.shift_to_right_view(cost, np.float32(2.0))  # 2: beyond the left image
     # Mirrored, column x of the right view has x + 1 in-view disparities, as
     # the left view's has; a score's quantile q is the cost's 1 - q.
     neutralise_out_of_view(cost[:, ::-1], None if out_of_view is None else 1.0 - out_of_view)
@@ -402,9 +343,10 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
         # near surface over the background it hides, and the right view
         # read from that cost agrees with it; aggregated on its own, the
         # right view has its occlusions on the other side.
-        del aggregated  # one volume less while the right view is aggregated
+        # The left's aggregation is done with: its memory (pages already
+        # mapped) takes the right's, one volume less at the peak.
         right = sgm(right_view_cost(cost, out_of_view), guide=right_guide,
-                    paths=right_paths).argmin(axis=-1)
+                    paths=right_paths, out=aggregated).argmin(axis=-1)
     else:
         right = _right_view_disparity(aggregated)
     h, w = d.shape

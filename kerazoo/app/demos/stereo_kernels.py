@@ -1,0 +1,102 @@
+"""Compiled loops of the stereo matching (numba): semi-global aggregation
+and the right view's cost. Each walks a volume once, pixel after pixel along
+a path, which numpy can only do as one call per step on whole lines (3-6x
+slower on Motorcycle, every step a pass over memory). Compiled on first use
+and cached on disk (`cache=True`), so later runs only load them.
+
+Private to `kerazoo.app.demos.stereo`, which documents what they compute;
+`tests/app/test_stereo_matching.py` checks them against plain definitions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Pads the disparity axis of a path's previous costs, so that the +-1
+# neighbours need no bounds test and the loops vectorise. Finite, so the
+# "no infinities" fast-math flag holds: BIG + anything stays far above any cost.
+_BIG = np.float32(1e30)
+# Fast-math without reassociation: sums keep numpy's order, results stay
+# equal to the plain recurrence's.
+_FAST = {"nnan", "ninf", "nsz", "arcp", "contract"}
+
+
+@njit(inline="always", fastmath=_FAST)
+def _jump_penalty(guide, y, x, from_y, from_x, p1, p2, edge, guided):
+    if not guided:
+        return p2
+    step = abs(guide[y, x] - guide[from_y, from_x])
+    return max(p1 * np.float32(1.5), p2 / (np.float32(1.0) + step / edge))
+
+
+@njit(inline="always", fastmath=_FAST)
+def _arrive(previous, current, cost, jump, p1):
+    """One step of Hirschmueller's recurrence: `current[1:-1]` becomes
+    `cost` plus the cheapest way to arrive from `previous` (padded with _BIG
+    at both ends), minus the smallest previous cost."""
+    depth = cost.shape[0]
+    low = previous[1]
+    for d in range(2, depth + 1):
+        low = min(low, previous[d])
+    low_jump = low + jump
+    for d in range(1, depth + 1):
+        best = min(min(previous[d], low_jump), min(previous[d - 1], previous[d + 1]) + p1)
+        current[d] = cost[d - 1] + best - low
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def add_row_paths(cost, total, guide, p1, p2, edge, guided):
+    """total += the left-to-right and right-to-left paths (rows in parallel)."""
+    height, width, depth = cost.shape
+    for y in prange(height):
+        previous = np.full(depth + 2, _BIG, np.float32)
+        current = np.full(depth + 2, _BIG, np.float32)
+        for backward in range(2):
+            for k in range(width):
+                x = width - 1 - k if backward else k
+                if k == 0:
+                    current[1:-1] = cost[y, x]
+                else:
+                    from_x = x + 1 if backward else x - 1
+                    jump = _jump_penalty(guide, y, x, y, from_x, p1, p2, edge, guided)
+                    _arrive(previous, current, cost[y, x], jump, p1)
+                for d in range(depth):  # a loop: `+=` on a slice allocates
+                    total[y, x, d] += current[d + 1]
+                previous, current = current, previous
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step):
+    """total += the paths moving one row down and `column_step` (-1, 0, 1)
+    columns right per step, and their opposites: row after row, the pixels
+    of a row in parallel (each depends only on the row before)."""
+    height, width, depth = cost.shape
+    previous = np.full((2, width, depth + 2), _BIG, np.float32)
+    current = np.full((2, width, depth + 2), _BIG, np.float32)
+    for k in range(height):
+        for upward in range(2):
+            y = height - 1 - k if upward else k
+            from_y = y + 1 if upward else y - 1
+            for x in prange(width):
+                from_x = x + column_step if upward else x - column_step
+                if k == 0 or from_x < 0 or from_x >= width:  # a path starts here
+                    current[upward, x, 1:-1] = cost[y, x]
+                else:
+                    jump = _jump_penalty(guide, y, x, from_y, from_x, p1, p2, edge, guided)
+                    _arrive(previous[upward, from_x], current[upward, x], cost[y, x], jump, p1)
+                for d in range(depth):
+                    total[y, x, d] += current[upward, x, d + 1]
+        previous, current = current, previous
+
+
+@njit(parallel=True, cache=True)
+def shift_to_right_view(cost, out_of_view_cost):
+    """In place: cost[y, x, d] = cost[y, x + d, d], or `out_of_view_cost`
+    where x + d is beyond the image. Left to right, a pixel reads only
+    columns not yet rewritten."""
+    height, width, depth = cost.shape
+    for y in prange(height):
+        for x in range(width):
+            for d in range(1, depth):
+                cost[y, x, d] = cost[y, x + d, d] if x + d < width else out_of_view_cost
