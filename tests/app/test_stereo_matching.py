@@ -216,19 +216,22 @@ def test_speckles_are_what_opencv_removes(max_size, step):
     disparity[rng.random(disparity.shape) < 0.05] = np.nan
     as_opencv = np.where(np.isfinite(disparity), disparity * 16, -16).astype(np.int16)
     cv2.filterSpeckles(as_opencv, -16, max_size, int(step * 16))
-    kept = stereo.remove_speckles(disparity, max_size, step, rounds=200)
+    kept = stereo.remove_speckles(disparity, max_size, step)
     np.testing.assert_array_equal(np.isfinite(kept), as_opencv >= 0)
     np.testing.assert_array_equal(kept[np.isfinite(kept)], disparity[as_opencv >= 0])
 
 
-def test_a_region_not_settled_in_time_is_never_removed():
-    disparity = np.full((9, 300), np.nan, np.float32)
-    disparity[4, :200] = 7.0  # a 200-px line: 200 rounds to settle, only 4 run
-    disparity[1:3, 250:252] = 20.0  # a 4-px speckle, settled at once
-    kept = stereo.remove_speckles(disparity, 10, 1.0, rounds=4)
-    assert np.isfinite(kept[4, :200]).all() and not np.isfinite(kept[1:3, 250:252]).any()
-    kept = stereo.remove_speckles(disparity, 500, 1.0, rounds=400)
-    assert not np.isfinite(kept).any()  # settled, both are small enough now
+def test_a_winding_region_counts_all_its_pixels():
+    # A snake: 21 rows of 51 joined at alternate ends (1091 px), its two ends
+    # 1090 steps apart along it, but one region.
+    disparity = np.full((41, 51), np.nan, np.float32)
+    disparity[::2] = 7.0
+    disparity[1::4, -1] = disparity[3::4, 0] = 7.0
+    assert np.isfinite(stereo.remove_speckles(disparity, 1090, 1.0)).sum() == 1091
+    assert not np.isfinite(stereo.remove_speckles(disparity, 1091, 1.0)).any()
+    disparity[0, 0] = 9.0  # more than a step away: a speckle of its own
+    kept = stereo.remove_speckles(disparity, 1, 1.0)
+    assert np.isnan(kept[0, 0]) and np.isfinite(kept).sum() == 1090
     assert stereo.remove_speckles(disparity, 0, 1.0) is disparity
 
 

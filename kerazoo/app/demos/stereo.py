@@ -108,18 +108,6 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
 
 # --------------------------------------------------------------- matching
 
-def _subpixel(cost, d):
-    """Parabola through the costs at d-1, d, d+1 (minimum), clipped to +-0.5."""
-    depth = cost.shape[-1]
-    dm, dp = np.clip(d - 1, 0, depth - 1), np.clip(d + 1, 0, depth - 1)
-    take = lambda k: np.take_along_axis(cost, k[..., None], axis=-1)[..., 0]  # noqa: E731
-    cm, c0, cp = take(dm), take(d), take(dp)
-    denom = cm - 2 * c0 + cp
-    delta = np.where(denom > 1e-9, 0.5 * (cm - cp) / np.maximum(denom, 1e-9), 0.0)
-    inner = (d > 0) & (d < depth - 1)
-    return d + np.where(inner, np.clip(delta, -0.5, 0.5), 0.0)
-
-
 def _right_view_disparity(cost, rows=64):
     """WTA disparity of the right view, from the left-reference cost volume:
     right pixel x at disparity d is left pixel x + d, i.e. the volume read
@@ -200,56 +188,24 @@ def neutralise_out_of_view(volume, quantile=OUT_OF_VIEW_QUANTILE):
     disparities. `quantile=None` leaves the volume alone. Returns it."""
     if quantile is None:
         return volume
-    depth = volume.shape[-1]
-    # Column x has x + 1 in-view disparities: one quantile per column over
-    # all rows at once (nanquantile over a masked band was 10x slower).
-    for x in range(min(depth - 1, volume.shape[1])):
-        column = volume[:, x]
-        column[:, x + 1:] = np.quantile(column[:, :x + 1], quantile, axis=-1, keepdims=True)
+    from kerazoo.app.demos import stereo_kernels
+
+    stereo_kernels.fill_out_of_view(volume, float(quantile))
     return volume
 
 
-def remove_speckles(disparity, max_size, max_difference, rounds=16):
+def remove_speckles(disparity, max_size, max_difference):
     """NaN over the speckles of a disparity map: 4-connected regions (a step
     of at most `max_difference` px joins two pixels) of at most `max_size`
     pixels, what OpenCV's `filterSpeckles` removes (SGBM's usual
     post-processing; Hirschmueller 2008 filters peaks the same way).
-
-    Regions are labelled by propagating the smallest pixel index over the
-    joining steps (with pointer jumping), `rounds` times at most: a region
-    whose label has not settled by then is left alone, so a speckle wider
-    than that may stay but nothing larger is ever removed.
-    `max_size=0` removes nothing.
-    """
+    `max_size=0` removes nothing."""
     if max_size <= 0:
         return disparity
-    h, w = disparity.shape
-    valid = np.isfinite(disparity)
-    d = np.where(valid, disparity, 0)
-    across = valid[:, :-1] & valid[:, 1:] & (np.abs(d[:, 1:] - d[:, :-1]) <= max_difference)
-    down = valid[:-1] & valid[1:] & (np.abs(d[1:] - d[:-1]) <= max_difference)
-    none = np.iinfo(np.int32).max
-    labels = np.where(valid, np.arange(h * w, dtype=np.int32).reshape(h, w), none)
-    flat_valid = valid.reshape(-1)
-    for _ in range(rounds):
-        new = labels.copy()
-        np.minimum(new[:, :-1], np.where(across, labels[:, 1:], none), out=new[:, :-1])
-        np.minimum(new[:, 1:], np.where(across, labels[:, :-1], none), out=new[:, 1:])
-        np.minimum(new[:-1], np.where(down, labels[1:], none), out=new[:-1])
-        np.minimum(new[1:], np.where(down, labels[:-1], none), out=new[1:])
-        flat = new.reshape(-1)  # a label is a pixel of the region: take that pixel's label
-        flat[flat_valid] = flat[flat[flat_valid]]
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    differ_across = across & (labels[:, :-1] != labels[:, 1:])
-    differ_down = down & (labels[:-1] != labels[1:])
-    unsettled = np.concatenate([labels[:, :-1][differ_across], labels[:, 1:][differ_across],
-                                labels[:-1][differ_down], labels[1:][differ_down]])
-    small = np.bincount(labels[valid], minlength=h * w) <= max_size
-    small[unsettled] = False
-    speckle = valid.copy()
-    speckle[valid] = small[labels[valid]]
+    from kerazoo.app.demos import stereo_kernels
+
+    speckle = stereo_kernels.speckle_mask(np.ascontiguousarray(disparity, np.float32),
+                                          int(max_size), float(max_difference))
     return np.where(speckle, np.nan, disparity).astype(disparity.dtype)
 
 
@@ -286,16 +242,11 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS, 
 
 
 def median3(disparity):
-    """3x3 median that ignores NaN neighbours (NaN stays NaN)."""
-    padded = np.pad(disparity, 1, mode="edge")
-    h, w = disparity.shape
-    stack = np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
-    if np.isfinite(padded).all():  # the usual case after filling: 4x faster
-        out = np.partition(stack, 4, axis=0)[4]
-    else:
-        with np.errstate(all="ignore"):
-            out = np.nanmedian(np.where(np.isfinite(stack), stack, np.nan), axis=0)
-    return np.where(np.isfinite(disparity), out, np.nan).astype(np.float32)
+    """3x3 median that ignores NaN neighbours (NaN stays NaN; the image's
+    edge repeats beyond it)."""
+    from kerazoo.app.demos import stereo_kernels
+
+    return stereo_kernels.median3(np.ascontiguousarray(disparity, np.float32))
 
 
 def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
@@ -332,12 +283,14 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     `overwrite` lets the volume's memory hold the cost (one volume less at
     the peak).
     """
+    from kerazoo.app.demos import stereo_kernels
+
     volume = similarity_volume.astype(np.float32, copy=not overwrite)
     neutralise_out_of_view(volume, out_of_view)
     cost = np.subtract(1.0, volume, out=volume)
     aggregated = sgm(cost, guide=guide) if aggregate else cost
-    d = aggregated.argmin(axis=-1)
-    disparity = _subpixel(aggregated, d).astype(np.float32)
+    # Winner-take-all, refined by a parabola through its neighbours' costs.
+    d, disparity = stereo_kernels.winners(aggregated)
     if aggregate and right_paths:
         # The right view's own aggregation: the left's smoothing spreads a
         # near surface over the background it hides, and the right view

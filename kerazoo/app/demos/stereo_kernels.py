@@ -100,3 +100,112 @@ def shift_to_right_view(cost, out_of_view_cost):
         for x in range(width):
             for d in range(1, depth):
                 cost[y, x, d] = cost[y, x + d, d] if x + d < width else out_of_view_cost
+
+
+@njit(parallel=True, cache=True)
+def winners(cost):
+    """Per pixel, the first disparity of least cost (numpy's argmin) and the
+    vertex of the parabola through its cost and its neighbours', clipped to
+    +-0.5 (none at the range's ends or where the parabola opens downwards)."""
+    height, width, depth = cost.shape
+    best = np.empty((height, width), np.int64)
+    refined = np.empty((height, width), np.float32)
+    half, tiny = np.float32(0.5), np.float32(1e-9)
+    for y in prange(height):
+        for x in range(width):
+            c = cost[y, x]
+            k = 0
+            for d in range(1, depth):
+                if c[d] < c[k]:
+                    k = d
+            delta = np.float32(0.0)
+            if 0 < k < depth - 1:
+                curvature = c[k - 1] - np.float32(2.0) * c[k] + c[k + 1]
+                if curvature > tiny:
+                    delta = min(max(half * (c[k - 1] - c[k + 1]) / curvature, -half), half)
+            best[y, x] = k
+            refined[y, x] = np.float32(k) + delta
+    return best, refined
+
+
+@njit(parallel=True, cache=True)
+def fill_out_of_view(volume, quantile):
+    """In place: volume[y, x, x + 1:] = the `quantile` of volume[y, x, :x + 1]
+    (numpy's linear method), for the columns x < depth - 1."""
+    height, width, depth = volume.shape
+    for y in prange(height):
+        for x in range(min(depth - 1, width)):
+            values = np.sort(volume[y, x, :x + 1])
+            position = quantile * x  # x + 1 values: the last is at index x
+            below = min(int(position), x)
+            above = min(below + 1, x)
+            t = np.float32(position - below)
+            low, high = values[below], values[above]
+            # numpy's lerp, exact at both ends.
+            value = low + (high - low) * t if t < 0.5 else high - (high - low) * (np.float32(1) - t)
+            for d in range(x + 1, depth):
+                volume[y, x, d] = value
+
+
+@njit(cache=True)
+def speckle_mask(disparity, max_size, max_difference):
+    """True over the 4-connected regions (neighbours at most `max_difference`
+    apart; NaN joins nothing) of at most `max_size` pixels: OpenCV's
+    filterSpeckles, by one flood fill per region."""
+    height, width = disparity.shape
+    seen = np.zeros((height, width), np.bool_)
+    speckle = np.zeros((height, width), np.bool_)
+    region = np.empty(height * width, np.int64)  # the region's pixels, also the fill's queue
+    for start in range(height * width):
+        y0, x0 = start // width, start % width
+        if seen[y0, x0] or not np.isfinite(disparity[y0, x0]):
+            continue
+        seen[y0, x0] = True
+        region[0] = start
+        size, done = 1, 0
+        while done < size:
+            y, x = region[done] // width, region[done] % width
+            done += 1
+            here = disparity[y, x]
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < height and 0 <= nx < width and not seen[ny, nx]:
+                    there = disparity[ny, nx]
+                    if np.isfinite(there) and abs(there - here) <= max_difference:
+                        seen[ny, nx] = True
+                        region[size] = ny * width + nx
+                        size += 1
+        if size <= max_size:
+            for i in range(size):
+                speckle[region[i] // width, region[i] % width] = True
+    return speckle
+
+
+@njit(parallel=True, cache=True)
+def median3(disparity):
+    """The median of each finite pixel's finite 3x3 neighbours (the image's
+    edge repeated), the mean of the middle two for an even count (numpy's
+    nanmedian); NaN stays NaN."""
+    height, width = disparity.shape
+    out = np.full((height, width), np.nan, np.float32)
+    for y in prange(height):
+        window = np.empty(9, np.float32)
+        for x in range(width):
+            if not np.isfinite(disparity[y, x]):
+                continue
+            n = 0
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    v = disparity[min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1)]
+                    if np.isfinite(v):  # insertion sort as it comes
+                        i = n
+                        while i > 0 and window[i - 1] > v:
+                            window[i] = window[i - 1]
+                            i -= 1
+                        window[i] = v
+                        n += 1
+            if n % 2:
+                out[y, x] = window[n // 2]
+            else:
+                out[y, x] = (window[n // 2 - 1] + window[n // 2]) / np.float32(2)
+    return out
