@@ -34,6 +34,7 @@ import numpy as np
 
 from kerazoo._io import (atomic_write, image_size, read_image_rgb, resize_image, write_json,
                          write_npy)
+from kerazoo.app.demos import stereo_kernels
 from kerazoo.app.demos.common import (check_output, choose_weights, output_set,
                                       remove_stale_temporaries)
 from kerazoo.errors import InputError, ParameterError
@@ -188,8 +189,6 @@ def neutralise_out_of_view(volume, quantile=OUT_OF_VIEW_QUANTILE):
     disparities. `quantile=None` leaves the volume alone. Returns it."""
     if quantile is None:
         return volume
-    from kerazoo.app.demos import stereo_kernels
-
     stereo_kernels.fill_out_of_view(volume, float(quantile))
     return volume
 
@@ -202,8 +201,6 @@ def remove_speckles(disparity, max_size, max_difference):
     `max_size=0` removes nothing."""
     if max_size <= 0:
         return disparity
-    from kerazoo.app.demos import stereo_kernels
-
     speckle = stereo_kernels.speckle_mask(np.ascontiguousarray(disparity, np.float32),
                                           int(max_size), float(max_difference))
     return np.where(speckle, np.nan, disparity).astype(disparity.dtype)
@@ -219,8 +216,6 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS, 
     (a float32 array of the cost's shape) when given."""
     if paths not in (4, 8):
         raise ValueError(f"`paths` must be 4 or 8, received {paths}")
-    from kerazoo.app.demos import stereo_kernels
-
     cost = np.ascontiguousarray(cost, np.float32)
     guided = guide is not None
     # One compiled signature: float32 everywhere, a dummy guide when none.
@@ -244,8 +239,6 @@ def sgm(cost, p1=SGM_P1, p2=SGM_P2, guide=None, edge=SGM_EDGE, paths=SGM_PATHS, 
 def median3(disparity):
     """3x3 median that ignores NaN neighbours (NaN stays NaN; the image's
     edge repeats beyond it)."""
-    from kerazoo.app.demos import stereo_kernels
-
     return stereo_kernels.median3(np.ascontiguousarray(disparity, np.float32))
 
 
@@ -256,8 +249,6 @@ def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
     pixel's `out_of_view` quantile of its in-view scores, as
     `neutralise_out_of_view` does for the left view (None: the worst cost,
     2). Returns the volume."""
-    from kerazoo.app.demos import stereo_kernels
-
     stereo_kernels.shift_to_right_view(cost, np.float32(2.0))  # 2: beyond the left image
     # Mirrored, column x of the right view has x + 1 in-view disparities, as
     # the left view's has; a score's quantile q is the cost's 1 - q.
@@ -283,8 +274,6 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     `overwrite` lets the volume's memory hold the cost (one volume less at
     the peak).
     """
-    from kerazoo.app.demos import stereo_kernels
-
     volume = similarity_volume.astype(np.float32, copy=not overwrite)
     neutralise_out_of_view(volume, out_of_view)
     cost = np.subtract(1.0, volume, out=volume)

@@ -1,8 +1,10 @@
-"""Compiled loops of the stereo matching (numba): semi-global aggregation
-and the right view's cost. Each walks a volume once, pixel after pixel along
-a path, which numpy can only do as one call per step on whole lines (3-6x
-slower on Motorcycle, every step a pass over memory). Compiled on first use
-and cached on disk (`cache=True`), so later runs only load them.
+"""Compiled loops of the stereo matching (numba): semi-global aggregation,
+the right view's cost, the winners with their parabola, the out-of-view
+quantile, the speckle filter and the 3x3 median. SGM walks a volume pixel
+after pixel along a path, which numpy can only do as one call per step on
+whole lines (3-6x slower on Motorcycle, every step a pass over memory).
+Compiled on first use and cached on disk (`cache=True`), so later runs only
+load them.
 
 Private to `kerazoo.app.demos.stereo`, which documents what they compute;
 `tests/app/test_stereo_matching.py` checks them against plain definitions.
