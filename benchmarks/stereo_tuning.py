@@ -23,17 +23,23 @@ where holes touch the left edge, which two pairs show little of. The fill
 and the left-right check (the right view's winners read from the left
 view's aggregated cost, or from its own aggregation:
 `RIGHT_SGM_PATHS`) come last; the stages before them check left-right
-the first way.
+the first way. The very last, with the check the demo uses: how many
+valid pixels next to a hole on its row the fill takes too (`FILL_EDGE_PX`,
+with the column rule off), then, with that, how much nearer a hole's left
+neighbour must be than its right one for the hole to be filled from its
+column (`FILL_BEHIND_BOTH_PX`, None: never).
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
 the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
 shipped pair, seeds 101-103) are never looked at here. The winners are what
 kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE,
-OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_SGM_PATHS);
+OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_SGM_PATHS,
+FILL_EDGE_PX, FILL_BEHIND_BOTH_PX);
 every grid goes to the results file. Ties on bad-2 go to
 the lower bad-1.
 """
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -136,6 +142,8 @@ def main():
     fills = {"row": [], "left edge: nearest right, above or below": []}
     checks = {"right view read from the left's cost": [], "right view's own SGM, 4 paths": [],
               "right view's own SGM, 8 paths": []}
+    edges = {edge_px: [] for edge_px in (0, 1, 2, 3)}
+    behind = {behind_both_px: [] for behind_both_px in (None, 0.0, 1.0, 2.0, 4.0)}
     settings = dict(out_of_view=best_out_of_view["out_of_view_quantile"],
                     speckle_size=best_speckles["speckle_size"],
                     speckle_step_px=best_speckles["speckle_step_px"])
@@ -143,13 +151,23 @@ def main():
         settings.update(guide=pair.left.mean(axis=-1), right_guide=pair.right.mean(axis=-1))
         raw, _ = stereo.disparity_from_cost(volume, fill=False, right_paths=None,
                                             **settings)
-        for name, fill in zip(fills, (row_fill, stereo.fill_occlusions)):
+        for name, fill in zip(fills, (row_fill, functools.partial(
+                stereo.fill_occlusions, edge_px=0, behind_both_px=None))):
             dense = stereo.median3(fill(raw))
             fills[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
         for name, right_paths in zip(checks, (None, 4, 8)):
             dense, _ = stereo.disparity_from_cost(volume, right_paths=right_paths,
                                                   **settings)
             checks[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+        raw, _ = stereo.disparity_from_cost(volume, fill=False, **settings)
+        for edge_px in edges:
+            dense = stereo.median3(stereo.fill_occlusions(raw, edge_px=edge_px,
+                                                          behind_both_px=None))
+            edges[edge_px].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+        for behind_both_px in behind:
+            dense = stereo.median3(stereo.fill_occlusions(raw, behind_both_px=behind_both_px))
+            behind[behind_both_px].append([bad_pixel_rate(dense, pair.disparity, n)
+                                           for n in (1, 2, 4)])
 
     def summary(key, results):
         return [{key: name, **{f"bad{n}": round(float(v), 5)
@@ -158,7 +176,9 @@ def main():
                 for name, rates_ in results.items()]
 
     fill_grid, check_grid = summary("fill", fills), summary("left_right_check", checks)
-    for row in fill_grid + check_grid:
+    edge_grid = summary("fill_edge_px", edges)
+    behind_grid = summary("fill_behind_both_px", behind)
+    for row in fill_grid + check_grid + edge_grid + behind_grid:
         print(row, flush=True)
     _results.write("stereo_tuning", {"weights": label, "tuning_seeds": TUNING_SEEDS,
                                      "later_stages_seeds": LATER_SEEDS,
@@ -167,7 +187,9 @@ def main():
                                      "out_of_view_grid": out_of_view,
                                      "best_speckles": best_speckles,
                                      "speckle_grid": speckles, "fill_grid": fill_grid,
-                                     "left_right_check_grid": check_grid},
+                                     "left_right_check_grid": check_grid,
+                                     "fill_edge_grid": edge_grid,
+                                     "fill_behind_both_grid": behind_grid},
                   args.refresh)
 
 

@@ -1,5 +1,6 @@
 """The stereo demo (7.160): the pipeline, the command, its outputs and errors."""
 
+import functools
 import json
 import os
 
@@ -159,7 +160,8 @@ def test_disparity_helpers():
                                                   speckle_size=0)  # 14 px: a speckle
     assert np.allclose(disparity[:, 5:], 3) and valid[:, 5:].all()
     assert not valid[:, :2].any()  # matches on the right view's border are rejected
-    filled = stereo.fill_occlusions(np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32))
+    filled = stereo.fill_occlusions(np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32),
+                                    edge_px=0, behind_both_px=None)
     np.testing.assert_array_equal(filled, [[5, 5, 2, 2, 2]])
     up = stereo.upsample_disparity(np.full((4, 6), 2.0, np.float32), 11, 15, 2, 3)
     assert up.shape == (11, 15) and np.allclose(up, 4.0)
@@ -173,20 +175,54 @@ def test_fill_occlusions_at_the_left_edge():
     neighbours; one touching the left edge takes the nearest valid pixel
     right, above or below, so a background hidden behind a near object at
     the edge comes from the background around the object, and the band the
-    right camera never sees (a column of holes) from its row."""
+    right camera never sees (a column of holes) from its row (these rules
+    alone: `edge_px=0`)."""
+    fill = functools.partial(stereo.fill_occlusions, edge_px=0, behind_both_px=None)
     background = np.full((9, 12), 6.0, np.float32)
     background[3:6, 4:] = 20  # a near object reaching the right edge
     background[3:6, :4] = np.nan  # the background it hides from the right camera
-    filled = stereo.fill_occlusions(background)
+    filled = fill(background)
     np.testing.assert_array_equal(filled[3:6, :2], 6)  # the row alone would give 20
     assert filled[4, 3] == 20  # right next to the object, the object is nearer
     ground = np.tile(np.arange(10, 19, dtype=np.float32)[:, None], (1, 12))
     ground[:, :3] = np.nan  # the left band
-    np.testing.assert_array_equal(stereo.fill_occlusions(ground)[:, :3], ground[:, 3:6])
+    np.testing.assert_array_equal(fill(ground)[:, :3], ground[:, 3:6])
     empty_row = np.full((3, 4), 2.0, np.float32)
     empty_row[1] = np.nan
-    np.testing.assert_array_equal(stereo.fill_occlusions(empty_row), 2.0)
-    assert np.isnan(stereo.fill_occlusions(np.full((2, 3), np.nan, np.float32))).all()
+    np.testing.assert_array_equal(fill(empty_row), 2.0)
+    assert np.isnan(fill(np.full((2, 3), np.nan, np.float32))).all()
+
+
+@pytest.mark.parametrize("edge_px", [1, 2])
+def test_fill_occlusions_refills_the_pixels_next_to_a_hole(edge_px):
+    """The `edge_px` valid pixels on each side of a hole on its row are
+    filled with it, from the pixels beyond them: a background pixel next to
+    an occlusion, 1.5 px off, no longer sets the whole hole's value."""
+    row = np.array([[4, 4, 4, 4, 5.5, np.nan, np.nan, 9.5, 9, 9, 9, 9]], np.float32)
+    filled = stereo.fill_occlusions(row, edge_px=edge_px)
+    expected = row.copy()
+    expected[0, 5 - edge_px:7 + edge_px] = 4  # the farther side, beyond the edge pixels
+    np.testing.assert_array_equal(filled, expected)
+    untouched = np.array([[3, 3, 3, 3]], np.float32)  # no hole: nothing changes
+    np.testing.assert_array_equal(stereo.fill_occlusions(untouched, edge_px=edge_px), untouched)
+
+
+def test_a_hole_behind_both_its_row_neighbours_takes_its_column():
+    """A hole whose left neighbour is nearer than its right one belongs to
+    neither: it takes the farther of the nearest valid pixels above and
+    below (the background between two objects), not the right object."""
+    scene = np.full((9, 12), 5.0, np.float32)  # the background
+    scene[2:7, :4] = 30  # a near object
+    scene[2:7, 7:] = 20  # a nearer-than-background one, hiding...
+    scene[2:7, 4:7] = np.nan  # ...the background between them
+    scene[8, 4:7] = 6  # below the hole the background is a bit nearer
+    filled = stereo.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)
+    np.testing.assert_array_equal(filled[2:7, 4:7], 5)
+    old_rule = stereo.fill_occlusions(scene, edge_px=0, behind_both_px=None)
+    np.testing.assert_array_equal(old_rule[2:7, 4:7], 20)
+    scene[2:7, :4] = 20.5  # within the tolerance of the right one: the row decides
+    np.testing.assert_array_equal(
+        stereo.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)[2:7, 4:7], 20)
 
 
 def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):

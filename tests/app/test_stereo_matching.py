@@ -145,15 +145,22 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     assert band.sum() > 200
     volume, _ = _volume(pair.left, pair.right, 24)
 
-    def band_bad2(out_of_view):
+    def band_bad2(out_of_view, edge_px):
         # Neither speckles nor the right view's own aggregation, which also
-        # rejects the band's wrong winners: the scores alone.
+        # rejects the band's wrong winners: the scores and the fill alone.
         d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
                                           out_of_view=out_of_view, speckle_size=0,
-                                          right_paths=None)
+                                          right_paths=None, fill=False)
+        d = stereo.median3(stereo.fill_occlusions(d, edge_px=edge_px, behind_both_px=None))
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
-    assert band_bad2(stereo.OUT_OF_VIEW_QUANTILE) < 0.6 * band_bad2(None)  # 0.17 vs 0.34
+    # The few wrong winners the padding leaves sit at the band's edge, and
+    # the fill spread them over it: a quantile of the in-view scores halves
+    # the band's errors (0.25 vs 0.46)...
+    assert band_bad2(0.5, edge_px=0) < 0.6 * band_bad2(None, edge_px=0)
+    # ...and so does the demo's fill, which does not start from the pixel
+    # next to a hole (0.20): the demo no longer needs the quantile.
+    assert band_bad2(None, edge_px=1) < 0.6 * band_bad2(None, edge_px=0)
 
 
 @pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6)])
@@ -177,14 +184,17 @@ def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
                           truth_out_of_view=True)
     volume, _ = _volume(pair.left, pair.right, 24)
 
-    def bad2(right_paths):
+    def wrong_among_kept(right_paths):
+        # Before the fill: the share of the pixels the check keeps that are
+        # more than 2 px off (0.0082 read from the left's cost, 0.0070 own).
         d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
                                           right_guide=pair.right.mean(axis=-1),
-                                          right_paths=right_paths)
-        return (np.abs(d - pair.disparity) > 2).mean()
+                                          right_paths=right_paths, fill=False)
+        kept = np.isfinite(d)
+        return (np.abs(d - pair.disparity)[kept] > 2).mean()
 
     for paths in (4, 8):
-        assert bad2(paths) < 0.9 * bad2(None), (paths, bad2(paths), bad2(None))
+        assert wrong_among_kept(paths) < 0.9 * wrong_among_kept(None), paths
 
 
 def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():

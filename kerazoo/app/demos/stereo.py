@@ -14,11 +14,12 @@ Pipeline:
    on generated tuning pairs), winner-take-all with a
    parabola fit for sub-pixel disparity, and a left-right consistency check
    against the right view's own aggregation.
-4. Rejected pixels (mostly occlusions) filled from the farther of their row
-   neighbours (occluded surfaces belong to the background), or, where the
-   hole touches the left edge, from the nearest valid pixel right, above or
-   below (`fill_occlusions`), unless `fill=False`; a 3x3 median; back to the
-   left image's size if downscaled.
+4. Rejected pixels (mostly occlusions), with the pixel next to them on the
+   row, filled from the farther of their row neighbours (occluded surfaces
+   belong to the background); from their column where the left neighbour
+   is the nearer one, or where the hole touches the left edge
+   (`fill_occlusions`), unless `fill=False`; a 3x3 median; back to the left
+   image's size if downscaled.
 
 The similarity is the cosine of the two views' globally pooled features,
 computed on a copy downscaled to `SIMILARITY_SIDE`.
@@ -52,10 +53,12 @@ STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # generated tuning pairs (seeds 11, 12), never on the evaluation pairs.
 SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE = 8, 0.3, 4.8, 4.0  # benchmarks/results/stereo_tuning.json
 # The score given to disparities whose match lies left of the right image:
-# this quantile of the pixel's in-view scores (chosen on generated pairs,
-# seeds 11-16, their truth covering that band, at the demo's default
-# disparity range; 0.5 to 0.9 within 0.0003 of each other at bad-2).
-OUT_OF_VIEW_QUANTILE = 0.5
+# this quantile of the pixel's in-view scores, or None: the padding's own
+# (chosen on generated pairs, seeds 11-16, their truth covering that band,
+# at the demo's default disparity range: None, 0.5 and 0.75 within 0.00005
+# of each other at bad-2 since the fill takes the pixels next to a hole;
+# None the lowest, 0.5 before).
+OUT_OF_VIEW_QUANTILE = None
 # Speckles (regions of at most this many pixels, joined by steps of at most
 # this many px) are removed after the left-right check (chosen on the same pairs).
 SPECKLE_SIZE, SPECKLE_STEP_PX = 200, 2.0
@@ -63,6 +66,10 @@ SPECKLE_SIZE, SPECKLE_STEP_PX = 200, 2.0
 # (chosen on the same pairs: bad-2 0.0195 -> 0.0172 with 4 paths or 8, and
 # 4 cost half as much), not the right view read from the left's cost.
 RIGHT_SGM_PATHS = 4
+# The fill (`fill_occlusions`) also takes the valid pixels this close to a
+# hole on its row, and fills a hole from its column where its left
+# neighbour is this much nearer than its right one (chosen on the same pairs).
+FILL_EDGE_PX, FILL_BEHIND_BOTH_PX = 1, 1.0
 
 
 class Stages:
@@ -140,23 +147,39 @@ def _nearest_valid_columns(valid):
     return before, after
 
 
-def fill_occlusions(disparity):
+def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_BOTH_PX):
     """Fills NaNs from valid neighbours, as occlusions ask for.
 
     In the left view, what the right camera cannot see lies just left of the
     nearer surface that hides it, and belongs to the farther one: a hole with
     a valid pixel to its left on the row takes the smaller (farther) of the
-    nearest valid values to its left and right. A hole with none to its left
-    touches the image's left edge, where the row offers only the surface to
-    its right, often the very object that hides it: it takes the nearest
-    valid pixel to its right on the row or above or below it in its column.
-    The left band that the right camera never sees is a column of holes, so
-    its nearest stays on the row; a background hidden behind an object near
-    the edge is nearer to the background above or below the object.
+    nearest valid values to its left and right.
+
+    Unless its left neighbour is more than `behind_both_px` nearer than its
+    right one (None: never): the right one then hides a surface farther
+    than itself, and the left one is nearer still, so neither is that
+    surface: the hole takes the farther of the nearest valid pixels above
+    and below it in its column (the background around the objects).
+
+    A hole with none to its left touches the image's left edge, where the
+    row offers only the surface to its right, often the very object that
+    hides it: it takes the nearest valid pixel to its right on the row or
+    above or below it in its column. The left band that the right camera
+    never sees is a column of holes, so its nearest stays on the row; a
+    background hidden behind an object near the edge is nearer to the
+    background above or below the object.
+
+    The `edge_px` valid pixels next to a hole on its row are filled with it:
+    their matching windows straddle the occlusion, and as a hole's source
+    they carried their sub-pixel error over the whole hole.
     Pixels with no valid pixel on their row or column stay NaN.
     """
     height, width = disparity.shape
     valid = np.isfinite(disparity)
+    hole = ~valid
+    for step in range(1, edge_px + 1):
+        valid[:, step:] &= ~hole[:, :-step]
+        valid[:, :-step] &= ~hole[:, step:]
     rows, columns = np.ogrid[:height, :width]
     left_x, right_x = _nearest_valid_columns(valid)
     up_y, down_y = (index.T for index in _nearest_valid_columns(valid.T))
@@ -168,12 +191,16 @@ def fill_occlusions(disparity):
                         np.inf)
 
     left, right = value(has_left, rows, left_x), value(has_right, rows, right_x)
+    up, down = value(has_up, up_y, columns), value(has_down, down_y, columns)
     along_row = np.minimum(left, right)
+    if behind_both_px is not None:
+        behind_both = has_right & (left > right + behind_both_px) & (has_up | has_down)
+        along_row = np.where(behind_both, np.minimum(up, down), along_row)
     # Distances in pixels to the right, up and down sources (inf: none).
     distance = np.stack([np.where(has_right, right_x - columns, np.inf),
                          np.where(has_up, rows - up_y, np.inf),
                          np.where(has_down, down_y - rows, np.inf)])
-    sources = np.stack([right, value(has_up, up_y, columns), value(has_down, down_y, columns)])
+    sources = np.stack([right, up, down])
     nearest = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
     filled = np.where(valid, disparity, np.where(has_left, along_row, nearest))
     return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
