@@ -27,13 +27,15 @@ the first way. The very last, with the check the demo uses: how many
 valid pixels next to a hole on its row the fill takes too (`FILL_EDGE_PX`,
 with the column rule off), then, with that, how much nearer a hole's left
 neighbour must be than its right one for the hole to be filled from its
-column (`FILL_BEHIND_BOTH_PX`, None: never).
+column (`FILL_BEHIND_BOTH_PX`, None: never); last, how much a pixel of
+distance weighs against colour when a hole at the left edge picks its
+source (`FILL_COLOUR_PER_PX`, None: distance alone, no image).
 `--keep-sgm-grid` reuses the SGM grid of the committed results and runs
 the later stages alone. The evaluation pairs (Middlebury Motorcycle, the
 shipped pair, seeds 101-103) are never looked at here. The winners are what
 kerazoo.app.demos.stereo uses (SGM_PATHS, SGM_P1, SGM_P2, SGM_EDGE,
 OUT_OF_VIEW_QUANTILE, SPECKLE_SIZE, SPECKLE_STEP_PX, RIGHT_SGM_PATHS,
-FILL_EDGE_PX, FILL_BEHIND_BOTH_PX);
+FILL_EDGE_PX, FILL_BEHIND_BOTH_PX, FILL_COLOUR_PER_PX);
 every grid goes to the results file. Ties on bad-2 go to
 the lower bad-1.
 """
@@ -144,6 +146,7 @@ def main():
               "right view's own SGM, 8 paths": []}
     edges = {edge_px: [] for edge_px in (0, 1, 2, 3)}
     behind = {behind_both_px: [] for behind_both_px in (None, 0.0, 1.0, 2.0, 4.0)}
+    colours = {colour_per_px: [] for colour_per_px in (None, 1.0, 2.0, 4.0, 8.0)}
     settings = dict(out_of_view=best_out_of_view["out_of_view_quantile"],
                     speckle_size=best_speckles["speckle_size"],
                     speckle_step_px=best_speckles["speckle_step_px"])
@@ -168,6 +171,12 @@ def main():
             dense = stereo.median3(stereo.fill_occlusions(raw, behind_both_px=behind_both_px))
             behind[behind_both_px].append([bad_pixel_rate(dense, pair.disparity, n)
                                            for n in (1, 2, 4)])
+        for colour_per_px in colours:
+            dense = stereo.median3(stereo.fill_occlusions(
+                raw, image=None if colour_per_px is None else pair.left,
+                colour_per_px=colour_per_px))
+            colours[colour_per_px].append([bad_pixel_rate(dense, pair.disparity, n)
+                                           for n in (1, 2, 4)])
 
     def summary(key, results):
         return [{key: name, **{f"bad{n}": round(float(v), 5)
@@ -178,7 +187,8 @@ def main():
     fill_grid, check_grid = summary("fill", fills), summary("left_right_check", checks)
     edge_grid = summary("fill_edge_px", edges)
     behind_grid = summary("fill_behind_both_px", behind)
-    for row in fill_grid + check_grid + edge_grid + behind_grid:
+    colour_grid = summary("fill_colour_per_px", colours)
+    for row in fill_grid + check_grid + edge_grid + behind_grid + colour_grid:
         print(row, flush=True)
     _results.write("stereo_tuning", {"weights": label, "tuning_seeds": TUNING_SEEDS,
                                      "later_stages_seeds": LATER_SEEDS,
@@ -189,7 +199,8 @@ def main():
                                      "speckle_grid": speckles, "fill_grid": fill_grid,
                                      "left_right_check_grid": check_grid,
                                      "fill_edge_grid": edge_grid,
-                                     "fill_behind_both_grid": behind_grid},
+                                     "fill_behind_both_grid": behind_grid,
+                                     "fill_colour_grid": colour_grid},
                   args.refresh)
 
 

@@ -225,6 +225,24 @@ def test_a_hole_behind_both_its_row_neighbours_takes_its_column():
         stereo.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)[2:7, 4:7], 20)
 
 
+def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
+    """An object reaching into the left band (its part x < d unmatched)
+    keeps its own disparity there, the background beside it the
+    background's: with the left view's colours, the nearest source in
+    colour and distance; without, in distance alone (the object's value
+    spreads as a wedge into the background)."""
+    height, width = 40, 30
+    truth = np.full((height, width), 5.0, np.float32)
+    truth[10:30, 4:] = 25  # an object from x = 4, its part x < 25 out of view
+    image = np.where((truth == 25)[..., None], [200, 60, 60], [40, 40, 160]).astype(np.float32)
+    disparity = truth.copy()
+    disparity[10:30, :12] = np.nan  # the band and the background hidden beside it
+    with_colour = stereo.fill_occlusions(disparity, edge_px=0, image=image)
+    np.testing.assert_array_equal(with_colour, truth)
+    by_distance = stereo.fill_occlusions(disparity, edge_px=0)
+    assert (by_distance[10:30, :4] == 25).any()  # the background took the object's
+
+
 def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):
     """--weights PATH loads that file into the shared Xception (same features
     as building it with those weights); --save-model writes the matching model,

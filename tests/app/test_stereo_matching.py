@@ -25,7 +25,7 @@ def _volume(left, right, max_disparity, weights="stereo"):
 
 def _match(left, right, max_disparity, weights="stereo"):
     volume, label = _volume(left, right, max_disparity, weights)
-    return stereo.disparity_from_cost(volume, guide=left.mean(axis=-1),
+    return stereo.disparity_from_cost(volume, guide=left.mean(axis=-1), image=left,
                                       right_guide=right.mean(axis=-1))[0], label
 
 

@@ -24,6 +24,7 @@ if __name__ == "__main__":
     volume = keras.ops.convert_to_numpy(
         model([pair.left[None].astype("float32"), pair.right[None].astype("float32")]))[0]
     disparity, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
+                                              image=pair.left,
                                               right_guide=pair.right.mean(axis=-1))
     np.savez_compressed(Path(__file__).parent / "stereo_reference.npz", left=pair.left,
                         right=pair.right, max_disparity=16, disparity=disparity)

@@ -17,7 +17,8 @@ Pipeline:
 4. Rejected pixels (mostly occlusions), with the pixel next to them on the
    row, filled from the farther of their row neighbours (occluded surfaces
    belong to the background); from their column where the left neighbour
-   is the nearer one, or where the hole touches the left edge
+   is the nearer one; where the hole touches the left edge, from the
+   source right, above or below nearest in colour and distance
    (`fill_occlusions`), unless `fill=False`; a 3x3 median; back to the left
    image's size if downscaled.
 
@@ -70,6 +71,10 @@ RIGHT_SGM_PATHS = 4
 # hole on its row, and fills a hole from its column where its left
 # neighbour is this much nearer than its right one (chosen on the same pairs).
 FILL_EDGE_PX, FILL_BEHIND_BOTH_PX = 1, 1.0
+# A hole at the left edge takes the source right, above or below whose
+# colour is nearest its own, a pixel of distance weighing this many grey
+# levels (summed over RGB; chosen on the same pairs).
+FILL_COLOUR_PER_PX = 2.0
 
 
 class Stages:
@@ -147,7 +152,8 @@ def _nearest_valid_columns(valid):
     return before, after
 
 
-def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_BOTH_PX):
+def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_BOTH_PX,
+                    image=None, colour_per_px=FILL_COLOUR_PER_PX):
     """Fills NaNs from valid neighbours, as occlusions ask for.
 
     In the left view, what the right camera cannot see lies just left of the
@@ -167,7 +173,11 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     above or below it in its column. The left band that the right camera
     never sees is a column of holes, so its nearest stays on the row; a
     background hidden behind an object near the edge is nearer to the
-    background above or below the object.
+    background above or below the object. Given the left view as `image`
+    (h, w, channels, 0-255), "nearest" also weighs colour: the source with
+    the least `|colour difference| (summed over channels) + colour_per_px *
+    distance` wins, so an object reaching into the band keeps its own
+    pixels and the background beside it takes the background's.
 
     The `edge_px` valid pixels next to a hole on its row are filled with it:
     their matching windows straddle the occlusion, and as a hole's source
@@ -201,6 +211,13 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
                          np.where(has_up, rows - up_y, np.inf),
                          np.where(has_down, down_y - rows, np.inf)])
     sources = np.stack([right, up, down])
+    if image is not None:
+        image = np.asarray(image, np.float32)
+        source_y = np.stack([np.broadcast_to(rows, (height, width)), up_y, down_y])
+        source_x = np.stack([right_x, np.broadcast_to(columns, (height, width)),
+                             np.broadcast_to(columns, (height, width))])
+        colour = image[np.clip(source_y, 0, height - 1), np.clip(source_x, 0, width - 1)]
+        distance = np.abs(colour - image).sum(axis=-1) + colour_per_px * distance
     nearest = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
     filled = np.where(valid, disparity, np.where(has_left, along_row, nearest))
     return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
@@ -283,7 +300,7 @@ def right_view_cost(cost, out_of_view=OUT_OF_VIEW_QUANTILE):
     return cost
 
 
-def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None,
+def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=None, image=None,
                         aggregate=True, overwrite=False, out_of_view=OUT_OF_VIEW_QUANTILE,
                         speckle_size=SPECKLE_SIZE, speckle_step_px=SPECKLE_STEP_PX,
                         right_guide=None, right_paths=RIGHT_SGM_PATHS):
@@ -299,7 +316,8 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     cost aggregated by `sgm` on that many paths (`right_guide`: the right
     view's grey levels); with None, read from the left view's cost.
     `overwrite` lets the volume's memory hold the cost (one volume less at
-    the peak).
+    the peak). `image`, the left view (h, w, 3), guides the fill by colour
+    (see `fill_occlusions`).
     """
     volume = similarity_volume.astype(np.float32, copy=not overwrite)
     neutralise_out_of_view(volume, out_of_view)
@@ -327,7 +345,7 @@ def disparity_from_cost(similarity_volume, fill=True, lr_tolerance=1.0, guide=No
     disparity = remove_speckles(disparity, speckle_size, speckle_step_px)
     valid = np.isfinite(disparity)
     if fill:
-        disparity = median3(fill_occlusions(disparity))
+        disparity = median3(fill_occlusions(disparity, image=image))
     return disparity, valid
 
 
@@ -520,6 +538,7 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
         similarity = float(keras.ops.convert_to_numpy(similarity_model(small))[0, 0])
     with stages("matching"):
         disparity, valid = disparity_from_cost(volume, fill=fill, guide=left.mean(axis=-1),
+                                               image=left,
                                                right_guide=right.mean(axis=-1), overwrite=True)
         del volume
         figure_left = left
