@@ -241,6 +241,8 @@ def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
     np.testing.assert_array_equal(with_colour, truth)
     by_distance = stereo.fill_occlusions(disparity, edge_px=0)
     assert (by_distance[10:30, :4] == 25).any()  # the background took the object's
+    with pytest.raises(ValueError, match="`image` must be the left view, 40x30 pixels"):
+        stereo.fill_occlusions(disparity, image=image[:, :20])
 
 
 def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_env):

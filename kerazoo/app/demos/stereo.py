@@ -204,7 +204,8 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     up, down = value(has_up, up_y, columns), value(has_down, down_y, columns)
     along_row = np.minimum(left, right)
     if behind_both_px is not None:
-        behind_both = has_right & (left > right + behind_both_px) & (has_up | has_down)
+        behind_both = (has_left & has_right & (left > right + behind_both_px)
+                       & (has_up | has_down))
         along_row = np.where(behind_both, np.minimum(up, down), along_row)
     # Distances in pixels to the right, up and down sources (inf: none).
     distance = np.stack([np.where(has_right, right_x - columns, np.inf),
@@ -213,6 +214,9 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     sources = np.stack([right, up, down])
     if image is not None:
         image = np.asarray(image, np.float32)
+        if image.shape[:2] != (height, width):
+            raise ValueError(f"`image` must be the left view, {height}x{width} pixels like "
+                             f"the disparity, received {image.shape[0]}x{image.shape[1]}")
         source_y = np.stack([np.broadcast_to(rows, (height, width)), up_y, down_y])
         source_x = np.stack([right_x, np.broadcast_to(columns, (height, width)),
                              np.broadcast_to(columns, (height, width))])
