@@ -174,7 +174,7 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     never sees is a column of holes, so its nearest stays on the row; a
     background hidden behind an object near the edge is nearer to the
     background above or below the object. Given the left view as `image`
-    (h, w, channels, 0-255), "nearest" also weighs colour: the source with
+    ((h, w, channels) or grey (h, w), 0-255), "nearest" also weighs colour: the source with
     the least `|colour difference| (summed over channels) + colour_per_px *
     distance` wins, so an object reaching into the band keeps its own
     pixels and the background beside it takes the background's.
@@ -214,7 +214,9 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     sources = np.stack([right, up, down])
     if image is not None:
         image = np.asarray(image, np.float32)
-        if image.shape[:2] != (height, width):
+        if image.ndim == 2:  # grey levels: one channel
+            image = image[..., None]
+        if image.ndim != 3 or image.shape[:2] != (height, width):
             raise ValueError(f"`image` must be the left view, {height}x{width} pixels like "
                              f"the disparity, received {image.shape[0]}x{image.shape[1]}")
         source_y = np.stack([np.broadcast_to(rows, (height, width)), up_y, down_y])
