@@ -174,9 +174,9 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
     never sees is a column of holes, so its nearest stays on the row; a
     background hidden behind an object near the edge is nearer to the
     background above or below the object. Given the left view as `image`
-    ((h, w, channels) or grey (h, w), 0-255), "nearest" also weighs colour: the source with
-    the least `|colour difference| (summed over channels) + colour_per_px *
-    distance` wins, so an object reaching into the band keeps its own
+    ((h, w, channels) or grey (h, w), 0-255), "nearest" also weighs colour:
+    the source with the least `|colour difference| (summed over channels) +
+    colour_per_px * distance` wins, so an object reaching into the band keeps its own
     pixels and the background beside it takes the background's.
 
     The `edge_px` valid pixels next to a hole on its row are filled with it:
@@ -207,25 +207,26 @@ def fill_occlusions(disparity, edge_px=FILL_EDGE_PX, behind_both_px=FILL_BEHIND_
         behind_both = (has_left & has_right & (left > right + behind_both_px)
                        & (has_up | has_down))
         along_row = np.where(behind_both, np.minimum(up, down), along_row)
-    # Distances in pixels to the right, up and down sources (inf: none).
-    distance = np.stack([np.where(has_right, right_x - columns, np.inf),
-                         np.where(has_up, rows - up_y, np.inf),
-                         np.where(has_down, down_y - rows, np.inf)])
-    sources = np.stack([right, up, down])
+    filled = np.where(valid, disparity, along_row)
+    # Holes at the left edge (only they need it): the nearest source right,
+    # above or below, by distance in pixels (inf: none), and colour.
+    ys, xs = np.nonzero(~valid & ~has_left)
+    source_y = np.stack([ys, up_y[ys, xs], down_y[ys, xs]])
+    source_x = np.stack([right_x[ys, xs], xs, xs])
+    found = np.stack([has_right[ys, xs], has_up[ys, xs], has_down[ys, xs]])
+    distance = np.where(found, np.abs(source_y - ys) + np.abs(source_x - xs), np.inf)
+    source_y, source_x = np.clip(source_y, 0, height - 1), np.clip(source_x, 0, width - 1)
     if image is not None:
         image = np.asarray(image, np.float32)
         if image.ndim == 2:  # grey levels: one channel
             image = image[..., None]
         if image.ndim != 3 or image.shape[:2] != (height, width):
             raise ValueError(f"`image` must be the left view, {height}x{width} pixels like "
-                             f"the disparity, received {image.shape[0]}x{image.shape[1]}")
-        source_y = np.stack([np.broadcast_to(rows, (height, width)), up_y, down_y])
-        source_x = np.stack([right_x, np.broadcast_to(columns, (height, width)),
-                             np.broadcast_to(columns, (height, width))])
-        colour = image[np.clip(source_y, 0, height - 1), np.clip(source_x, 0, width - 1)]
-        distance = np.abs(colour - image).sum(axis=-1) + colour_per_px * distance
-    nearest = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
-    filled = np.where(valid, disparity, np.where(has_left, along_row, nearest))
+                             f"the disparity, received shape {image.shape}")
+        colour = np.abs(image[source_y, source_x] - image[ys, xs]).sum(axis=-1)
+        distance = colour + colour_per_px * distance
+    sources = np.where(found, disparity[source_y, source_x], np.inf)
+    filled[ys, xs] = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
     return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
 
 
