@@ -30,8 +30,8 @@ the left neighbour is the nearer, or, where it touches the left edge, the
 valid pixel right, above or below nearest in colour and distance; then a
 3x3 median), which is exactly the demo's own post-processing. bad-N =
 share of ground-truth pixels off by more than N px; MAE = median absolute
-error over the pixels estimated. Seconds are the matcher's own, features and aggregation
-included, imports excluded.
+error over the pixels estimated. Seconds are the matcher's own, features
+and aggregation included, imports excluded.
 
 Needs the test extra (OpenCV) and, for WLS, opencv-contrib-python-headless;
 scikit-image for the Middlebury pair.

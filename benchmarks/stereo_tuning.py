@@ -152,31 +152,30 @@ def main():
                     speckle_step_px=best_speckles["speckle_step_px"])
     for pair, volume in volumes(seeds=LATER_SEEDS):
         settings.update(guide=pair.left.mean(axis=-1), right_guide=pair.right.mean(axis=-1))
+
+        def three_rates(dense):
+            return [bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)]
+
         raw, _ = stereo.disparity_from_cost(volume, fill=False, right_paths=None,
                                             **settings)
         for name, fill in zip(fills, (row_fill, functools.partial(
                 stereo.fill_occlusions, edge_px=0, behind_both_px=None))):
-            dense = stereo.median3(fill(raw))
-            fills[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+            fills[name].append(three_rates(stereo.median3(fill(raw))))
         for name, right_paths in zip(checks, (None, 4, 8)):
             dense, _ = stereo.disparity_from_cost(volume, right_paths=right_paths,
                                                   **settings)
-            checks[name].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+            checks[name].append(three_rates(dense))
         raw, _ = stereo.disparity_from_cost(volume, fill=False, **settings)
         for edge_px in edges:
-            dense = stereo.median3(stereo.fill_occlusions(raw, edge_px=edge_px,
-                                                          behind_both_px=None))
-            edges[edge_px].append([bad_pixel_rate(dense, pair.disparity, n) for n in (1, 2, 4)])
+            edges[edge_px].append(three_rates(stereo.median3(stereo.fill_occlusions(
+                raw, edge_px=edge_px, behind_both_px=None))))
         for behind_both_px in behind:
-            dense = stereo.median3(stereo.fill_occlusions(raw, behind_both_px=behind_both_px))
-            behind[behind_both_px].append([bad_pixel_rate(dense, pair.disparity, n)
-                                           for n in (1, 2, 4)])
+            behind[behind_both_px].append(three_rates(stereo.median3(stereo.fill_occlusions(
+                raw, behind_both_px=behind_both_px))))
         for colour_per_px in colours:
-            dense = stereo.median3(stereo.fill_occlusions(
+            colours[colour_per_px].append(three_rates(stereo.median3(stereo.fill_occlusions(
                 raw, image=None if colour_per_px is None else pair.left,
-                colour_per_px=colour_per_px))
-            colours[colour_per_px].append([bad_pixel_rate(dense, pair.disparity, n)
-                                           for n in (1, 2, 4)])
+                colour_per_px=colour_per_px))))
 
     def summary(key, results):
         return [{key: name, **{f"bad{n}": round(float(v), 5)
