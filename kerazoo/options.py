@@ -12,3 +12,5 @@ STEREO_OUTPUT_MODES = ("concat", "both")
 STRATEGIES = ("none", "mirrored", "data-parallel")
 # kerazoo.export's formats (Keras's `model.export`).
 EXPORT_FORMATS = ("onnx", "tf_saved_model", "litert")
+# The stereo demo's precisions for its features (`auto`: by backend and CPU).
+STEREO_PRECISIONS = ("auto", "float32", "mixed_bfloat16")

@@ -286,9 +286,13 @@ def _run_demo(fn, as_json):
 @click.option("--full-resolution", is_flag=True,
               help="Pairs above 1 megapixel are matched downscaled and the map is written "
                    "at that size; with this flag, at the images' own size (more memory).")
+@click.option("--precision", type=click.Choice(options.STEREO_PRECISIONS),
+              default="auto", show_default=True,
+              help="The features' dtype policy; auto: mixed_bfloat16 under TensorFlow and "
+                   "torch on a CPU with bfloat16 instructions, float32 elsewhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, full_resolution,
-                as_json):
+                precision, as_json):
     """Disparity map and view similarity of a rectified stereo pair (7.160).
 
     One Xception stem is shared by the LEFT and the RIGHT view ("models as
@@ -308,11 +312,12 @@ def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, f
         return stereo.run(left, right, weights=weights, max_disparity_px=max_disparity, out=out,
                           fill=not no_fill, save_model=save_model, progress=progress,
                           warn=lambda message: click.echo(message, err=True),
-                          full_resolution=full_resolution)
+                          full_resolution=full_resolution, precision=precision)
 
     summary = _run_demo(run, as_json)
     d = summary["disparity"]
-    text = (f"weights: {summary['weights']}   view similarity: {summary['similarity']:.3f}\n"
+    text = (f"weights: {summary['weights']} ({summary['precision']})   "
+            f"view similarity: {summary['similarity']:.3f}\n"
             f"disparity (px): min {d['min']}  median {d['median']}  max {d['max']}  "
             f"kept (left-right consistent, no speckle) {d['valid_fraction']:.1%}\n"
             f"wrote {', '.join(summary['outputs'].values())}")

@@ -28,7 +28,7 @@ def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
                   "--max-disparity", 24, "--out", out, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout is pure JSON with --json
-    assert summary["weights"] == "random"
+    assert summary["weights"] == "random" and summary["precision"] == stereo.feature_policy()
     assert set(summary["seconds"]) >= {"features + correlation", "matching", "build model"}
     assert json.loads((out / "summary.json").read_text())["similarity"] == summary["similarity"]
     disparity = np.load(out / "disparity.npy")
@@ -54,6 +54,20 @@ def test_no_fill_leaves_nan(pair_files, tmp_path):
     assert json.loads(result.stdout)["weights"] == "stereo-trained"
     disparity = np.load(tmp_path / "o" / "disparity.npy")
     assert np.isnan(disparity).any() and np.isfinite(disparity).mean() > 0.5
+
+
+def test_bfloat16_features_give_the_float32_map(pair_files, tmp_path):
+    """--precision: the summary names the policy used, and bfloat16 features
+    (auto's choice where the CPU has them) give the float32 map."""
+    root, _ = pair_files
+    maps = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--precision",
+                         precision, "--max-disparity", 24, "--out", tmp_path / precision, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["precision"] == precision
+        maps[precision] = np.load(tmp_path / precision / "disparity.npy")
+    assert (np.abs(maps["mixed_bfloat16"] - maps["float32"]) <= 1).mean() > 0.99
 
 
 def test_auto_says_loudly_when_it_falls_back(pair_files, tmp_path, monkeypatch):

@@ -10,7 +10,9 @@ import pytest
 from kerazoo import weights as W
 from kerazoo.app.demos import stereo
 from kerazoo.app.demos.stereo_data import bad_pixel_rate, synthetic_pair
-from kerazoo.app.models.stereo import build_matching_model
+from kerazoo.app.models.stereo import (STEM_CONVOLUTIONS, build_matching_model,
+                                       fold_batch_norm, xception_stem)
+from kerazoo.errors import ParameterError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
@@ -293,3 +295,54 @@ def test_training_scenes_have_exact_ground_truth():
     assert diff < 0.5 * shuffled
     lefts, rights, gts = training_set(3, 32, 64, 16, seed=1)
     assert lefts.shape == (3, 32, 64, 3) and gts.shape == (3, 32, 64, 1) and (gts < 0).any()
+
+
+@pytest.mark.parametrize("atrous", [True, False])
+def test_folded_batch_norm_gives_the_same_features(atrous):
+    """The inference stem: no BatchNormalization layers, the same features;
+    in mixed_bfloat16, bfloat16 arithmetic and features close to them."""
+    stem = xception_stem(atrous=atrous)
+    rng = np.random.default_rng(0)
+    # Statistics far from a fresh layer's (gamma 1, beta 0, mean 0, variance
+    # 1): a fold that drops or misplaces any of them changes the features.
+    for _, bn_name in STEM_CONVOLUTIONS:
+        bn = stem.get_layer(bn_name)
+        gamma, beta, mean, variance = (w.shape for w in bn.get_weights())
+        bn.set_weights([rng.uniform(0.5, 2, gamma), rng.normal(0, 1, beta),
+                        rng.normal(0, 1, mean), rng.uniform(0.5, 2, variance)])
+    image = rng.uniform(-1, 1, (2, 40, 56, 3)).astype("float32")
+    want = keras.ops.convert_to_numpy(stem(image))
+    folded = fold_batch_norm(stem)
+    assert not [layer for layer in folded.layers
+                if isinstance(layer, keras.layers.BatchNormalization)]
+    # Each BatchNormalization's 4 vectors become one bias.
+    assert folded.count_params() == stem.count_params() - 3 * sum(
+        stem.get_layer(bn).gamma.shape[0] for _, bn in STEM_CONVOLUTIONS)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded(image)), want,
+                               atol=1e-5 * scale)
+    mixed = fold_batch_norm(stem, "mixed_bfloat16")
+    assert mixed.get_layer("block2_sepconv2").compute_dtype == "bfloat16"
+    got = keras.ops.convert_to_numpy(keras.ops.cast(mixed(image), "float32"))
+    assert np.abs(got - want).mean() < 0.02 * np.abs(want).mean()
+
+
+def test_cpu_has_bfloat16_reads_the_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n")
+    assert stereo.cpu_has_bfloat16(info)
+    info.write_text("flags\t\t: fpu avx512f avx512_vnni\nmodel name\t: avx512_bf16less\n")
+    assert not stereo.cpu_has_bfloat16(info)
+    assert not stereo.cpu_has_bfloat16(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("has_bfloat16", [False, True])
+def test_auto_precision_is_bfloat16_only_where_it_was_faster(has_bfloat16, monkeypatch):
+    monkeypatch.setattr(stereo, "cpu_has_bfloat16", lambda: has_bfloat16)
+    fast = has_bfloat16 and keras.backend.backend() in ("tensorflow", "torch")
+    assert stereo.feature_policy() == ("mixed_bfloat16" if fast else "float32")
+    assert stereo.feature_policy("float32") == "float32"
+    assert stereo.feature_policy("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ParameterError, match="`precision` must be one of auto, float32, "
+                                             "mixed_bfloat16, received 'half'"):
+        stereo.feature_policy("half")

