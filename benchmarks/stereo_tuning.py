@@ -85,7 +85,8 @@ def main():
     from kerazoo.app.models.stereo import build_matching_model, fold_batch_norm
 
     stem, label = stereo.stereo_stem(args.weights)
-    stem = fold_batch_norm(stem, stereo.feature_policy())  # the features the demo computes
+    policy = stereo.feature_policy()
+    stem = fold_batch_norm(stem, policy)  # the features the demo computes
     def volumes(max_disparity=None, seeds=TUNING_SEEDS):
         """(pair, correlation) for each tuning pair, at its own disparity
         range or at `max_disparity(pair)`."""
@@ -190,7 +191,7 @@ def main():
     colour_grid = summary("fill_colour_per_px", colours)
     for row in fill_grid + check_grid + edge_grid + behind_grid + colour_grid:
         print(row, flush=True)
-    _results.write("stereo_tuning", {"weights": label, "policy": stereo.feature_policy(),
+    _results.write("stereo_tuning", {"weights": label, "policy": policy,
                                      "tuning_seeds": TUNING_SEEDS,
                                      "later_stages_seeds": LATER_SEEDS,
                                      "truth_out_of_view": True, "best": best, "grid": grid,

@@ -430,7 +430,7 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
         text = Path(cpuinfo).read_text()
     except OSError:
         return False
-    return any(flag in text.split() for flag in ("avx512_bf16", "amx_bf16"))
+    return not {"avx512_bf16", "amx_bf16"}.isdisjoint(text.split())
 
 
 def feature_policy(precision="auto"):
@@ -552,8 +552,8 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
                                            fold_batch_norm)
 
     check_output(out, "out", folder=True)
-    policy = feature_policy(precision)
     check_output(save_model, "save_model")
+    policy = feature_policy(precision)
     stages = Stages(progress)
     with stages("read images"):
         left, right, scale, (orig_w, orig_h) = load_pair(left_path, right_path)
