@@ -62,23 +62,27 @@ SAMPLE_SIZE = 96
 TOLERANCE = 1e-4
 
 
+def _check_format(format: str) -> None:
+    if format not in EXPORT_FORMATS:
+        raise ParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, "
+                                       f"received {format!r}")
+
+
 def check_supported(format: str, backend: str | None = None) -> None:
     """Raises `ExportError` (one line) if `backend` cannot write `format` here."""
     import keras
 
     backend = backend or keras.backend.backend()
-    if format not in EXPORT_FORMATS:
-        raise ParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, "
-                                       f"received {format!r}")
+    _check_format(format)
     if (format, backend) not in REQUIRED_MODULES:
         raise ExportError(f"Keras cannot export {format} from the {backend} backend; "
                           "run with KERAS_BACKEND=tensorflow (a .keras file loads in any backend)")
     module = REQUIRED_MODULES[(format, backend)]
     if module and importlib.util.find_spec(module) is None:
         package = module.replace("_", "-")
+        other = "" if backend == "tensorflow" else ", or run with KERAS_BACKEND=tensorflow"
         raise ExportError(f"exporting {format} from the {backend} backend needs {package}, "
-                          f"which is not installed (pip install {package}), or run with "
-                          "KERAS_BACKEND=tensorflow")
+                          f"which is not installed (pip install {package}){other}")
 
 
 def input_signature(model, input_shapes=None) -> list:
@@ -149,12 +153,15 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     difference found (None unchecked)."""
     import keras
 
-    check_supported(format)
+    _check_format(format)
     path = Path(path)
     suffix = SUFFIXES[format]
     if suffix and path.suffix != suffix:
         raise ParameterError("path", f"must end with {suffix} for {format}, received {path}")
     signature = input_signature(model, input_shapes)
+    # After the arguments: a mistyped path or shape is worth hearing of even
+    # where the exporter is not installed.
+    check_supported(format)
     # A model that never ran (a loaded one) cannot be exported: run it once.
     model(_structured(model, sample_inputs(signature, batch=1)), training=False)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,24 @@ def test_bad_arguments_raise_value_error(tmp_path, kwargs, match):
         export.export_model(model, **arguments)
 
 
+def test_a_missing_exporter_is_named_after_the_arguments_are_checked(tmp_path, monkeypatch):
+    """Where the exporter is not installed, export says which package to
+    install, but a bad argument is still reported as such first."""
+    module = export.REQUIRED_MODULES[("onnx", BACKEND)]
+    real = export.importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == module else real(name, *a))
+    model = _models()["SiameseEncoder"][0]()
+    with pytest.raises(ValueError, match="`path` must end with .onnx"):
+        export.export_model(model, tmp_path / "model.bin", "onnx")
+    package = module.replace("_", "-")
+    with pytest.raises(ExportError, match=f"needs {package}, which is not installed") as error:
+        export.export_model(model, tmp_path / "model.onnx", "onnx")
+    # Another backend is advice only where this one is not TensorFlow.
+    assert ("KERAS_BACKEND=tensorflow" in str(error.value)) == (BACKEND != "tensorflow")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_string_inputs_cannot_be_exported():
     with pytest.raises(ExportError, match="string inputs"):
         export.sample_inputs([keras.InputSpec(shape=(None, 1), dtype="string")])

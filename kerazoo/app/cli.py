@@ -595,7 +595,6 @@ def export_cmd(model, out, export_format, input_shapes, no_check, as_json):
         from kerazoo import export
         from kerazoo._io import load_keras_model
 
-        export.check_supported(export_format)
         start = time.perf_counter()
         report = export.export_model(load_keras_model(model), out, export_format,
                                      input_shapes=shapes, check=not no_check)
