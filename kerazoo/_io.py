@@ -58,18 +58,31 @@ def atomic_write(path, write, suffix=None):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
-                               dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
+                                   dir=path.parent)
+    except OSError as e:
+        raise os_error_naming(e, path) from None
     os.close(fd)
     with tracked_temporary(tmp):
         try:
             write(tmp)
             os.chmod(tmp, default_file_mode())
             os.replace(tmp, path)
+        except OSError as e:
+            if tmp not in (e.filename, e.filename2):
+                raise  # about another file, which it names
+            raise os_error_naming(e, path) from None
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
     return path
+
+
+def os_error_naming(error: OSError, path) -> OSError:
+    """The same OS error, naming `path` rather than its hidden temporary: the
+    user asked for `path` and has never heard of the temporary."""
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def write_json(path, data):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import tracked_temporary
+from kerazoo._io import os_error_naming, tracked_temporary
 from kerazoo.errors import ExportError, ParameterError
 from kerazoo.options import EXPORT_FORMATS
 
@@ -165,7 +165,10 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     # A model that never ran (a loaded one) cannot be exported: run it once.
     model(_structured(model, sample_inputs(signature, batch=1)), training=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as e:
+        raise os_error_naming(e, path) from None
     staged = workdir / (path.name or "export")
     with tracked_temporary(workdir), _cleanup(workdir):
         try:
@@ -181,7 +184,12 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
         difference = None
         if check:
             difference = check_exported(model, staged, format, sample_inputs(signature))
-        _replace(staged, path)
+        try:
+            _replace(staged, path)
+        except OSError as e:
+            if not any(str(name).startswith(str(workdir)) for name in (e.filename, e.filename2)):
+                raise
+            raise os_error_naming(e, path) from None
     return {"path": path, "format": format, "backend": keras.backend.backend(),
             "inputs": [list(spec.shape) for spec in signature],
             "max_abs_difference": difference}

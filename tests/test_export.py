@@ -4,6 +4,8 @@ where Keras supports the format on this backend, and the export, run in its
 own runtime, gives the Keras outputs to 1e-4. Where Keras cannot, the refusal
 is one line that says what to do. The README's export table is this matrix."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -115,6 +117,21 @@ def test_a_wrong_export_is_refused_before_it_replaces_anything(tmp_path, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
+def test_a_refused_folder_is_named_as_the_user_gave_it(tmp_path, monkeypatch):
+    # Not as the hidden staging folder beside it, which the user never named.
+    import errno
+
+    def refuse(prefix, dir):
+        raise PermissionError(errno.EACCES, "Permission denied", f"{dir}/{prefix}k2x9")
+
+    need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
+    monkeypatch.setattr(export.tempfile, "mkdtemp", refuse)
+    out = tmp_path / "model.onnx"
+    with pytest.raises(PermissionError) as raised:
+        export.export_model(_models()["SiameseEncoder"][0](), out, "onnx", check=False)
+    assert raised.value.filename == str(out)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"format": "pt2"}, "`format` must be one of onnx, tf_saved_model, litert"),
     ({"path": "model.bin"}, "`path` must end with .onnx"),
@@ -169,6 +186,17 @@ def test_export_command(tmp_path):
     x = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0],
                                model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_export_command_names_an_unwritable_out(tmp_path):
+    # /proc refuses new files even to root, so this holds under CI too.
+    need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "m.keras")
+    result = run_cli("export", str(tmp_path / "m.keras"), "/proc/kerazoo-out.onnx",
+                     "--format", "onnx", "--no-check")
+    assert_one_line_error(result, "/proc/kerazoo-out.onnx: No such file or directory")
 
 
 @pytest.mark.parametrize("args,match", [

@@ -62,3 +62,45 @@ def test_an_interrupt_removes_what_was_being_written(tmp_path):
         pass
     assert not seen["left"] and not os.path.exists(seen["file"])
     assert list(tmp_path.iterdir()) == [] and not _io._TEMPORARIES
+
+
+
+@pytest.mark.parametrize("stage", ["create", "write", "rename"])
+def test_atomic_write_errors_name_the_path_not_its_temporary(tmp_path, stage, monkeypatch):
+    # The CLI prints an OSError as "filename: strerror"; the temporary's
+    # name (".out.json.k2x9...") would mean nothing to the user.
+    import errno
+    import tempfile
+
+    target = tmp_path / "out.json"
+
+    def write(tmp):
+        open(tmp, "w").write("{}")
+
+    if stage == "create":
+        def refuse(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied",
+                                  str(tmp_path / ".out.json.abc123.json"))
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        expected = PermissionError
+    elif stage == "write":
+        def write(tmp):  # noqa: F811
+            raise OSError(errno.ENOSPC, "No space left on device", tmp)
+        expected = OSError
+    else:
+        target.mkdir()  # os.replace cannot put a file over a folder
+        expected = IsADirectoryError
+    with pytest.raises(OSError) as raised:
+        atomic_write(target, write)
+    assert raised.type is expected
+    assert raised.value.filename == str(target) and raised.value.filename2 is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_atomic_write_keeps_errors_about_other_files(tmp_path):
+    def write(tmp):
+        open(tmp_path / "missing" / "input.csv")
+
+    with pytest.raises(FileNotFoundError) as raised:
+        atomic_write(tmp_path / "out.json", write)
+    assert raised.value.filename == str(tmp_path / "missing" / "input.csv")
