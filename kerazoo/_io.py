@@ -58,31 +58,39 @@ def atomic_write(path, write, suffix=None):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
+    with errors_named_for(path):
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix or path.suffix,
                                    dir=path.parent)
-    except OSError as e:
-        raise os_error_naming(e, path) from None
-    os.close(fd)
-    with tracked_temporary(tmp):
-        try:
-            write(tmp)
-            os.chmod(tmp, default_file_mode())
-            os.replace(tmp, path)
-        except OSError as e:
-            if tmp not in (e.filename, e.filename2):
-                raise  # about another file, which it names
-            raise os_error_naming(e, path) from None
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        os.close(fd)
+        with tracked_temporary(tmp):
+            try:
+                write(tmp)
+                os.chmod(tmp, default_file_mode())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
     return path
 
 
-def os_error_naming(error: OSError, path) -> OSError:
-    """The same OS error, naming `path` rather than its hidden temporary: the
-    user asked for `path` and has never heard of the temporary."""
-    return type(error)(error.errno, error.strerror, str(path))
+def temporary_prefix(path: Path) -> str:
+    """The name of a hidden temporary (file or folder) staged beside `path`."""
+    return f".{path.name}."
+
+
+@contextlib.contextmanager
+def errors_named_for(path: Path):
+    """Re-raises an OS error about `path`'s temporaries (or what is in them) as
+    the same error about `path`: the user asked for `path` and has never heard
+    of the temporaries. Errors about other files pass unchanged."""
+    staged = str(path.parent / temporary_prefix(path))
+    try:
+        yield
+    except OSError as e:
+        if not any(str(name).startswith(staged) for name in (e.filename, e.filename2)
+                   if name is not None):
+            raise
+        raise type(e)(e.errno, e.strerror, str(path)) from None
 
 
 def write_json(path, data):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import os_error_naming, tracked_temporary
+from kerazoo._io import errors_named_for, temporary_prefix, tracked_temporary
 from kerazoo.errors import ExportError, ParameterError
 from kerazoo.options import EXPORT_FORMATS
 
@@ -165,10 +165,8 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     # A model that never ran (a loaded one) cannot be exported: run it once.
     model(_structured(model, sample_inputs(signature, batch=1)), training=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as e:
-        raise os_error_naming(e, path) from None
+    with errors_named_for(path):
+        workdir = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), dir=path.parent))
     staged = workdir / (path.name or "export")
     with tracked_temporary(workdir), _cleanup(workdir):
         try:
@@ -184,12 +182,8 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
         difference = None
         if check:
             difference = check_exported(model, staged, format, sample_inputs(signature))
-        try:
+        with errors_named_for(path):
             _replace(staged, path)
-        except OSError as e:
-            if not any(str(name).startswith(str(workdir)) for name in (e.filename, e.filename2)):
-                raise
-            raise os_error_naming(e, path) from None
     return {"path": path, "format": format, "backend": keras.backend.backend(),
             "inputs": [list(spec.shape) for spec in signature],
             "max_abs_difference": difference}
@@ -209,7 +203,7 @@ def _replace(staged: Path, path: Path) -> None:
         if path.exists():
             if not path.is_dir():
                 raise ExportError(f"{path} is a file; a SavedModel is a folder")
-            old = path.with_name(f".{path.name}.old")
+            old = path.with_name(temporary_prefix(path) + "old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
         os.replace(staged, path)

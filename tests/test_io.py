@@ -64,7 +64,6 @@ def test_an_interrupt_removes_what_was_being_written(tmp_path):
     assert list(tmp_path.iterdir()) == [] and not _io._TEMPORARIES
 
 
-
 @pytest.mark.parametrize("stage", ["create", "write", "rename"])
 def test_atomic_write_errors_name_the_path_not_its_temporary(tmp_path, stage, monkeypatch):
     # The CLI prints an OSError as "filename: strerror"; the temporary's
@@ -75,21 +74,19 @@ def test_atomic_write_errors_name_the_path_not_its_temporary(tmp_path, stage, mo
     target = tmp_path / "out.json"
 
     def write(tmp):
+        if stage == "write":
+            raise OSError(errno.ENOSPC, "No space left on device", tmp)
         open(tmp, "w").write("{}")
 
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied",
+                              str(tmp_path / ".out.json.abc123.json"))
+
     if stage == "create":
-        def refuse(*args, **kwargs):
-            raise PermissionError(errno.EACCES, "Permission denied",
-                                  str(tmp_path / ".out.json.abc123.json"))
         monkeypatch.setattr(tempfile, "mkstemp", refuse)
-        expected = PermissionError
-    elif stage == "write":
-        def write(tmp):  # noqa: F811
-            raise OSError(errno.ENOSPC, "No space left on device", tmp)
-        expected = OSError
-    else:
+    elif stage == "rename":
         target.mkdir()  # os.replace cannot put a file over a folder
-        expected = IsADirectoryError
+    expected = {"create": PermissionError, "write": OSError, "rename": IsADirectoryError}[stage]
     with pytest.raises(OSError) as raised:
         atomic_write(target, write)
     assert raised.type is expected

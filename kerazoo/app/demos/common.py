@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import atomic_write, current_umask, tracked_temporary
+from kerazoo._io import atomic_write, current_umask, temporary_prefix, tracked_temporary
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
 
@@ -203,5 +203,5 @@ def output_set(out, expected):
 def remove_stale_temporaries(path):
     """Removes `atomic_write`'s leftovers for `path` from a killed run."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*{path.suffix}"):
+    for stale in path.parent.glob(f"{temporary_prefix(path)}*{path.suffix}"):
         stale.unlink(missing_ok=True)
