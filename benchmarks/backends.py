@@ -69,10 +69,10 @@ for name, build, x, y, loss in [
     results[f"{name} train step ms"] = 1000 * median_seconds(lambda: model.train_on_batch(x, y))
 
 from kerazoo._io import read_image_rgb
-from kerazoo.app.models.stereo import build_stereo_models
+from kerazoo.stereo.stem import build_matching_model
 left = read_image_rgb("demos/data/left.png")[None].astype("float32")
 right = read_image_rgb("demos/data/right.png")[None].astype("float32")
-matching, _ = build_stereo_models(32)
+matching = build_matching_model(32)
 results["stereo features + correlation s (shipped pair)"] = median_seconds(
     lambda: matching.predict_on_batch([left, right]))
 print("RESULTS " + json.dumps(results))

@@ -9,10 +9,10 @@ generated pairs' truth covers the left band whose match falls outside the
 right view (the shipped pair's file leaves it unknown).
 
 Methods, each as its users run it:
-- kerazoo: the demo's matching (stereo-trained stem, BatchNormalization
-  folded, in the demo's `auto` precision: mixed_bfloat16 under TensorFlow
-  on a CPU with bfloat16; SGM, left-right check); also with random weights,
-  to show what the training brings.
+- kerazoo: `kerazoo.stereo.StereoMatcher` with its defaults (stereo-trained
+  stem, BatchNormalization folded, `auto` precision: mixed_bfloat16 under
+  TensorFlow on a CPU with bfloat16; SGM, left-right check), unfilled; also
+  with random weights, to show what the training brings.
 - SGBM (usual): OpenCV's StereoSGBM as its sample (samples/python/stereo_match.py)
   sets it up: P1 = 8*3*b^2, P2 = 32*3*b^2, uniqueness 10, speckle filter
   100/32, left-right check 1, block 5, MODE_SGBM.
@@ -84,9 +84,9 @@ def evaluation_pairs():
 
 
 def densify(disparity, left):
-    from kerazoo.app.demos.stereo import fill_occlusions, median3
+    from kerazoo.stereo import densify
 
-    return median3(fill_occlusions(disparity, image=left))
+    return densify(disparity, left)
 
 
 def scores(disparity, truth):
@@ -157,54 +157,51 @@ def best_sgbm_grid():
                                for v, b, n, _ in results]
 
 
+_MATCHERS = {}
+
+
 def kerazoo(pair, weights):
-    import keras
+    """`StereoMatcher` as a user runs it (its default precision), unfilled:
+    the same fill densifies every method below."""
+    from kerazoo.stereo import StereoMatcher
 
-    from kerazoo.app.demos import stereo
-    from kerazoo.app.models.stereo import build_matching_model, fold_batch_norm
-
-    keras.utils.set_random_seed(stereo.SEED)
-    stem, label = stereo.stereo_stem(weights)
-    policy = stereo.feature_policy()  # as the demo runs it
-    model = build_matching_model(pair.max_disparity, stem=fold_batch_norm(stem, policy))
+    if weights not in _MATCHERS:  # built once: a user keeps one matcher
+        _MATCHERS[weights] = StereoMatcher(weights, fill=False, max_pixels=None,
+                                           check_swapped=False)
+    matcher = _MATCHERS[weights]
+    matcher.max_disparity = pair.max_disparity
     start = time.perf_counter()
-    # As the demo runs it (strips, compiled once per strip shape: included).
-    volume = stereo.correlate_in_strips(model, pair.left.astype(np.float32),
-                                        pair.right.astype(np.float32))
-    features_s = time.perf_counter() - start
-    raw, _ = stereo.disparity_from_cost(volume, fill=False, guide=pair.left.mean(axis=-1), overwrite=True,
-                                        right_guide=pair.right.mean(axis=-1))
+    result = matcher.compute(pair.left, pair.right)
     seconds = time.perf_counter() - start
-    return raw, seconds, {"features_and_correlation": round(features_s, 3), "weights": label,
-                          "policy": policy}
+    return result.disparity, seconds, {
+        "features_and_correlation": result.seconds["features + correlation"],
+        "weights": matcher.weights_label, "policy": matcher.policy}
 
 
 TIMING = """
 import json, os, sys, time
 import numpy as np
-import keras
-from kerazoo.app.demos import stereo
 from kerazoo.app.demos.stereo_data import motorcycle
-from kerazoo.app.models.stereo import build_matching_model, fold_batch_norm
+from kerazoo.stereo import StereoMatcher, prepare_pair
+from kerazoo.stereo.stem import build_matching_model, correlate_in_strips
 pair = motorcycle()
-stem, _ = stereo.stereo_stem("stereo")
-if sys.argv[1] != "unfolded":  # as trained: float32, BatchNormalization layers
-    stem = fold_batch_norm(stem, sys.argv[1])  # as the demo runs it
-model = build_matching_model(pair.max_disparity, stem=stem)
-x = [pair.left[None].astype("float32"), pair.right[None].astype("float32")]
+precision = "float32" if sys.argv[1] == "unfolded" else sys.argv[1]
+matcher = StereoMatcher(max_disparity=pair.max_disparity, precision=precision)
+left, right = prepare_pair(pair.left, pair.right)
+if sys.argv[1] == "unfolded":  # as trained: float32, BatchNormalization layers
+    model = build_matching_model(pair.max_disparity, stem=matcher.stem)
+else:
+    model = matcher.matching_model(pair.max_disparity)  # as the matcher runs it
 out = {}
 features, matching = [], []
-for call in range(4):  # as the demo runs it: strips, compiled once
+for call in range(4):  # strips, compiled once
     start = time.perf_counter()
-    volume = stereo.correlate_in_strips(model, x[0][0], x[1][0])
+    volume = correlate_in_strips(model, left, right)
     features.append(time.perf_counter() - start)
 for call in range(4):  # the first loads the compiled kernels
     scores = volume.copy()
     start = time.perf_counter()
-    disparity, _ = stereo.disparity_from_cost(scores, guide=pair.left.mean(axis=-1),
-                                              image=pair.left,
-                                              right_guide=pair.right.mean(axis=-1),
-                                              overwrite=True)  # as the demo calls it
+    disparity, _ = matcher.match(scores, left, right, overwrite=True)
     matching.append(time.perf_counter() - start)
 # The first call, and the median of the next three (this machine is noisy).
 for name, seconds in (("features", features), ("matching", matching)):
@@ -215,6 +212,87 @@ out["bad2"] = round(float((np.abs(np.nan_to_num(disparity, nan=1e9) - pair.dispa
                            > 2).mean()), 4)
 print(json.dumps(out))
 """
+
+# Two CPU-bound processes of two BLAS threads each: on 2 cores, the load
+# holds two thirds of the machine beside one matcher.
+LOAD = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((1500, 1500))
+end = time.time() + float(__import__("sys").argv[1])
+while time.time() < end:
+    a = np.tanh(a @ a)
+"""
+
+
+def busy_machine_timing(repeats=5):
+    """The matching (features excluded) on Motorcycle's volume: idle, beside
+    two multi-threaded CPU-bound processes, and on one thread beside the
+    same load, in this one run; median of `repeats` calls each."""
+    import subprocess
+
+    import numba
+
+    from kerazoo.app.demos.stereo_data import motorcycle
+    from kerazoo.stereo import StereoMatcher, prepare_pair
+
+    pair = motorcycle()
+    matcher = StereoMatcher(max_disparity=pair.max_disparity)
+    left, right = prepare_pair(pair.left, pair.right)
+    volume = matcher.correlate(left, right)
+    matcher.match(volume.copy(), left, right, overwrite=True)  # kernels loaded
+
+    def median_seconds():
+        seconds = []
+        for _ in range(repeats):
+            scores = volume.copy()
+            start = time.perf_counter()
+            matcher.match(scores, left, right, overwrite=True)
+            seconds.append(time.perf_counter() - start)
+        return round(float(np.median(seconds)), 3)
+
+    threads = numba.get_num_threads()
+    row = {"threads": threads, "threading_layer": None, "idle_s": median_seconds()}
+    row["threading_layer"] = numba.threading_layer()
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2",
+           "MKL_NUM_THREADS": "2"}
+    load = [subprocess.Popen([sys.executable, "-c", LOAD, "600"], env=env) for _ in range(2)]
+    try:
+        time.sleep(2.0)  # the load is running
+        row["busy_s"] = median_seconds()
+        numba.set_num_threads(1)
+        row["busy_one_thread_s"] = median_seconds()
+        numba.set_num_threads(threads)
+    finally:
+        for process in load:
+            process.kill()
+            process.wait()
+    row["busy_over_idle"] = round(row["busy_s"] / row["idle_s"], 2)
+    row["busy_over_one_thread"] = round(row["busy_s"] / row["busy_one_thread_s"], 2)
+    print(row, file=sys.stderr, flush=True)
+    return row
+
+
+def sequence_timing(frames=10, height=480, width=832, max_disparity=70):
+    """Features + matching per pair over a sequence of generated frames of
+    0.4 MP in one process, through one `StereoMatcher`: the first frame
+    builds and compiles, the others reuse it. Motorcycle's disparity range."""
+    from kerazoo.app.demos.stereo_data import synthetic_pair
+    from kerazoo.stereo import StereoMatcher
+
+    pairs = [synthetic_pair(height=height, width=width, seed=200 + i,
+                            max_disparity=max_disparity) for i in range(frames)]
+    matcher = StereoMatcher(max_disparity=max_disparity, check_swapped=False)
+    seconds = []
+    for pair in pairs:
+        start = time.perf_counter()
+        matcher.compute(pair.left, pair.right)
+        seconds.append(time.perf_counter() - start)
+    row = {"frames": frames, "size": [width, height], "max_disparity": max_disparity,
+           "policy": matcher.policy, "first_s": round(seconds[0], 3),
+           "median_after_first_s": round(float(np.median(seconds[1:])), 3),
+           "per_frame_s": [round(s, 3) for s in seconds]}
+    print(row, file=sys.stderr, flush=True)
+    return row
 
 
 def backend_timing():
@@ -244,10 +322,31 @@ def backend_timing():
     return rows
 
 
+def speed_lines(busy, sequence):
+    return ["", "| matching on Motorcycle (s, median of 5) | idle | busy | busy, one thread | "
+            "busy / idle | busy / one thread |", "|---|---|---|---|---|---|",
+            f"| {busy['threads']} threads ({busy['threading_layer']}) | {busy['idle_s']:.2f} | "
+            f"{busy['busy_s']:.2f} | {busy['busy_one_thread_s']:.2f} | "
+            f"{busy['busy_over_idle']:.2f} | {busy['busy_over_one_thread']:.2f} |",
+            "", "| sequence | frames | first frame s | median of the others s |",
+            "|---|---|---|---|",
+            f"| {sequence['size'][0]}x{sequence['size'][1]}, D {sequence['max_disparity']}, "
+            f"{sequence['policy']} | {sequence['frames']} | {sequence['first_s']:.2f} | "
+            f"{sequence['median_after_first_s']:.2f} |"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _results.add_arguments(parser)
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the busy-machine and sequence timings (stereo_speed.json)")
     args = parser.parse_args()
+    if args.speed_only:
+        busy, sequence = busy_machine_timing(), sequence_timing()
+        print("\n".join(speed_lines(busy, sequence)))
+        _results.write("stereo_speed", {"busy_machine": busy, "sequence": sequence},
+                       args.refresh)
+        return
 
     block, mode_name, mode, grid = best_sgbm_grid()
     print(f"SGBM grid on the tuning pairs: best block {block}, {mode_name}", file=sys.stderr)
@@ -288,9 +387,12 @@ def main():
               f"{t['features_first_s'] + t['matching_first_s']:.2f} / "
               f"{t['features_warm_s'] + t['matching_warm_s']:.2f} | {t['bad2']:.3f} |"
               for t in timing]
+    busy, sequence = busy_machine_timing(), sequence_timing()
+    lines += speed_lines(busy, sequence)
     print("\n".join(lines))
     _results.write("stereo", {"rows": rows, "sgbm_grid": grid, "held_out_seeds": HELD_OUT_SEEDS,
                               "tuning_seeds": TUNING_SEEDS, "timing": timing}, args.refresh)
+    _results.write("stereo_speed", {"busy_machine": busy, "sequence": sequence}, args.refresh)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ The trained network is the one the demo shares between its two cameras:
 Xception's first layers up to its stride-2 features (`block2_sepconv2_bn`,
 47,008 weights) inside a `StereoXception`. It trains in Xception's own
 geometry (stride 2: 4x fewer pixels to compute), and the demo runs the same
-weights atrous, at full resolution (`kerazoo.app.models.stereo.xception_stem`):
+weights atrous, at full resolution (`kerazoo.stereo.stem.xception_stem`):
 the atrous network computes the strided one's features at every pixel
 offset, so nothing is lost but the stride. Then a second, shorter phase
 fine-tunes the same weights atrous, at full resolution with 1-px disparity
@@ -76,7 +76,7 @@ def fit(model, data, validation, epochs, batch_size, learning_rate, max_disparit
     """Adam with cosine decay over all steps, the matching loss, verbose logs."""
     import keras
 
-    from kerazoo.app.models.stereo import matching_loss
+    from kerazoo.stereo.stem import matching_loss
 
     (x_left, x_right, y), (v_left, v_right, v_y) = data, validation
     steps = epochs * (len(y) // batch_size)
@@ -118,8 +118,7 @@ def main():
     import keras
 
     from kerazoo import weights
-    from kerazoo.app.models.stereo import (build_matching_model, copy_xception_weights,
-                                           xception_stem)
+    from kerazoo.stereo.stem import build_matching_model, copy_xception_weights, xception_stem
 
     keras.utils.set_random_seed(args.seed)
     log = {"command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
@@ -185,7 +184,7 @@ def main():
             "hash": weights.file_hash(out, "sha256"), "hash_algorithm": "sha256",
             "approx_size_mb": round(out.stat().st_size / 1e6, 3),
             "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
-                            "at stride 1: kerazoo.app.models.stereo.xception_stem",
+                            "at stride 1: kerazoo.stereo.stem.xception_stem",
             "fingerprint": None, "trained_by": "demos/train_stereo.py",
             "result": {"validation_wta_within_1px": last["val_wta_within_1px"][-1],
                        "init": log["init"]},

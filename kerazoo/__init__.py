@@ -5,7 +5,8 @@ saved `.keras` file that uses them loads with nothing else (`safe_mode=True`
 included).
 
 Layout: everything here but `kerazoo.app` is the library (layers, losses,
-backbones, features, weights, registry, export, testing, distribute, errors). `kerazoo.app` is the
+backbones, features, stereo, weights, registry, export, testing, distribute,
+errors). `kerazoo.app` is the
 application (the command line, the demos and their models); it imports the
 library, and the library never imports it.
 """
@@ -18,7 +19,7 @@ import sys
 from kerazoo._version import __version__
 
 _SUBMODULES = ("backbones", "distribute", "errors", "export", "features", "layers", "losses",
-               "registry", "testing", "weights")
+               "registry", "stereo", "testing", "weights")
 
 
 def _register_with_keras():

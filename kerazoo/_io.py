@@ -131,8 +131,21 @@ def _pillow_limit():
         Image.MAX_IMAGE_PIXELS = previous
 
 
-def image_size(path) -> tuple:
-    """`(width, height)` from the file's header, without decoding it."""
+# EXIF orientations (tag 0x0112) 5-8 turn the stored image by 90 degrees.
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def _exif_orientation(image) -> int:
+    try:
+        orientation = int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return 1  # a damaged EXIF block: show the image as stored
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def _open_checked(path, action, bomb_warning="error"):
+    """Runs `action(image)` on the opened file, every Pillow failure turned
+    into one `InputError` line."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -142,54 +155,98 @@ def image_size(path) -> tuple:
         raise InputError(f"{path}: no such file")
     try:
         with _pillow_limit(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sized below
+            warnings.simplefilter(bomb_warning, Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                return image.size
-    except Image.DecompressionBombError as e:
-        raise InputError(f"{path}: refused as a decompression bomb ({e})") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{path}: unreadable image ({e})") from None
-
-
-def read_image_rgb(path, size=None) -> np.ndarray:
-    """Any image Pillow reads as float32 RGB in 0-255: RGB, RGBA (alpha
-    dropped), grey, palette, and 16-bit (scaled down to the 8-bit range).
-
-    `size=(width, height)` resizes it while still 8-bit (JPEGs are even
-    decoded smaller), so a large file never exists at full size in float32.
-    Images above `MAX_IMAGE_PIXELS` are refused.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    width, height = image_size(path)
-    if width * height > MAX_IMAGE_PIXELS:
-        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-                         f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads")
-    try:
-        with _pillow_limit(), warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if size is not None and image.format == "JPEG":
-                    image.draft("RGB", tuple(size))  # decode at 1/2, 1/4, 1/8 scale
-                image.load()  # decode now: a truncated file fails here
-                if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    grey = np.asarray(image, dtype=np.float32)
-                    peak = 65535.0 if grey.max(initial=0) > 255 else 255.0
-                    image = Image.fromarray(np.clip(grey * (255.0 / peak), 0, 255)
-                                            .astype(np.uint8))
-                image = image.convert("RGB")
-                if size is not None and image.size != tuple(size):
-                    image = image.resize(tuple(size), Image.BILINEAR, reducing_gap=2.0)
-                rgb = np.asarray(image, dtype=np.float32)
+                return action(image)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise InputError(f"{path}: refused as a decompression bomb ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable or truncated image ({e})") from None
-    return np.ascontiguousarray(rgb)
+
+
+def image_size(path) -> tuple:
+    """`(width, height)` as the image is shown (its EXIF orientation
+    applied), from the file's header, without decoding it."""
+    width, height, orientation = image_header(path)
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def image_header(path) -> tuple:
+    """`(stored width, stored height, EXIF orientation)` (1: upright), from
+    the file's header."""
+    def header(image):
+        return (*image.size, _exif_orientation(image))
+
+    # Sized by the reader, which refuses what is over kerazoo's limit.
+    return _open_checked(path, header, bomb_warning="ignore")
+
+
+# The Pillow modes that hold more than 8 bits a sample, read as float32.
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def read_image(path, size=None) -> np.ndarray:
+    """An image file as an (h, w, 3) array on its own scale, upright.
+
+    8-bit images (RGB, RGBA with alpha dropped, grey, palette) give uint8;
+    16-bit, 32-bit and float images give float32 with the file's values, so
+    a caller can scale two images alike (`StereoMatcher` does). The EXIF
+    orientation is applied. `size=(width, height)` resizes it while reading
+    (JPEGs are even decoded smaller), so a large file never exists at full
+    size in float32. Images above `MAX_IMAGE_PIXELS` are refused.
+    """
+    from PIL import Image, ImageOps
+
+    width, height = image_size(path)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                         f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads")
+
+    def decode(image):
+        if size is not None and image.format == "JPEG":
+            stored = tuple(size)[::-1] if _exif_orientation(image) >= 5 else tuple(size)
+            image.draft("RGB", stored)  # decode at 1/2, 1/4, 1/8 scale
+        image.load()  # decode now: a truncated file fails here
+        image = ImageOps.exif_transpose(image)
+        if image.mode in _WIDE_MODES:
+            grey = image.convert("F")
+            if size is not None and grey.size != tuple(size):
+                grey = grey.resize(tuple(size), Image.BILINEAR)
+            return np.repeat(np.asarray(grey, np.float32)[..., None], 3, axis=-1)
+        image = image.convert("RGB")
+        if size is not None and image.size != tuple(size):
+            image = image.resize(tuple(size), Image.BILINEAR, reducing_gap=2.0)
+        return np.asarray(image, np.uint8)
+
+    return np.ascontiguousarray(_open_checked(path, decode))
+
+
+def full_scale(peak) -> float:
+    """The full scale of integer samples whose largest value is `peak`: the
+    smallest `2**bits - 1` (8 bits or more) that holds it, so a 12-bit
+    sensor's image in a 16-bit file reads as 12-bit."""
+    bits = max(8, int(np.ceil(np.log2(float(peak) + 1.0))))
+    return float(2**bits - 1)
+
+
+def read_image_rgb(path, size=None) -> np.ndarray:
+    """`read_image` as float32 RGB in 0-255: wider images are scaled by their
+    full scale (`full_scale` of their peak; float images in 0..1 by 255)."""
+    image = read_image(path, size)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32)
+    return np.clip(image * (255.0 / _shared_full_scale([image])), 0, 255).astype(np.float32)
+
+
+def _shared_full_scale(images) -> float:
+    peak = max(float(np.max(image, initial=0.0)) for image in images)
+    if peak <= 1.0 and all(np.issubdtype(i.dtype, np.floating) for i in images):
+        return 1.0  # floats in 0..1
+    if peak <= 255.0:
+        return 255.0
+    return full_scale(peak)
 
 
 def load_keras_model(path):

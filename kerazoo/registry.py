@@ -23,13 +23,14 @@ class PretrainedWeights:
 
     Attributes:
         name: what callers pass as `weights=` (e.g. `"imagenet"`).
-        top: manifest name of the file with the classifier (`include_top=True`).
+        top: manifest name of the file with the classifier (`include_top=True`),
+            or None for a network without one.
         notop: manifest name of the file without it.
         preprocessing: what the weights expect of an input image.
     """
 
     name: str
-    top: str
+    top: str | None
     notop: str
     preprocessing: str
 
@@ -37,13 +38,27 @@ class PretrainedWeights:
         return self.top if include_top else self.notop
 
     def as_dict(self) -> dict:
+        """The files, each with its hash and `availability`: `shipped` (in
+        kerazoo's package), `on this machine` (found in a searched folder) or
+        `download` (fetched on first use, or `kerazoo weights fetch`)."""
         from kerazoo import weights
 
         files = {}
         for variant, manifest_name in (("top", self.top), ("notop", self.notop)):
+            if manifest_name is None:
+                continue
             info = weights.entry(manifest_name)
+            found = weights.find(manifest_name)
+            if found is not None and found[0] == "package":
+                availability = "shipped"
+            elif found is not None:
+                availability = "on this machine"
+            else:
+                availability = "download" if info.get("url") else "missing"
             files[variant] = {"manifest_name": manifest_name, "file": info["file"],
-                              "hash": info["hash"], "hash_algorithm": info["hash_algorithm"]}
+                              "hash": info["hash"], "hash_algorithm": info["hash_algorithm"],
+                              "approx_size_mb": info.get("approx_size_mb"),
+                              "availability": availability}
         return {"name": self.name, "preprocessing": self.preprocessing, "files": files}
 
 
@@ -54,19 +69,22 @@ class Entry:
     summary: str
     target: Any  # the layer class or the backbone's builder function
     weights: tuple = ()  # PretrainedWeights, backbones only
+    pyramid: bool = False  # a strided backbone: `kerazoo.features` finds its five levels
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "summary": self.summary,
-                "weights": [w.as_dict() for w in self.weights]}
+                "weights": [w.as_dict() for w in self.weights], "pyramid": self.pyramid}
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(kind: str, name: str | None = None, weights=()) -> Callable:
+def register(kind: str, name: str | None = None, weights=(), pyramid=None) -> Callable:
     """Class / function decorator adding the target to the registry.
 
-    The summary is the first line of the target's docstring.
+    The summary is the first line of the target's docstring. `pyramid`
+    (backbones; default True for them) says that the backbone downsamples in
+    five levels that `kerazoo.features` can tap.
     """
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, received: kind={kind!r}")
@@ -78,7 +96,9 @@ def register(kind: str, name: str | None = None, weights=()) -> Callable:
         if entry_name in _REGISTRY and _REGISTRY[entry_name].target is not target:
             raise ValueError(f"Duplicate kerazoo registry name: {entry_name!r}")
         summary = (target.__doc__ or "").strip().splitlines()[0] if target.__doc__ else ""
-        _REGISTRY[entry_name] = Entry(entry_name, kind, summary, target, tuple(weights))
+        has_pyramid = (kind == "backbone") if pyramid is None else bool(pyramid)
+        _REGISTRY[entry_name] = Entry(entry_name, kind, summary, target, tuple(weights),
+                                      has_pyramid)
         return target
 
     return decorator
@@ -86,7 +106,7 @@ def register(kind: str, name: str | None = None, weights=()) -> Callable:
 
 def _load_all():
     # The entries register themselves when their modules are imported.
-    for module in ("kerazoo.layers", "kerazoo.backbones"):
+    for module in ("kerazoo.layers", "kerazoo.backbones", "kerazoo.stereo.stem"):
         importlib.import_module(module)
 
 

@@ -95,7 +95,7 @@ def test_backbone_argument_errors(kwargs, match):
 
 def test_backbones_are_registered():
     names = {e.name for e in kerazoo.list_entries("backbone")}
-    assert names == {"inception_v3", "xception"}
+    assert names == {"inception_v3", "stereo_xception_stem", "xception"}
     model = kerazoo.create("xception", weights=None, include_top=True, include_preprocessing=False)
     assert model.output_shape == (None, 1000)
 

@@ -45,7 +45,7 @@ def _atrous_model():
 
 def _models():
     from kerazoo.app.models import chapter
-    from kerazoo.app.models.stereo import build_stereo_models
+    from kerazoo.stereo.stem import build_matching_model
 
     # Where views must share a size the exporters cannot know, it is fixed.
     view = (1, 80, 96, 3)
@@ -61,7 +61,7 @@ def _models():
         "CorrelationVolume": (lambda: _two_view_model(CorrelationVolume(6), (8, 12, 4)),
                               [(2, 8, 12, 4)] * 2),
         "PixelPhases+MergePixelPhases": (_atrous_model, None),
-        "stereo_matching": (lambda: build_stereo_models(8)[0], [view, view]),
+        "stereo_matching": (lambda: build_matching_model(8), [view, view]),
         "chapter_posts": (lambda: chapter.posts(50, 4, 12), None),
     }
 

@@ -44,8 +44,8 @@ def test_the_library_never_imports_the_application(tmp_path):
     # Every library module, a model built, saved and loaded: no kerazoo.app.
     modules = ", ".join(f"kerazoo.{m}" for m in
                         ("backbones", "distribute", "errors", "export", "features", "layers", "losses",
-                         "options", "registry",
-                         "testing", "weights"))
+                         "options", "registry", "stereo", "stereo.depth", "stereo.matcher",
+                         "stereo.matching", "stereo.stem", "testing", "weights"))
     assert _run(f"""
         import sys, importlib, keras, numpy as np
         for m in "{modules}".split(", "):
@@ -56,6 +56,8 @@ def test_the_library_never_imports_the_application(tmp_path):
         model.save(r"{tmp_path / 'm.keras'}")
         keras.saving.load_model(r"{tmp_path / 'm.keras'}", safe_mode=True)
         kerazoo.list_entries()
+        image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), np.uint8)
+        kerazoo.stereo.StereoMatcher(max_disparity=8).compute(image, image)
         print(sorted(m for m in sys.modules if m.startswith("kerazoo.app")))
     """) == "[]"
 

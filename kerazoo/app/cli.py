@@ -154,9 +154,14 @@ def list_cmd(pattern, kind, pretrained, as_json):
     if pattern:
         entries = [e for e in entries if fnmatch.fnmatch(e["name"], pattern)]
     width = max((len(e["name"]) for e in entries), default=4)
-    lines = [f"{e['kind']:<9} {e['name']:<{width}}  {e['summary']}"
-             + (f"  [weights: {', '.join(w['name'] for w in e['weights'])}]"
-                if e["weights"] else "") for e in entries]
+
+    def weights_note(entry):
+        names = [f"{w['name']} ({', '.join(sorted({f['availability'] for f in w['files'].values()}))})"
+                 for w in entry["weights"]]
+        return f"  [weights: {', '.join(names)}]" if names else ""
+
+    lines = [f"{e['kind']:<9} {e['name']:<{width}}  {e['summary']}{weights_note(e)}"
+             for e in entries]
     _emit(entries, as_json, "\n".join(lines))
 
 
@@ -275,9 +280,20 @@ def _run_demo(fn, as_json):
                    "none (untrained), or a PATH (.weights.h5 of the stem, or an Xception "
                    ".h5).")
 @click.option("--max-disparity", type=int, default=None,
-              help="Largest disparity in pixels of the left image [default: width/4].")
+              help="Largest disparity in pixels of the left image, at least 4 "
+                   "[default: width/4].")
 @click.option("--out", default="stereo_out", show_default=True, type=click.Path(),
-              help="Output folder: disparity.npy, disparity.png, summary.json.")
+              help="Output folder: disparity.npy, disparity.png, summary.json (and "
+                   "depth.npy, points.ply with a calibration).")
+@click.option("--calib", type=click.Path(), default=None,
+              help="A Middlebury calib.txt (cam0, doffs, baseline): also write depth.npy "
+                   "(in the baseline's unit) and points.ply (a coloured point cloud).")
+@click.option("--focal-px", type=float, default=None,
+              help="Instead of --calib: the focal length in pixels (with --baseline).")
+@click.option("--baseline", type=float, default=None,
+              help="Instead of --calib: the distance between the cameras (with --focal-px).")
+@click.option("--doffs", type=float, default=0.0, show_default=True,
+              help="With --focal-px: the principal points' x-difference in pixels.")
 @click.option("--no-fill", is_flag=True,
               help="Leave pixels that fail the left-right check as NaN instead of "
                    "filling them from the background.")
@@ -291,28 +307,52 @@ def _run_demo(fn, as_json):
               help="The features' dtype policy; auto: mixed_bfloat16 under TensorFlow and "
                    "torch on a CPU with bfloat16 instructions, float32 elsewhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo_stereo(left, right, weights, max_disparity, out, no_fill, save_model, full_resolution,
-                precision, as_json):
-    """Disparity map and view similarity of a rectified stereo pair (7.160).
+def demo_stereo(left, right, weights, max_disparity, out, calib, focal_px, baseline, doffs,
+                no_fill, save_model, full_resolution, precision, as_json):
+    """Disparity map (and depth) of a rectified stereo pair (7.160).
 
-    One Xception stem is shared by the LEFT and the RIGHT view ("models as
-    layers"), with stereo-trained weights: its features, at every pixel, are
-    correlated along each row, aggregated semi-globally, checked left-right,
-    and holes are filled from the background. Writes disparity.npy (float32,
-    pixels of the left image, NaN = no estimate), disparity.png and
-    summary.json.
+    The pair must be rectified: a scene point lies on the same row in both
+    views. LEFT is the left camera's view, the one in which a scene point
+    appears further right; a pair that looks swapped gets a warning. EXIF
+    orientation is applied. One Xception stem is shared by both views
+    ("models as layers"), with stereo-trained weights: its features, at
+    every pixel, are correlated along each row, aggregated semi-globally,
+    checked left-right, and holes are filled from the background. Writes
+    disparity.npy (float32, pixels of the left image, NaN = no estimate),
+    disparity.png and summary.json; with --calib (or --focal-px and
+    --baseline) also depth.npy and points.ply. The same matcher in Python:
+    kerazoo.stereo.StereoMatcher.
+
+    Example: kerazoo demo stereo demos/data/left.png demos/data/right.png
     """
+    if calib is not None and (focal_px is not None or baseline is not None):
+        raise click.UsageError("give --calib or --focal-px with --baseline, not both")
+    if (focal_px is None) != (baseline is None):
+        raise click.UsageError("--focal-px and --baseline go together")
+
     def run(quiet):
         from kerazoo.app.demos import stereo
+        from kerazoo.stereo import COMPILING, Calibration, read_middlebury_calibration
+
+        calibration = None
+        if calib is not None:
+            calibration = read_middlebury_calibration(calib)
+        elif focal_px is not None:
+            calibration = Calibration(focal_px, baseline, doffs)
 
         def progress(stage, seconds):
-            if seconds is not None and not quiet:
+            if quiet:
+                return
+            if stage == COMPILING:
+                click.echo(f"kerazoo stereo: {COMPILING}...", err=True)
+            elif seconds is not None:
                 click.echo(f"kerazoo stereo: {stage} {seconds:.2f} s", err=True)
 
         return stereo.run(left, right, weights=weights, max_disparity_px=max_disparity, out=out,
                           fill=not no_fill, save_model=save_model, progress=progress,
                           warn=lambda message: click.echo(message, err=True),
-                          full_resolution=full_resolution, precision=precision)
+                          full_resolution=full_resolution, precision=precision,
+                          calibration=calibration)
 
     summary = _run_demo(run, as_json)
     d = summary["disparity"]

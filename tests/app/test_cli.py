@@ -59,9 +59,24 @@ def test_list_shows_the_registry_and_the_demos():
 
 def test_list_filters_like_timm():
     assert [e["name"] for e in cli_json("list", "*ception*")] == [
-        "InceptionBlock", "StereoXception", "inception_v3", "xception", "inception"]
-    assert [e["name"] for e in cli_json("list", "--pretrained")] == ["inception_v3", "xception"]
+        "InceptionBlock", "StereoXception", "inception_v3", "stereo_xception_stem", "xception",
+        "inception"]
+    assert [e["name"] for e in cli_json("list", "--pretrained")] == [
+        "inception_v3", "stereo_xception_stem", "xception"]
     assert cli_json("list", "nothing-like-this") == []
+
+
+def test_list_pretrained_says_what_ships_and_what_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))  # no ImageNet file here
+    monkeypatch.delenv("KERAZOO_WEIGHTS", raising=False)
+    listed = {e["name"]: e for e in cli_json("list", "--pretrained")}
+    stem = listed["stereo_xception_stem"]["weights"][0]
+    assert stem["name"] == "stereo" and stem["files"]["notop"]["availability"] == "shipped"
+    assert len(stem["files"]["notop"]["hash"]) == 64  # sha256
+    imagenet = listed["xception"]["weights"][0]["files"]
+    assert {f["availability"] for f in imagenet.values()} == {"download"}
+    table = run_cli("list", "--pretrained").output
+    assert "[weights: stereo (shipped)]" in table and "[weights: imagenet (download)]" in table
 
 
 def test_unknown_command_is_a_usage_error():

@@ -148,12 +148,3 @@ def motorcycle() -> StereoPair:
     # Middlebury's calib.txt gives ndisp=280 at full resolution: 70 here.
     return StereoPair(left, right, disp, 70, "middlebury2014-motorcycle",
                       "Scharstein et al., GCPR 2014, via scikit-image")
-
-
-def bad_pixel_rate(estimate, truth, threshold=4.0) -> float:
-    """Fraction of ground-truth pixels whose estimate is missing or off by
-    more than `threshold` pixels."""
-    known = np.isfinite(truth)
-    wrong = ~np.isfinite(estimate) | (np.abs(np.nan_to_num(estimate, nan=-1e9) - truth)
-                                      > threshold)
-    return float(wrong[known].mean())

@@ -1,6 +1,8 @@
-"""The stereo demo's matching: the shipped stereo-trained weights, odd
-disparities at full resolution, semi-global aggregation."""
+"""The matching steps of `kerazoo.stereo` (`matching`, `stem`): the shipped
+stereo-trained weights, odd disparities at full resolution, semi-global
+aggregation, the left-right check, speckles, the fill, the folded stem."""
 
+import functools
 import os
 
 import keras
@@ -8,41 +10,49 @@ import numpy as np
 import pytest
 
 from kerazoo import weights as W
-from kerazoo.app.demos import stereo
-from kerazoo.app.demos.stereo_data import bad_pixel_rate, synthetic_pair
-from kerazoo.app.models.stereo import (STEM_CONVOLUTIONS, build_matching_model,
-                                       fold_batch_norm, xception_stem)
+from kerazoo.app.demos.stereo_data import synthetic_pair
 from kerazoo.errors import ParameterError
+from kerazoo.stereo import (StereoMatcher, bad_pixel_rate, matching, prepare_pair,
+                            upsample_disparity)
+from kerazoo.stereo import stem as stem_lib
+from kerazoo.stereo.stem import (STEM_CONVOLUTIONS, build_matching_model, fold_batch_norm,
+                                 xception_stem)
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
+@functools.lru_cache(maxsize=None)
+def _features(weights="stereo"):
+    return StereoMatcher(weights, check_swapped=False)
+
+
 def _volume(left, right, max_disparity, weights="stereo"):
-    keras.utils.set_random_seed(stereo.SEED)
-    stem, label = stereo.stereo_stem(weights)
-    model = build_matching_model(max_disparity, stem=stem)
-    return keras.ops.convert_to_numpy(
-        model([left[None].astype("float32"), right[None].astype("float32")]))[0], label
+    views = prepare_pair(left, right)
+    return _features(weights).correlate(*views, max_disparity=max_disparity), views
+
+
+def _matcher(**settings):
+    return StereoMatcher(check_swapped=False, **settings)
 
 
 def _match(left, right, max_disparity, weights="stereo"):
-    volume, label = _volume(left, right, max_disparity, weights)
-    return stereo.disparity_from_cost(volume, guide=left.mean(axis=-1), image=left,
-                                      right_guide=right.mean(axis=-1))[0], label
+    result = StereoMatcher(weights, max_disparity, check_swapped=False).compute(left, right)
+    return result.disparity, None
 
 
 def test_shipped_stereo_weights_match_their_hash_and_load():
-    path = W.resolve(stereo.STEREO_WEIGHTS, download=False)
-    info = W.entry(stereo.STEREO_WEIGHTS)
-    assert info["hash_algorithm"] == "sha256" and W.verify(path, stereo.STEREO_WEIGHTS)["verified"]
-    stem, label = stereo.stereo_stem("auto")
+    path = W.resolve(stem_lib.STEREO_WEIGHTS, download=False)
+    info = W.entry(stem_lib.STEREO_WEIGHTS)
+    assert info["hash_algorithm"] == "sha256"
+    assert W.verify(path, stem_lib.STEREO_WEIGHTS)["verified"]
+    stem, label = stem_lib.load_stem("stereo")
     assert label == "stereo-trained" and stem.count_params() == 47_008
 
 
 def test_trained_weights_beat_random_ones_on_a_generated_pair():
     pair = synthetic_pair(height=120, width=160, seed=21, max_disparity=24)
     trained, _ = _match(pair.left, pair.right, 24)
-    random, _ = _match(pair.left, pair.right, 24, weights="none")
+    random, _ = _match(pair.left, pair.right, 24, weights=None)
     assert bad_pixel_rate(trained, pair.disparity, 2) < 0.5 * bad_pixel_rate(
         random, pair.disparity, 2)
 
@@ -68,7 +78,7 @@ def test_sgm_fills_textureless_pixels_from_their_neighbours():
     flat = rng.random((30, 40)) < 0.3
     cost[flat, :] = rng.uniform(0.5, 0.55, (flat.sum(), 16))
     wta = np.abs(cost.argmin(-1) - truth) <= 1
-    aggregated = np.abs(stereo.sgm(cost).argmin(-1) - truth) <= 1
+    aggregated = np.abs(matching.sgm(cost, 0.3, 4.8).argmin(-1) - truth) <= 1
     assert wta.mean() < 0.8
     # (WTA gets a flat pixel within 1 px about 3 times in 16.)
     assert aggregated.mean() > 0.97 and aggregated[flat].mean() > 0.95
@@ -107,11 +117,23 @@ def test_sgm_is_the_plain_recurrence(paths):
     rng = np.random.default_rng(1)
     cost = rng.uniform(0, 2, (7, 9, 5)).astype(np.float32)
     guide = rng.uniform(0, 255, (7, 9)).astype(np.float32)
-    fast = stereo.sgm(cost, 0.1, 0.8, guide, 4.0, paths=paths)
+    fast = matching.sgm(cost, 0.1, 0.8, guide, 4.0, paths=paths)
     expected = _sgm_one_path_at_a_time(cost, 0.1, 0.8, guide, 4.0, paths)
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="`paths` must be 4 or 8, received 6"):
-        stereo.sgm(cost, paths=6)
+        matching.sgm(cost, 0.1, 0.8, paths=6)
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (3, 200), (150, 2), (70, 70)])
+def test_sgm_blocks_of_chains_cover_every_shape(height, width):
+    # The diagonal walks run in blocks of adjacent chains: shapes narrower,
+    # wider and taller than a block must all match the plain recurrence.
+    rng = np.random.default_rng(height * 1000 + width)
+    cost = rng.uniform(0, 2, (height, width, 3)).astype(np.float32)
+    guide = rng.uniform(0, 255, (height, width)).astype(np.float32)
+    fast = matching.sgm(cost, 0.1, 0.8, guide, 4.0, paths=8)
+    expected = _sgm_one_path_at_a_time(cost, 0.1, 0.8, guide, 4.0, 8)
+    np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_right_view_disparity_is_the_skewed_winner():
@@ -122,7 +144,7 @@ def test_right_view_disparity_is_the_skewed_winner():
         candidates = [cost[:, x + d, d] if x + d < 12 else np.full(70, np.inf)
                       for d in range(6)]
         expected[:, x] = np.argmin(np.stack(candidates, axis=-1), axis=-1)
-    np.testing.assert_array_equal(stereo._right_view_disparity(cost, rows=64), expected)
+    np.testing.assert_array_equal(matching.right_view_winners(cost, rows=64), expected)
 
 
 def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
@@ -132,9 +154,9 @@ def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
     for x in range(5):  # left x at d > x matches left of the right image
         in_view = volume[:, x, :x + 1]
         expected[:, x, x + 1:] = np.quantile(in_view, 0.75, axis=-1, keepdims=True)
-    out = stereo.neutralise_out_of_view(volume.copy(), 0.75)
+    out = matching.neutralize_out_of_view(volume.copy(), 0.75)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
-    np.testing.assert_array_equal(stereo.neutralise_out_of_view(volume.copy(), None), volume)
+    np.testing.assert_array_equal(matching.neutralize_out_of_view(volume.copy(), None), volume)
 
 
 def test_the_left_band_follows_its_neighbours_not_the_padding():
@@ -145,15 +167,15 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     x = np.arange(160)[None, :]
     band = np.isfinite(pair.disparity) & (x - pair.disparity < 0)
     assert band.sum() > 200
-    volume, _ = _volume(pair.left, pair.right, 24)
+    volume, views = _volume(pair.left, pair.right, 24)
 
     def band_bad2(out_of_view, edge_px):
         # Neither speckles nor the right view's own aggregation, which also
         # rejects the band's wrong winners: the scores and the fill alone.
-        d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
-                                          out_of_view=out_of_view, speckle_size=0,
-                                          right_paths=None, fill=False)
-        d = stereo.median3(stereo.fill_occlusions(d, edge_px=edge_px, behind_both_px=None))
+        d, _ = _matcher(out_of_view_quantile=out_of_view, speckle_size=0,
+                        right_sgm_paths=None, fill=False).match(volume, *views)
+        d = matching.median3(matching.fill_occlusions(d, edge_px=edge_px,
+                                                      behind_both_px=None))
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
     # The few wrong winners the padding leaves sit at the band's edge, and
@@ -168,7 +190,7 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
 @pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6)])
 def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, depth):
     cost = np.random.default_rng(0).uniform(0, 2, (3, width, depth)).astype(np.float32)
-    right = stereo.right_view_cost(cost.copy(), out_of_view)
+    right = matching.right_view_cost(cost.copy(), out_of_view)
     for xr in range(width):
         in_view = min(depth, width - xr)  # right pixel xr at d is left pixel xr + d
         for d in range(in_view):
@@ -184,14 +206,12 @@ def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
     # left's smoothing of a near surface over the background it hides.
     pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24,
                           truth_out_of_view=True)
-    volume, _ = _volume(pair.left, pair.right, 24)
+    volume, views = _volume(pair.left, pair.right, 24)
 
     def wrong_among_kept(right_paths):
         # Before the fill: the share of the pixels the check keeps that are
-        # more than 2 px off (0.0082 read from the left's cost, 0.0070 own).
-        d, _ = stereo.disparity_from_cost(volume, guide=pair.left.mean(axis=-1),
-                                          right_guide=pair.right.mean(axis=-1),
-                                          right_paths=right_paths, fill=False)
+        # more than 2 px off.
+        d, _ = _matcher(right_sgm_paths=right_paths, fill=False).match(volume, *views)
         kept = np.isfinite(d)
         return (np.abs(d - pair.disparity)[kept] > 2).mean()
 
@@ -228,7 +248,7 @@ def test_speckles_are_what_opencv_removes(max_size, step):
     disparity[rng.random(disparity.shape) < 0.05] = np.nan
     as_opencv = np.where(np.isfinite(disparity), disparity * 16, -16).astype(np.int16)
     cv2.filterSpeckles(as_opencv, -16, max_size, int(step * 16))
-    kept = stereo.remove_speckles(disparity, max_size, step)
+    kept = matching.remove_speckles(disparity, max_size, step)
     np.testing.assert_array_equal(np.isfinite(kept), as_opencv >= 0)
     np.testing.assert_array_equal(kept[np.isfinite(kept)], disparity[as_opencv >= 0])
 
@@ -239,12 +259,12 @@ def test_a_winding_region_counts_all_its_pixels():
     disparity = np.full((41, 51), np.nan, np.float32)
     disparity[::2] = 7.0
     disparity[1::4, -1] = disparity[3::4, 0] = 7.0
-    assert np.isfinite(stereo.remove_speckles(disparity, 1090, 1.0)).sum() == 1091
-    assert not np.isfinite(stereo.remove_speckles(disparity, 1091, 1.0)).any()
+    assert np.isfinite(matching.remove_speckles(disparity, 1090, 1.0)).sum() == 1091
+    assert not np.isfinite(matching.remove_speckles(disparity, 1091, 1.0)).any()
     disparity[0, 0] = 9.0  # more than a step away: a speckle of its own
-    kept = stereo.remove_speckles(disparity, 1, 1.0)
+    kept = matching.remove_speckles(disparity, 1, 1.0)
     assert np.isnan(kept[0, 0]) and np.isfinite(kept).sum() == 1090
-    assert stereo.remove_speckles(disparity, 0, 1.0) is disparity
+    assert matching.remove_speckles(disparity, 0, 1.0) is disparity
 
 
 @pytest.mark.parametrize("holes", [False, True])
@@ -256,7 +276,107 @@ def test_median3_is_the_median_of_the_finite_neighbours(holes):
     expected = np.full_like(disparity, np.nan)
     for y, x in zip(*np.nonzero(np.isfinite(disparity))):
         expected[y, x] = np.nanmedian(padded[y:y + 3, x:x + 3])
-    np.testing.assert_array_equal(stereo.median3(disparity), expected)
+    np.testing.assert_array_equal(matching.median3(disparity), expected)
+
+
+def test_disparity_helpers():
+    volume = np.full((2, 12, 5), -1.0, np.float32)
+    for x in range(12):
+        d = min(3, x)
+        volume[:, x, d] = 1.0
+    # No aggregation to speak of (penalties 0), no speckle filter (14 px
+    # would be one), no fill: the winners and the left-right check alone.
+    views = [np.zeros((2, 12, 3), np.float32)] * 2
+    disparity, valid = _matcher(p1=0, p2=0, edge=None, speckle_size=0, right_sgm_paths=None,
+                                fill=False).match(volume, *views)
+    assert np.allclose(disparity[:, 5:], 3) and valid[:, 5:].all()
+    assert not valid[:, :2].any()  # matches on the right view's border are rejected
+    filled = matching.fill_occlusions(np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32),
+                                    edge_px=0, behind_both_px=None)
+    np.testing.assert_array_equal(filled, [[5, 5, 2, 2, 2]])
+    up = upsample_disparity(np.full((4, 6), 2.0, np.float32), 11, 15, 2, 3)
+    assert up.shape == (11, 15) and np.allclose(up, 4.0)
+    spike = np.full((5, 5), 3.0, np.float32)
+    spike[2, 2] = 40
+    assert matching.median3(spike)[2, 2] == 3
+
+
+def test_fill_occlusions_at_the_left_edge():
+    """A hole with a valid pixel to its left takes the farther of its row
+    neighbours; one touching the left edge takes the nearest valid pixel
+    right, above or below, so a background hidden behind a near object at
+    the edge comes from the background around the object, and the band the
+    right camera never sees (a column of holes) from its row (these rules
+    alone: `edge_px=0`)."""
+    fill = functools.partial(matching.fill_occlusions, edge_px=0, behind_both_px=None)
+    background = np.full((9, 12), 6.0, np.float32)
+    background[3:6, 4:] = 20  # a near object reaching the right edge
+    background[3:6, :4] = np.nan  # the background it hides from the right camera
+    filled = fill(background)
+    np.testing.assert_array_equal(filled[3:6, :2], 6)  # the row alone would give 20
+    assert filled[4, 3] == 20  # right next to the object, the object is nearer
+    ground = np.tile(np.arange(10, 19, dtype=np.float32)[:, None], (1, 12))
+    ground[:, :3] = np.nan  # the left band
+    np.testing.assert_array_equal(fill(ground)[:, :3], ground[:, 3:6])
+    empty_row = np.full((3, 4), 2.0, np.float32)
+    empty_row[1] = np.nan
+    np.testing.assert_array_equal(fill(empty_row), 2.0)
+    assert np.isnan(fill(np.full((2, 3), np.nan, np.float32))).all()
+
+
+@pytest.mark.parametrize("edge_px", [1, 2])
+def test_fill_occlusions_refills_the_pixels_next_to_a_hole(edge_px):
+    """The `edge_px` valid pixels on each side of a hole on its row are
+    filled with it, from the pixels beyond them: a background pixel next to
+    an occlusion, 1.5 px off, no longer sets the whole hole's value."""
+    row = np.array([[4, 4, 4, 4, 5.5, np.nan, np.nan, 9.5, 9, 9, 9, 9]], np.float32)
+    filled = matching.fill_occlusions(row, edge_px=edge_px)
+    expected = row.copy()
+    expected[0, 5 - edge_px:7 + edge_px] = 4  # the farther side, beyond the edge pixels
+    np.testing.assert_array_equal(filled, expected)
+    untouched = np.array([[3, 3, 3, 3]], np.float32)  # no hole: nothing changes
+    np.testing.assert_array_equal(matching.fill_occlusions(untouched, edge_px=edge_px), untouched)
+
+
+def test_a_hole_behind_both_its_row_neighbours_takes_its_column():
+    """A hole whose left neighbour is nearer than its right one belongs to
+    neither: it takes the farther of the nearest valid pixels above and
+    below (the background between two objects), not the right object."""
+    scene = np.full((9, 12), 5.0, np.float32)  # the background
+    scene[2:7, :4] = 30  # a near object
+    scene[2:7, 7:] = 20  # a nearer-than-background one, hiding...
+    scene[2:7, 4:7] = np.nan  # ...the background between them
+    scene[8, 4:7] = 6  # below the hole the background is a bit nearer
+    filled = matching.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)
+    np.testing.assert_array_equal(filled[2:7, 4:7], 5)
+    old_rule = matching.fill_occlusions(scene, edge_px=0, behind_both_px=None)
+    np.testing.assert_array_equal(old_rule[2:7, 4:7], 20)
+    scene[2:7, :4] = 20.5  # within the tolerance of the right one: the row decides
+    np.testing.assert_array_equal(
+        matching.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)[2:7, 4:7], 20)
+
+
+def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
+    """An object reaching into the left band (its part x < d unmatched)
+    keeps its own disparity there, the background beside it the
+    background's: with the left view's colours, the nearest source in
+    colour and distance; without, in distance alone (the object's value
+    spreads as a wedge into the background)."""
+    height, width = 40, 30
+    truth = np.full((height, width), 5.0, np.float32)
+    truth[10:30, 4:] = 25  # an object from x = 4, its part x < 25 out of view
+    image = np.where((truth == 25)[..., None], [200, 60, 60], [40, 40, 160]).astype(np.float32)
+    disparity = truth.copy()
+    disparity[10:30, :12] = np.nan  # the band and the background hidden beside it
+    with_colour = matching.fill_occlusions(disparity, edge_px=0, image=image)
+    np.testing.assert_array_equal(with_colour, truth)
+    by_distance = matching.fill_occlusions(disparity, edge_px=0)
+    assert (by_distance[10:30, :4] == 25).any()  # the background took the object's
+    grey = image.mean(axis=-1)  # the two colours differ in grey too
+    np.testing.assert_array_equal(matching.fill_occlusions(disparity, edge_px=0, image=grey),
+                                  truth)
+    with pytest.raises(ValueError, match="`image` must be the left view, 40x30 pixels"):
+        matching.fill_occlusions(disparity, image=image[:, :20])
 
 
 def test_the_same_map_under_every_backend():
@@ -270,11 +390,10 @@ def test_the_same_map_under_every_backend():
 
 def test_strips_give_the_whole_image_volume():
     pair = synthetic_pair(height=70, width=90, seed=3, max_disparity=10)
-    keras.utils.set_random_seed(0)
-    model = build_matching_model(10, stem=stereo.stereo_stem("stereo")[0])
+    model = build_matching_model(10, stem=stem_lib.load_stem("stereo")[0])
     left, right = pair.left.astype("float32"), pair.right.astype("float32")
     whole = keras.ops.convert_to_numpy(model([left[None], right[None]]))[0]
-    strips = stereo.correlate_in_strips(model, left, right, rows=16)
+    strips = stem_lib.correlate_in_strips(model, left, right, rows=16)
     np.testing.assert_allclose(strips, whole, atol=1e-4)
 
 
@@ -330,19 +449,40 @@ def test_folded_batch_norm_gives_the_same_features(atrous):
 def test_cpu_has_bfloat16_reads_the_flags(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n")
-    assert stereo.cpu_has_bfloat16(info)
+    assert stem_lib.cpu_has_bfloat16(info)
     info.write_text("flags\t\t: fpu avx512f avx512_vnni\nmodel name\t: avx512_bf16less\n")
-    assert not stereo.cpu_has_bfloat16(info)
-    assert not stereo.cpu_has_bfloat16(tmp_path / "missing")
+    assert not stem_lib.cpu_has_bfloat16(info)
+    assert not stem_lib.cpu_has_bfloat16(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("has_bfloat16", [False, True])
 def test_auto_precision_is_bfloat16_only_where_it_was_faster(has_bfloat16, monkeypatch):
-    monkeypatch.setattr(stereo, "cpu_has_bfloat16", lambda: has_bfloat16)
+    monkeypatch.setattr(stem_lib, "cpu_has_bfloat16", lambda: has_bfloat16)
     fast = has_bfloat16 and keras.backend.backend() in ("tensorflow", "torch")
-    assert stereo.feature_policy() == ("mixed_bfloat16" if fast else "float32")
-    assert stereo.feature_policy("float32") == "float32"
-    assert stereo.feature_policy("mixed_bfloat16") == "mixed_bfloat16"
+    assert stem_lib.feature_policy() == ("mixed_bfloat16" if fast else "float32")
+    assert stem_lib.feature_policy("float32") == "float32"
+    assert stem_lib.feature_policy("mixed_bfloat16") == "mixed_bfloat16"
     with pytest.raises(ParameterError, match="`precision` must be one of auto, float32, "
                                              "mixed_bfloat16, received 'half'"):
-        stereo.feature_policy("half")
+        stem_lib.feature_policy("half")
+
+
+def test_a_slow_first_run_says_the_kernels_are_compiling(monkeypatch):
+    """`warm_up` calls `notify` when loading the kernels takes long (they are
+    compiling), and stays quiet when it does not."""
+    import time
+
+    from kerazoo.stereo import COMPILING, _kernels
+
+    heard = []
+    _kernels.warm_up(heard.append, after_s=5.0)  # compiled already: quick
+    assert heard == []
+    real = _kernels.add_row_paths
+
+    def compiling(*args):
+        time.sleep(0.5)
+        return real(*args)
+
+    monkeypatch.setattr(_kernels, "add_row_paths", compiling)
+    _kernels.warm_up(heard.append, after_s=0.05)
+    assert heard == [COMPILING]

@@ -2,19 +2,23 @@
 the right view's cost, the winners with their parabola, the out-of-view
 quantile, the speckle filter and the 3x3 median. SGM walks a volume pixel
 after pixel along a path, which numpy can only do as one call per step on
-whole lines (3-6x slower on Motorcycle, every step a pass over memory).
-Compiled on first use and cached on disk (`cache=True`), so later runs only
-load them.
+whole lines, each a pass over memory. Compiled on first use and cached on
+disk (`cache=True`), so later runs only load them.
 
-Private to `kerazoo.app.demos.stereo`, which documents what they compute;
-`tests/app/test_stereo_matching.py` checks them against plain definitions.
+Private to `kerazoo.stereo`, whose `matching` module documents what they
+compute; `tests/stereo/test_matching.py` checks them against plain
+definitions. `warm_up` runs each on a tiny input, so that a first run
+compiles (or loads from the cache) before the real work, and says so.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import threading
+
 from numba import njit, prange
 
+COMPILING = "compiling the matching kernels, first run only"
 # Pads the disparity axis of a path's previous costs, so that the +-1
 # neighbours need no bounds test and the loops vectorise. Finite, so the
 # "no infinities" fast-math flag holds: BIG + anything stays far above any cost.
@@ -68,28 +72,48 @@ def add_row_paths(cost, total, guide, p1, p2, edge, guided):
                 previous, current = current, previous
 
 
+# Adjacent chains walked together by one thread: at each row their pixels
+# are adjacent columns, so a step reads one contiguous run of the volume.
+_CHAINS_PER_BLOCK = 64
+
+
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step):
+def add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step,
+                     block_size=_CHAINS_PER_BLOCK):
     """total += the paths moving one row down and `column_step` (-1, 0, 1)
-    columns right per step, and their opposites: row after row, the pixels
-    of a row in parallel (each depends only on the row before)."""
+    columns right per step, and their opposites.
+
+    Such a path stays on one chain of pixels, `x - column_step * y = c`, and
+    chains are independent: blocks of adjacent chains run in parallel, in
+    ONE parallel region. (A region per row would make every row wait for
+    the slowest thread, which on a busy machine is one not scheduled.)
+    """
     height, width, depth = cost.shape
-    previous = np.full((2, width, depth + 2), _BIG, np.float32)
-    current = np.full((2, width, depth + 2), _BIG, np.float32)
-    for k in range(height):
+    first = -(height - 1) if column_step == 1 else 0
+    count = width if column_step == 0 else width + height - 1
+    blocks = (count + block_size - 1) // block_size
+    for block in prange(blocks):
+        previous = np.full((block_size, depth + 2), _BIG, np.float32)
+        current = np.full((block_size, depth + 2), _BIG, np.float32)
+        start = first + block * block_size
+        chains = min(block_size, first + count - start)
         for upward in range(2):
-            y = height - 1 - k if upward else k
-            from_y = y + 1 if upward else y - 1
-            for x in prange(width):
-                from_x = x + column_step if upward else x - column_step
-                if k == 0 or from_x < 0 or from_x >= width:  # a path starts here
-                    current[upward, x, 1:-1] = cost[y, x]
-                else:
-                    jump = _jump_penalty(guide, y, x, from_y, from_x, p1, p2, edge, guided)
-                    _arrive(previous[upward, from_x], current[upward, x], cost[y, x], jump, p1)
-                for d in range(depth):
-                    total[y, x, d] += current[upward, x, d + 1]
-        previous, current = current, previous
+            for k in range(height):
+                y = height - 1 - k if upward else k
+                from_y = y + 1 if upward else y - 1
+                for i in range(chains):
+                    x = start + i + column_step * y
+                    if x < 0 or x >= width:
+                        continue
+                    from_x = x + column_step if upward else x - column_step
+                    if k == 0 or from_x < 0 or from_x >= width:  # a path starts here
+                        current[i, 1:-1] = cost[y, x]
+                    else:
+                        jump = _jump_penalty(guide, y, x, from_y, from_x, p1, p2, edge, guided)
+                        _arrive(previous[i], current[i], cost[y, x], jump, p1)
+                    for d in range(depth):
+                        total[y, x, d] += current[i, d + 1]
+                previous, current = current, previous
 
 
 @njit(parallel=True, cache=True)
@@ -211,3 +235,30 @@ def median3(disparity):
             else:
                 out[y, x] = (window[n // 2 - 1] + window[n // 2]) / np.float32(2)
     return out
+
+
+def warm_up(notify=None, after_s=0.5):
+    """Runs every kernel once on a tiny input of the real inputs' types, so
+    that compiling them (first run) or loading them from numba's cache
+    happens here. `notify(message)` is called if that takes over `after_s`
+    seconds, i.e. when they are being compiled."""
+    timer = None
+    if notify is not None:
+        timer = threading.Timer(after_s, notify,
+                                (COMPILING,))
+        timer.daemon = True
+        timer.start()
+    try:
+        cost = np.ones((2, 3, 2), np.float32)
+        total = np.zeros_like(cost)
+        guide = np.zeros((2, 3), np.float32)
+        one = np.float32(1.0)
+        add_row_paths(cost, total, guide, one, one, one, True)
+        add_column_paths(cost, total, guide, one, one, one, True, 1)
+        winners(total)
+        shift_to_right_view(total, one)
+        median3(guide)
+        speckle_mask(guide, 1, 1.0)
+    finally:
+        if timer is not None:
+            timer.cancel()

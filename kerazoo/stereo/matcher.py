@@ -1,0 +1,411 @@
+"""`StereoMatcher`: a rectified stereo pair in, a disparity map out.
+
+One object holds every setting, as OpenCV's `StereoSGBM` does; its defaults
+are the values chosen on generated tuning pairs
+(`benchmarks/stereo_tuning.py`, `benchmarks/results/stereo_tuning.json`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+import warnings
+
+import numpy as np
+
+from kerazoo.errors import InputError, ParameterError
+from kerazoo.stereo import _kernels, matching, stem as stem_lib
+from kerazoo.stereo._kernels import COMPILING
+
+# A pair keeping fewer left-right consistent pixels than this is matched
+# again with its views exchanged, to tell a swapped pair from a hard one.
+SWAP_CHECK_BELOW = 0.5
+
+
+@dataclasses.dataclass
+class StereoResult:
+    """What `StereoMatcher.compute` returns.
+
+    Attributes:
+        disparity: float32 (h, w), in pixels of the left image as given: left
+            pixel (y, x) shows the scene point of right pixel (y, x - d). NaN
+            where there is no estimate (only with `fill=False`, or a row or
+            column without any).
+        valid: bool (h, w): left-right consistent and not a speckle, before
+            any filling.
+        seconds: the seconds each stage took.
+        scale: the factor the pair was matched at (1.0, or below 1 for a pair
+            over `max_pixels`).
+        views_look_swapped: True when the views exchanged match far better:
+            LEFT and RIGHT were very likely given the wrong way round.
+    """
+
+    disparity: np.ndarray
+    valid: np.ndarray
+    seconds: dict
+    scale: float = 1.0
+    views_look_swapped: bool = False
+
+    @property
+    def valid_fraction(self) -> float:
+        return float(self.valid.mean())
+
+
+def _check(name, value, ok, requirement):
+    if not ok:
+        raise ParameterError(name, f"must be {requirement}, received {value!r}")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+class StereoMatcher:
+    """Disparity maps of rectified stereo pairs, from learned features.
+
+    ONE network shared by both cameras (Xception's first layers, run atrous:
+    a feature at every pixel, stereo-trained weights that ship with kerazoo)
+    computes the features; their cosine correlation at every disparity is
+    aggregated semi-globally (SGM, guided by the image's edges), the winner
+    is refined to sub-pixel, checked against the right view's own
+    aggregation, speckles are removed, and the holes (mostly occlusions) are
+    filled from the background, then a 3x3 median.
+
+    The pair must be rectified (a scene point on the same row in both views),
+    and LEFT is the camera whose view shows a scene point further right.
+
+    Args:
+        weights: `"stereo"` (the shipped stereo-trained weights), `"imagenet"`
+            (ImageNet Xception's first layers: found or downloaded), `None`
+            (random, seeded) or a path (`.weights.h5` of the stem, or a
+            keras-applications Xception `.h5`).
+        max_disparity: the largest disparity searched, in pixels of the
+            images given (at least 4); None: a quarter of their width (at
+            least 16).
+        precision: the features' dtype policy: `"auto"` (`mixed_bfloat16`
+            under TensorFlow and torch on a CPU with bfloat16 instructions,
+            else `float32`), `"float32"` or `"mixed_bfloat16"`.
+        fill: fill the pixels that fail the checks (else NaN).
+        max_pixels: larger pairs are matched downscaled to this many pixels
+            and the map brought back to their size; None: never.
+        sgm_paths: 4 or 8 aggregation directions.
+        p1, p2: SGM's penalties for a 1 px change and a larger jump, on the
+            cost `1 - cosine` (in [0, 2]).
+        edge: grey levels of gradient that halve the jump penalty (None:
+            unguided).
+        right_sgm_paths: the right view's own aggregation for the left-right
+            check, 4 or 8 paths; None reads it from the left view's cost.
+        lr_tolerance_px: the largest left-right disagreement kept.
+        border_margin_px: matches this close to the right view's left edge
+            are rejected.
+        speckle_size, speckle_step_px: regions of at most `speckle_size`
+            pixels, joined by steps of at most `speckle_step_px`, are removed
+            (0: none).
+        out_of_view_quantile: disparities whose match lies left of the right
+            image score the pixel's quantile of its in-view scores; None:
+            they score the padding's correlation, 0.
+        fill_edge_px, fill_behind_both_px, fill_color_per_px: the fill's
+            settings (`kerazoo.stereo.matching.fill_occlusions`;
+            `fill_color_per_px=None`: by distance alone, the image unused).
+        check_swapped: match a pair that keeps under half its pixels again
+            with its views exchanged, and warn if that is far better.
+        progress: `progress(stage, seconds)` hears when a stage starts
+            (`seconds` None) and ends; also `(COMPILING, None)` while the
+            kernels compile on a first run.
+
+    Attributes:
+        stem: the shared network as trained (a `keras.Model`, float32).
+        features: the network it runs: BatchNormalization folded into the
+            convolutions, in `policy`.
+        policy: the features' dtype policy.
+        weights_label: which weights the stem holds.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kerazoo.stereo import StereoMatcher
+    >>> rng = np.random.default_rng(0)
+    >>> right = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    >>> left = np.roll(right, 5, axis=1)  # every scene point 5 px further right
+    >>> result = StereoMatcher(max_disparity=16).compute(left, right)
+    >>> round(float(np.median(result.disparity[:, 20:])), 1)
+    5.0
+
+    Reference:
+        Hirschmüller, "Stereo Processing by Semiglobal Matching and Mutual
+        Information", PAMI 2008; Zbontar & LeCun, "Stereo Matching by
+        Training a Convolutional Neural Network to Compare Image Patches",
+        JMLR 2016.
+    """
+
+    def __init__(self, weights="stereo", max_disparity=None, *, precision="auto", fill=True,
+                 max_pixels=1_000_000, sgm_paths=8, p1=0.3, p2=4.8, edge=4.0,
+                 right_sgm_paths=4, lr_tolerance_px=1.0, border_margin_px=2,
+                 speckle_size=200, speckle_step_px=2.0, out_of_view_quantile=None,
+                 fill_edge_px=1, fill_behind_both_px=1.0, fill_color_per_px=2.0,
+                 check_swapped=True, progress=None):
+        _check("max_disparity", max_disparity,
+               max_disparity is None or (isinstance(max_disparity, (int, np.integer))
+                                         and not isinstance(max_disparity, bool)
+                                         and max_disparity >= 4),
+               "None or an integer of at least 4")
+        smallest = stem_lib.MIN_SIDE**2
+        _check("max_pixels", max_pixels,
+               max_pixels is None or (_is_number(max_pixels) and max_pixels >= smallest),
+               f"None or at least {smallest}")
+        _check("sgm_paths", sgm_paths, sgm_paths in (4, 8), "4 or 8")
+        _check("right_sgm_paths", right_sgm_paths, right_sgm_paths in (None, 4, 8),
+               "None, 4 or 8")
+        for name, value in (("p1", p1), ("p2", p2), ("lr_tolerance_px", lr_tolerance_px),
+                            ("speckle_step_px", speckle_step_px)):
+            _check(name, value, _is_number(value) and math.isfinite(value) and value >= 0,
+                   "a finite number >= 0")
+        _check("edge", edge, edge is None or (_is_number(edge) and edge > 0),
+               "None or a number > 0")
+        _check("fill_color_per_px", fill_color_per_px,
+               fill_color_per_px is None or (_is_number(fill_color_per_px)
+                                             and math.isfinite(fill_color_per_px)
+                                             and fill_color_per_px >= 0),
+               "None or a finite number >= 0")
+        _check("fill_behind_both_px", fill_behind_both_px,
+               fill_behind_both_px is None or (_is_number(fill_behind_both_px)
+                                               and fill_behind_both_px >= 0),
+               "None or a number >= 0")
+        for name, value in (("border_margin_px", border_margin_px),
+                            ("speckle_size", speckle_size), ("fill_edge_px", fill_edge_px)):
+            _check(name, value, isinstance(value, (int, np.integer))
+                   and not isinstance(value, bool) and value >= 0, "an integer >= 0")
+        _check("out_of_view_quantile", out_of_view_quantile,
+               out_of_view_quantile is None or (_is_number(out_of_view_quantile)
+                                                and 0 <= out_of_view_quantile <= 1),
+               "None or a number in [0, 1]")
+        _check("progress", progress, progress is None or callable(progress),
+               "None or a callable (stage, seconds)")
+        self.max_disparity = None if max_disparity is None else int(max_disparity)
+        self.fill, self.max_pixels, self.check_swapped = bool(fill), max_pixels, check_swapped
+        self.sgm_paths, self.p1, self.p2, self.edge = sgm_paths, p1, p2, edge
+        self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
+        self.border_margin_px = int(border_margin_px)
+        self.speckle_size, self.speckle_step_px = int(speckle_size), speckle_step_px
+        self.out_of_view_quantile = out_of_view_quantile
+        self.fill_edge_px, self.fill_behind_both_px = int(fill_edge_px), fill_behind_both_px
+        self.fill_color_per_px = fill_color_per_px
+        self.progress = progress or (lambda stage, seconds: None)
+        self.policy = stem_lib.feature_policy(precision)
+        if not (weights is None or isinstance(weights, str) or hasattr(weights, "__fspath__")):
+            raise ParameterError("weights", "must be 'stereo', 'imagenet', None or a path, "
+                                 f"received {weights!r}")
+        self.stem, self.weights_label = stem_lib.load_stem(weights)
+        # For inference: BatchNormalization folded into the convolutions.
+        self.features = stem_lib.fold_batch_norm(self.stem, self.policy)
+        self._models = {}  # max disparity -> matching model (compiled once per frame size)
+        self._kernels_ready = False
+
+    # ---------------------------------------------------------------- steps
+
+    @contextlib.contextmanager
+    def _stage(self, seconds, name):
+        self.progress(name, None)
+        start = time.perf_counter()
+        yield
+        seconds[name] = round(time.perf_counter() - start, 3)
+        self.progress(name, seconds[name])
+
+    def max_disparity_for(self, width):
+        """The disparity range searched on images `width` pixels wide."""
+        return self.max_disparity if self.max_disparity is not None else max(16, width // 4)
+
+    def matching_model(self, max_disparity):
+        """The Keras model `[left, right]` (0-255 RGB) -> correlation
+        `(batch, h, w, max_disparity + 1)`, with the folded features; kept,
+        so a sequence of frames builds and compiles it once."""
+        if max_disparity not in self._models:
+            self._models[max_disparity] = stem_lib.build_matching_model(
+                max_disparity, stem=self.features)
+        return self._models[max_disparity]
+
+    def correlate(self, left, right, max_disparity=None):
+        """The cosine correlation `(h, w, max_disparity + 1)` of two prepared
+        views (`prepare_pair`), computed in row strips."""
+        max_disparity = max_disparity or self.max_disparity_for(left.shape[1])
+        return stem_lib.correlate_in_strips(self.matching_model(max_disparity), left, right)
+
+    def match(self, scores, left, right, overwrite=False):
+        """`(disparity, valid)` from a correlation volume of the prepared
+        views `left` and `right`, in the volume's pixels. `overwrite` lets
+        the volume's memory hold the costs (one volume less at the peak)."""
+        if not self._kernels_ready:
+            _kernels.warm_up(lambda message: self.progress(message, None))
+            self._kernels_ready = True
+        volume = scores.astype(np.float32, copy=not overwrite)
+        matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
+        cost = np.subtract(1.0, volume, out=volume)
+        guided = self.edge is not None
+        guide = left.mean(axis=-1) if guided else None
+        aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0,
+                                  self.sgm_paths)
+        d, disparity = matching.winners(aggregated)
+        if self.right_sgm_paths:
+            # The right view's own aggregation: the left's smoothing spreads
+            # a near surface over the background it hides, and the right
+            # view read from that cost agrees with it. The left's aggregated
+            # memory is done with: the right's reuses it.
+            right_cost = matching.right_view_cost(cost, self.out_of_view_quantile)
+            back_d = matching.sgm(right_cost, self.p1, self.p2,
+                                  right.mean(axis=-1) if guided else None, self.edge or 1.0,
+                                  self.right_sgm_paths, out=aggregated).argmin(axis=-1)
+        else:
+            back_d = matching.right_view_winners(aggregated)
+        h, w = d.shape
+        xr = np.arange(w)[None, :] - d
+        back = back_d[np.arange(h)[:, None], np.clip(xr, 0, w - 1)]
+        valid = (xr >= self.border_margin_px) & (np.abs(d - back) <= self.lr_tolerance_px)
+        disparity = np.where(valid, disparity, np.nan).astype(np.float32)
+        disparity = matching.remove_speckles(disparity, self.speckle_size,
+                                             self.speckle_step_px)
+        valid = np.isfinite(disparity)
+        if self.fill:
+            by_color = self.fill_color_per_px is not None
+            disparity = matching.median3(matching.fill_occlusions(
+                disparity, image=left if by_color else None, edge_px=self.fill_edge_px,
+                behind_both_px=self.fill_behind_both_px,
+                color_per_px=self.fill_color_per_px if by_color else 0.0))
+        return disparity, valid
+
+    # --------------------------------------------------------------- compute
+
+    def compute(self, left, right):
+        """The disparity map of a rectified pair.
+
+        Args:
+            left, right: numpy arrays of one size, `(h, w, 3)` RGB,
+                `(h, w, 4)` RGBA (alpha ignored) or `(h, w)` grey; uint8,
+                uint16 (any bit depth: both views share one scale) or float
+                (0..1, or 0..255). At least 16 pixels a side.
+
+        Returns:
+            A `StereoResult`. A pair that very likely has its views swapped
+            also raises a `UserWarning`; the result is still this pair's.
+        """
+        seconds = {}
+        left, right = prepare_pair(left, right)
+        height, width = left.shape[:2]
+        max_disparity = self.max_disparity_for(width)
+        if max_disparity >= width:
+            raise ParameterError("max_disparity", f"{max_disparity} is not smaller than the "
+                                 f"image width ({width})")
+        scale = 1.0
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            from kerazoo._io import resize_image
+
+            with self._stage(seconds, "downscale"):
+                scale = math.sqrt(self.max_pixels / (height * width))
+                small = max(stem_lib.MIN_SIDE, int(height * scale)), max(
+                    stem_lib.MIN_SIDE, int(width * scale))
+                left, right = (resize_image(view, *small) for view in (left, right))
+                max_disparity = max(4, math.ceil(max_disparity * scale))
+        with self._stage(seconds, "features + correlation"):
+            scores = self.correlate(left, right, max_disparity)
+        with self._stage(seconds, "matching"):
+            disparity, valid = self.match(scores, left, right, overwrite=True)
+            del scores
+        swapped = False
+        if self.check_swapped and valid.mean() < SWAP_CHECK_BELOW:
+            with self._stage(seconds, "swap check"):
+                swapped = self._looks_swapped(left, right, max_disparity, valid.mean())
+            if swapped:
+                warnings.warn("the views look swapped: exchanged, they match far better "
+                              "(LEFT is the camera whose view shows a scene point further "
+                              "right)", UserWarning, stacklevel=2)
+        if scale < 1.0:
+            with self._stage(seconds, "upscale"):
+                disparity = upsample_disparity(disparity, height, width, 1 / scale, 0.0)
+                rows = np.minimum((np.arange(height) * scale).astype(int), valid.shape[0] - 1)
+                columns = np.minimum((np.arange(width) * scale).astype(int), valid.shape[1] - 1)
+                valid = valid[rows][:, columns]
+        return StereoResult(disparity, valid, seconds, scale, swapped)
+
+    def _looks_swapped(self, left, right, max_disparity, valid_fraction):
+        # Exchanged, a swapped pair is a proper one again.
+        scores = self.correlate(right, left, max_disparity)
+        fill, self.fill = self.fill, False
+        try:
+            _, valid = self.match(scores, right, left, overwrite=True)
+        finally:
+            self.fill = fill
+        return bool(valid.mean() > max(2 * valid_fraction, SWAP_CHECK_BELOW))
+
+
+def prepare_pair(left, right):
+    """Two views as float32 (h, w, 3) RGB in 0-255, on one shared scale.
+
+    uint8 stays as it is; wider integers are scaled by the full scale of the
+    pair's peak (a 12-bit pair in uint16 reads as 12-bit); floats in 0..1 are
+    multiplied by 255, floats up to 255 kept, larger ones scaled like integers.
+    Grey views are repeated over RGB, alpha is dropped.
+    """
+    from kerazoo._io import _shared_full_scale
+
+    views = []
+    for name, view in (("left", left), ("right", right)):
+        view = np.asarray(view)
+        if view.dtype == bool or not (np.issubdtype(view.dtype, np.integer)
+                                      or np.issubdtype(view.dtype, np.floating)):
+            raise InputError(f"`{name}` must be an image of integers or floats, "
+                             f"received dtype {view.dtype}")
+        if view.ndim == 3 and view.shape[-1] == 1:
+            view = view[..., 0]
+        if view.ndim == 2:
+            view = np.repeat(view[..., None], 3, axis=-1)
+        if view.ndim != 3 or view.shape[-1] not in (3, 4):
+            raise InputError(f"`{name}` must be (h, w, 3) RGB, (h, w, 4) RGBA or (h, w) grey, "
+                             f"received shape {np.shape(view)}")
+        view = view[..., :3]
+        if np.issubdtype(view.dtype, np.floating) and not np.isfinite(view).all():
+            raise InputError(f"`{name}` holds NaN or infinite values")
+        if view.min(initial=0) < 0:
+            raise InputError(f"`{name}` holds negative values: give intensities")
+        views.append(view)
+    if views[0].shape != views[1].shape:
+        (lh, lw), (rh, rw) = views[0].shape[:2], views[1].shape[:2]
+        raise InputError(f"left and right views differ in size: {lw}x{lh} vs {rw}x{rh} "
+                         "(a rectified pair has one size)")
+    height, width = views[0].shape[:2]
+    if min(height, width) < stem_lib.MIN_SIDE:
+        raise InputError(f"images of {width}x{height} are too small (each side must be at "
+                         f"least {stem_lib.MIN_SIDE} pixels)")
+    if all(v.dtype == np.uint8 for v in views):
+        return tuple(np.ascontiguousarray(v, np.float32) for v in views)
+    factor = 255.0 / _shared_full_scale(views)
+    return tuple(np.ascontiguousarray(np.clip(v.astype(np.float32) * factor, 0, 255))
+                 for v in views)
+
+
+def upsample_disparity(disparity, height, width, stride, offset=0.0):
+    """A disparity map on a coarser grid, bilinear to (height, width) pixels,
+    in those pixels (values times `stride`). Coarse pixel (i, j) is centred
+    on fine pixel (stride * i + offset, stride * j + offset); NaN stays NaN."""
+    h, w = disparity.shape
+
+    def axis(n_out, n_in):
+        pos = np.clip((np.arange(n_out) - offset) / stride, 0, n_in - 1)
+        lo = np.minimum(np.floor(pos).astype(int), max(n_in - 2, 0))
+        frac = np.clip(pos - lo, 0, 1) if n_in > 1 else np.zeros_like(pos)
+        return lo, np.minimum(lo + 1, n_in - 1), frac.astype(np.float32)
+
+    y0, y1, fy = axis(height, h)
+    x0, x1, fx = axis(width, w)
+    valid = np.isfinite(disparity)
+    values = np.where(valid, disparity, 0.0).astype(np.float32)
+    weights = valid.astype(np.float32)
+
+    def interpolate(a):
+        top = a[y0][:, x0] * (1 - fx) + a[y0][:, x1] * fx
+        bottom = a[y1][:, x0] * (1 - fx) + a[y1][:, x1] * fx
+        return top * (1 - fy)[:, None] + bottom * fy[:, None]
+
+    num, den = interpolate(values), interpolate(weights)
+    out = np.where(den > 0.5, num / np.maximum(den, 1e-6), np.nan)
+    return (out * stride).astype(np.float32)

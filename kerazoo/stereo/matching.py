@@ -1,0 +1,236 @@
+"""The matching steps of `StereoMatcher`, on numpy arrays: semi-global
+aggregation, the right view's cost, speckles, the occlusion fill, the 3x3
+median, and the bad-pixel rate that scores a map.
+
+Each is usable alone (the tuning and benchmark scripts densify other
+methods' maps with the same `fill_occlusions` and `median3`); the loops
+run compiled (`kerazoo.stereo._kernels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerazoo.errors import ParameterError
+from kerazoo.stereo import _kernels
+
+
+def sgm(cost, p1, p2, guide=None, edge=4.0, paths=8, out=None):
+    """Semi-global aggregation of an (h, w, D) cost (Hirschmüller 2008).
+
+    Along `paths` directions (4: the image axes; 8: and the diagonals), each
+    path adds the cheapest way to arrive: `p1` for a 1 px disparity change,
+    `p2` for a larger jump. With a `guide` image (h, w) the jump penalty
+    falls across its edges, where depth edges usually are:
+    `max(1.5 p1, p2 / (1 + |gradient| / edge))`.
+
+    Returns:
+        The mean over the paths, float32, in `out` (an array of the cost's
+        shape and dtype) when given.
+
+    Reference:
+        Hirschmüller, "Stereo Processing by Semiglobal Matching and Mutual
+        Information", PAMI 2008.
+    """
+    if paths not in (4, 8):
+        raise ParameterError("paths", f"must be 4 or 8, received {paths}")
+    cost = np.ascontiguousarray(cost, np.float32)
+    guided = guide is not None
+    # One compiled signature: float32 everywhere, a dummy guide when none.
+    guide = np.ascontiguousarray(guide, np.float32) if guided else np.zeros((1, 1), np.float32)
+    p1, p2, edge = np.float32(p1), np.float32(p2), np.float32(edge)
+    if out is None:
+        # np.zeros maps its pages as the (parallel) walks first touch them;
+        # zeros_like would fault them all in first, on one core.
+        total = np.zeros(cost.shape, np.float32)
+    else:
+        total = out
+        total.fill(0)
+    _kernels.add_row_paths(cost, total, guide, p1, p2, edge, guided)
+    for column_step in (0, 1, -1)[: 1 if paths == 4 else 3]:
+        _kernels.add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step)
+    total /= np.float32(paths)
+    return total
+
+
+def winners(cost):
+    """Per pixel, the disparity of least cost (int64, numpy's argmin) and its
+    sub-pixel refinement (float32): the vertex of the parabola through the
+    winner's cost and its two neighbours', within +-0.5 px (none at the
+    range's ends or where the parabola opens downwards)."""
+    return _kernels.winners(np.ascontiguousarray(cost, np.float32))
+
+
+def neutralize_out_of_view(scores, quantile):
+    """In place: left pixel x at disparity d > x matches a column left of the
+    right image, where the correlation saw only padding. Such a disparity may
+    be the truth, so its score becomes the pixel's `quantile` of its in-view
+    scores: neither winning nor losing by itself. `quantile=None` leaves the
+    volume alone. Returns it."""
+    if quantile is not None:
+        _kernels.fill_out_of_view(scores, float(quantile))
+    return scores
+
+
+def right_view_cost(cost, out_of_view_quantile=None):
+    """In place: the left view's (h, w, D) cost becomes the right view's.
+
+    Right pixel xr at disparity d is left pixel xr + d. Disparities whose
+    match lies beyond the left image get the worst cost, 2, or with
+    `out_of_view_quantile` the pixel's quantile of its in-view scores, as
+    `neutralize_out_of_view` gives the left view. Returns the volume.
+    """
+    _kernels.shift_to_right_view(cost, np.float32(2.0))
+    # Mirrored, column x of the right view has x + 1 in-view disparities, as
+    # the left view's has; a score's quantile q is the cost's 1 - q.
+    if out_of_view_quantile is not None:
+        neutralize_out_of_view(cost[:, ::-1], 1.0 - out_of_view_quantile)
+    return cost
+
+
+def right_view_winners(cost, rows=64):
+    """The right view's winners read from the left view's (h, w, D) cost:
+    right pixel x at disparity d is left pixel x + d, so this is the volume
+    read along a skewed (strided) view, `rows` rows at a time (no second
+    volume)."""
+    h, w, depth = cost.shape
+    best_d = np.empty((h, w), np.int64)
+    band = np.full((rows, w + depth, depth), np.inf, np.float32)
+    for top in range(0, h, rows):
+        n = min(rows, h - top)
+        band[:n, :w] = cost[top : top + n]
+        item = band.itemsize
+        # Element (y, x, d) of this view is band[y, x + d, d].
+        skewed = np.lib.stride_tricks.as_strided(
+            band,
+            shape=(n, w, depth),
+            strides=((w + depth) * depth * item, depth * item, (depth + 1) * item),
+            writeable=False,
+        )
+        best_d[top : top + n] = skewed.argmin(axis=-1)
+    return best_d
+
+
+def remove_speckles(disparity, max_size, max_step_px):
+    """NaN over the speckles of a disparity map: 4-connected regions (a step
+    of at most `max_step_px` joins two pixels) of at most `max_size` pixels,
+    as OpenCV's `filterSpeckles`. `max_size=0` removes nothing and returns
+    the map itself."""
+    if max_size <= 0:
+        return disparity
+    speckle = _kernels.speckle_mask(
+        np.ascontiguousarray(disparity, np.float32), int(max_size), float(max_step_px)
+    )
+    return np.where(speckle, np.nan, disparity).astype(disparity.dtype)
+
+
+def median3(disparity):
+    """3x3 median of the finite neighbours of each finite pixel (numpy's
+    `nanmedian`, the image's edge repeated); NaN stays NaN."""
+    return _kernels.median3(np.ascontiguousarray(disparity, np.float32))
+
+
+def _nearest_valid_columns(valid):
+    """Per pixel, the column of the nearest valid pixel at or left of it on
+    its row (-1 if none) and at or right of it (the width if none)."""
+    width = valid.shape[1]
+    columns = np.arange(width, dtype=np.int32)
+    before = np.maximum.accumulate(np.where(valid, columns, -1), axis=1)
+    after = np.minimum.accumulate(np.where(valid, columns, width)[:, ::-1], axis=1)[:, ::-1]
+    return before, after
+
+
+def row_fill(disparity):
+    """Every hole takes the smaller (farther) of the nearest valid values to
+    its left and right on its row: the plain occlusion fill, which
+    `fill_occlusions` refines."""
+    height, width = disparity.shape
+    before, after = _nearest_valid_columns(np.isfinite(disparity))
+    rows = np.arange(height)[:, None]
+    left = np.where(before >= 0, disparity[rows, np.clip(before, 0, None)], np.inf)
+    right = np.where(after < width, disparity[rows, np.clip(after, None, width - 1)], np.inf)
+    filled = np.where(np.isfinite(disparity), disparity, np.minimum(left, right))
+    return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
+
+
+def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_per_px=2.0):
+    """Fills a map's NaNs from valid neighbours, as occlusions ask for.
+
+    What the right camera cannot see lies just left of the nearer surface
+    that hides it, and belongs to the farther one. So a hole takes:
+    - the farther (smaller) of the nearest valid values left and right on
+      its row;
+    - unless its left neighbour is more than `behind_both_px` nearer than its
+      right one (None: never): then neither is the hidden surface, and it
+      takes the farther of the nearest valid values above and below;
+    - at the left edge (nothing valid to its left), the nearest source right,
+      above or below, by distance and, with `image` (the left view, (h, w, C)
+      or grey (h, w), 0-255), by colour: `|colour difference| (summed over
+      channels) + color_per_px * distance`, so an object reaching into the
+      band keeps its own pixels.
+
+    The `edge_px` valid pixels next to a hole on its row are filled with it:
+    their matching windows straddle the occlusion. Pixels with no valid
+    pixel on their row or column stay NaN.
+    """
+    height, width = disparity.shape
+    valid = np.isfinite(disparity)
+    hole = ~valid
+    for step in range(1, edge_px + 1):
+        valid[:, step:] &= ~hole[:, :-step]
+        valid[:, :-step] &= ~hole[:, step:]
+    rows, columns = np.ogrid[:height, :width]
+    left_x, right_x = _nearest_valid_columns(valid)
+    up_y, down_y = (index.T for index in _nearest_valid_columns(valid.T))
+    has_left, has_right = left_x >= 0, right_x < width
+    has_up, has_down = up_y >= 0, down_y < height
+
+    def value(found, y, x):
+        y, x = np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)
+        return np.where(found, disparity[y, x], np.inf)
+
+    left, right = value(has_left, rows, left_x), value(has_right, rows, right_x)
+    up, down = value(has_up, up_y, columns), value(has_down, down_y, columns)
+    along_row = np.minimum(left, right)
+    if behind_both_px is not None:
+        behind_both = has_left & has_right & (left > right + behind_both_px) & (has_up | has_down)
+        along_row = np.where(behind_both, np.minimum(up, down), along_row)
+    filled = np.where(valid, disparity, along_row)
+    # Holes at the left edge: the nearest source right, above or below.
+    ys, xs = np.nonzero(~valid & ~has_left)
+    source_y = np.stack([ys, up_y[ys, xs], down_y[ys, xs]])
+    source_x = np.stack([right_x[ys, xs], xs, xs])
+    found = np.stack([has_right[ys, xs], has_up[ys, xs], has_down[ys, xs]])
+    distance = np.where(found, np.abs(source_y - ys) + np.abs(source_x - xs), np.inf)
+    source_y, source_x = np.clip(source_y, 0, height - 1), np.clip(source_x, 0, width - 1)
+    if image is not None:
+        image = np.asarray(image, np.float32)
+        if image.ndim == 2:  # grey levels: one channel
+            image = image[..., None]
+        if image.ndim != 3 or image.shape[:2] != (height, width):
+            raise ParameterError(
+                "image",
+                f"must be the left view, {height}x{width} pixels like the disparity, "
+                f"received shape {image.shape}",
+            )
+        color = np.abs(image[source_y, source_x] - image[ys, xs]).sum(axis=-1)
+        distance = color + color_per_px * distance
+    sources = np.where(found, disparity[source_y, source_x], np.inf)
+    filled[ys, xs] = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
+    return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
+
+
+def densify(disparity, image=None):
+    """A map with holes made dense as `StereoMatcher` makes its own:
+    `median3(fill_occlusions(disparity, image))`. For comparing other
+    methods' maps at the same density."""
+    return median3(fill_occlusions(disparity, image=image))
+
+
+def bad_pixel_rate(estimate, truth, threshold_px) -> float:
+    """Fraction of the ground truth's known (finite) pixels whose estimate is
+    missing or off by more than `threshold_px` (Middlebury's bad-N)."""
+    known = np.isfinite(truth)
+    off = np.abs(np.nan_to_num(estimate, nan=-1e9) - truth) > threshold_px
+    wrong = ~np.isfinite(estimate) | off
+    return float(wrong[known].mean())

@@ -1,0 +1,319 @@
+"""The network `StereoMatcher` shares between its two cameras (section
+7.160, "models as layers"): Xception's first layers, up to its stride-2
+features, run atrous so that every pixel has a feature; the matching model
+that correlates the two views' features; loading its weights; the policy
+it runs in; and its training loss.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerazoo.errors import ParameterError
+from kerazoo.options import STEREO_PRECISIONS
+from kerazoo.registry import PretrainedWeights, register
+
+STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
+STEM_FEATURES = "block2_sepconv2_bn"  # Xception's stride-2 features (level 2)
+# Each convolution of the stem and the BatchNormalization after it.
+STEM_CONVOLUTIONS = (
+    ("block1_conv1", "block1_conv1_bn"),
+    ("block1_conv2", "block1_conv2_bn"),
+    ("block2_sepconv1", "block2_sepconv1_bn"),
+    ("block2_sepconv2", STEM_FEATURES),
+)
+MIN_SIDE = 16  # the smallest side matched: the stem sees 7 px around a pixel
+HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
+# Features are computed on strips of about this many pixels (at least
+# MIN_STRIP_ROWS rows): larger strips waste fewer halo rows, smaller ones
+# bound the working memory (benchmarks/results/stereo_speed.json).
+STRIP_PIXELS, MIN_STRIP_ROWS = 160_000, 64
+RANDOM_SEED = 1337  # untrained (random) stems are reproducible
+
+
+def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True):
+    """Xception's first layers, up to its stride-2 features (`block2_sepconv2_bn`).
+
+    The same layers, names and weight shapes as `keras.applications.Xception`,
+    so its weights copy over by name (`copy_xception_weights`).
+
+    Args:
+        atrous: with True (DeepLab's trick) the first stride is removed and
+            the later 3x3 kernels are dilated by 2: the receptive field is
+            unchanged and feature (y, x) belongs to image pixel (y, x), so
+            disparities are matched at full resolution. The dilation runs as
+            the plain layers on the image's 4 pixel phases (`PixelPhases`),
+            exact for even sizes. False: Xception's own geometry.
+        name: the model's name.
+        dtype: the layers' dtype policy (e.g. `"mixed_bfloat16"`).
+        batch_norm: False builds the inference form that `fold_batch_norm`
+            fills: each convolution with a bias, no BatchNormalization.
+
+    Returns:
+        A `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
+        `(batch, h, w, 128)` features (`(h / 2, w / 2)` when not atrous).
+
+    Reference:
+        Chollet, "Xception: Deep Learning with Depthwise Separable
+        Convolutions", CVPR 2017.
+    """
+    import keras
+
+    from kerazoo.layers import MergePixelPhases, PixelPhases
+
+    layers = keras.layers
+    stride, padding = (1, "same") if atrous else (2, "valid")
+    bias = not batch_norm  # folded, each BatchNormalization's shift is a bias
+
+    def normalized(x, bn_name):
+        return layers.BatchNormalization(name=bn_name, dtype=dtype)(x) if batch_norm else x
+
+    inputs = keras.Input((None, None, 3), name="image")
+    x = layers.Conv2D(32, 3, strides=stride, padding=padding, use_bias=bias,
+                      name="block1_conv1", dtype=dtype)(inputs)
+    x = normalized(x, "block1_conv1_bn")
+    x = layers.Activation("relu", name="block1_conv1_act", dtype=dtype)(x)
+    if atrous:
+        # Split once and merged once: dilated convolutions split and merge
+        # the phases in every layer.
+        x = PixelPhases(2, name="atrous_split", dtype=dtype)(x)
+    x = layers.Conv2D(64, 3, padding=padding, use_bias=bias, name="block1_conv2",
+                      dtype=dtype)(x)
+    x = normalized(x, "block1_conv2_bn")
+    x = layers.Activation("relu", name="block1_conv2_act", dtype=dtype)(x)
+    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
+                               name="block2_sepconv1", dtype=dtype)(x)
+    x = normalized(x, "block2_sepconv1_bn")
+    x = layers.Activation("relu", name="block2_sepconv2_act", dtype=dtype)(x)
+    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
+                               name="block2_sepconv2", dtype=dtype)(x)
+    x = normalized(x, STEM_FEATURES)
+    if atrous:
+        x = MergePixelPhases(2, name="atrous_merge", dtype=dtype)([x, inputs])
+    return keras.Model(inputs, x, name=name)
+
+
+def fold_batch_norm(stem, dtype=None):
+    """The stem for inference: each BatchNormalization folded into the
+    convolution before it (its scale into the kernel that mixes channels,
+    its shift into a bias), in the layers' policy `dtype`. The same
+    features to float32 rounding, four passes over the image fewer, and in
+    `mixed_bfloat16` every convolution runs in bfloat16."""
+    import keras
+
+    atrous = any(layer.name == "atrous_split" for layer in stem.layers)
+    folded = xception_stem(atrous=atrous, name=f"{stem.name}_folded", dtype=dtype,
+                           batch_norm=False)
+    for conv_name, bn_name in STEM_CONVOLUTIONS:
+        bn = stem.get_layer(bn_name)
+        gamma, beta, mean, variance = (
+            keras.ops.convert_to_numpy(w)
+            for w in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance)
+        )
+        scale = gamma / np.sqrt(variance + bn.epsilon)
+        kernels = stem.get_layer(conv_name).get_weights()
+        # The last kernel mixes channels (Conv2D's, or the pointwise one):
+        # its output axis is the BatchNormalization's.
+        kernels[-1] = kernels[-1] * scale
+        folded.get_layer(conv_name).set_weights(kernels + [beta - mean * scale])
+    return folded
+
+
+def copy_xception_weights(stem, xception):
+    """Copies `xception`'s weights into the stem's layers of the same name."""
+    for layer in stem.layers:
+        if layer.weights:
+            layer.set_weights(xception.get_layer(layer.name).get_weights())
+    return stem
+
+
+def _randomize(stem, seed=RANDOM_SEED):
+    """Glorot-uniform kernels from a seeded generator of its own: untrained
+    features that are the same in every run, without reseeding the caller's
+    global random state."""
+    rng = np.random.default_rng(seed)
+    for layer in stem.layers:
+        weights = layer.get_weights()
+        for i, w in enumerate(weights):
+            if w.ndim >= 3:  # kernels; biases and BatchNormalization keep theirs
+                receptive = int(np.prod(w.shape[:-2]))
+                fan_in, fan_out = w.shape[-2] * receptive, w.shape[-1] * receptive
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                weights[i] = rng.uniform(-limit, limit, w.shape).astype(w.dtype)
+        layer.set_weights(weights)
+    return stem
+
+
+def load_stem(weights="stereo"):
+    """The atrous stem with trained (or random) weights.
+
+    Args:
+        weights: `"stereo"`: the stereo-trained weights that ship with kerazoo
+            (sha256-verified); `"imagenet"`: ImageNet Xception's first layers
+            (found on this machine or downloaded); `None`: random, seeded; or
+            a path: a `.weights.h5` of this stem, or a keras-applications
+            Xception `.h5`.
+
+    Returns:
+        `(stem, label)`: the `keras.Model` (BatchNormalization not folded,
+        float32) and a label naming the weights for reports.
+    """
+    from kerazoo import backbones
+    from kerazoo import weights as weights_lib
+
+    stem = xception_stem()
+    if weights is None:
+        return _randomize(stem), "random"
+    if weights == "stereo":
+        path = weights_lib.resolve(STEREO_WEIGHTS, download=False)
+        weights_lib.load_weights_quietly(stem, path, "the stereo stem")
+        return stem, "stereo-trained"
+    if weights == "imagenet":
+        path = weights_lib.resolve(backbones.weights_file("xception"), download=True)
+        label = "imagenet"
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise ParameterError(
+                "weights", f"{weights}: no such file (use 'stereo', 'imagenet', None or a path)"
+            )
+        if path.name.endswith(".weights.h5"):
+            weights_lib.load_weights_quietly(stem, path, "the stereo stem")
+            return stem, str(path)
+        label = str(path)
+    xception = backbones.xception(weights=path, include_preprocessing=False)
+    return copy_xception_weights(stem, xception), label
+
+
+@register("backbone", weights=(PretrainedWeights(
+    "stereo", top=None, notop=STEREO_WEIGHTS,
+    preprocessing="RGB 0-255 scaled to [-1, 1] (xception_preprocessing)"),), pyramid=False)
+def stereo_xception_stem(weights="stereo"):
+    """Xception's first layers run atrous, stereo-trained: the network StereoMatcher shares.
+
+    Args:
+        weights: as `load_stem`: `"stereo"` (shipped), `"imagenet"`, None or
+            a path.
+
+    Returns:
+        The `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
+        `(batch, h, w, 128)` features.
+    """
+    return load_stem(weights)[0]
+
+
+def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU says it computes in bfloat16 (x86's avx512_bf16 or
+    amx_bf16 among the flags in `cpuinfo`; False where there is no such file)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    return not {"avx512_bf16", "amx_bf16"}.isdisjoint(text.split())
+
+
+def feature_policy(precision="auto"):
+    """The stem's dtype policy for `precision` (one of `auto`, `float32`,
+    `mixed_bfloat16`).
+
+    `auto` is `mixed_bfloat16` under TensorFlow and torch on a CPU with
+    bfloat16 instructions, where it is faster at the same accuracy, and
+    `float32` elsewhere (JAX is slower in bfloat16): see
+    `benchmarks/results/stereo.json`.
+    """
+    import keras
+
+    if precision not in STEREO_PRECISIONS:
+        raise ParameterError(
+            "precision", f"must be one of {', '.join(STEREO_PRECISIONS)}, received {precision!r}"
+        )
+    if precision != "auto":
+        return precision
+    fast = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
+    return "mixed_bfloat16" if fast else "float32"
+
+
+def xception_preprocessing(name="preprocess"):
+    """0-255 RGB -> [-1, 1], as Xception's weights expect."""
+    import keras
+
+    return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=name)
+
+
+def build_matching_model(max_disparity_px, stem=None, trainable=False, input_shape=None):
+    """`[left, right]` (0-255 RGB) -> cosine correlation `(batch, h, w, D + 1)`.
+
+    ONE stem shared by both views (`StereoXception`), then
+    `CorrelationVolume` over disparities 0..`max_disparity_px`. Saves to and
+    loads from `.keras` with `safe_mode=True`.
+    """
+    import keras
+
+    from kerazoo.layers import CorrelationVolume, StereoXception
+
+    stem = stem or xception_stem()
+    shape = tuple(input_shape) if input_shape else (None, None, 3)
+    left, right = keras.Input(shape, name="left"), keras.Input(shape, name="right")
+    scale = xception_preprocessing()
+    shared = StereoXception(base=stem, output_mode="both", trainable_base=trainable,
+                            name="shared_xception")
+    fl, fr = shared([scale(left), scale(right)])
+    cost = CorrelationVolume(max_disparity_px, name="correlation")([fl, fr])
+    return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
+
+
+def correlate_in_strips(matching, left, right, rows=None):
+    """`matching`'s volume for a whole (h, w, 3) pair, computed on horizontal
+    strips of `rows` rows (default: about `STRIP_PIXELS` pixels), each with
+    `HALO_ROWS` more above and below, so the features of only one strip are
+    in memory at a time.
+
+    Every window has the same height (the last one starts higher), so the
+    model compiles once per frame size, not per strip; the windows are
+    even-sized, which keeps the atrous stem's pixel phases exact.
+    """
+    height, width = left.shape[:2]
+    rows = rows or max(MIN_STRIP_ROWS, STRIP_PIXELS // width // 2 * 2)
+    window = min(height, rows + 2 * HALO_ROWS)
+    volume = None
+    for top in range(0, height, rows):
+        low = min(max(0, top - HALO_ROWS), height - window)
+        # predict_on_batch runs the compiled function, not an eager call.
+        strip = matching.predict_on_batch(
+            [left[None, low : low + window], right[None, low : low + window]]
+        )
+        strip = np.asarray(strip)[0]
+        if volume is None:
+            volume = np.empty((height,) + strip.shape[1:], np.float32)
+        keep = min(rows, height - top)
+        volume[top : top + keep] = strip[top - low : top - low + keep]
+    return volume
+
+
+def matching_loss(temperature=16.0):
+    """MC-CNN-style training of the features: a softmax over the disparity
+    range of the correlation, cross-entropy at the true disparity (sub-pixel
+    truth shared by its two neighbours). `y_true`: `(batch, h, w, 1)`
+    disparity, negative where unknown.
+
+    Reference:
+        Zbontar & LeCun, "Stereo Matching by Training a Convolutional Neural
+        Network to Compare Image Patches", JMLR 2016; Luo et al., "Efficient
+        Deep Learning for Stereo Matching", CVPR 2016.
+    """
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        depth = ops.shape(y_pred)[-1]
+        bins = ops.cast(ops.arange(depth), y_pred.dtype)
+        truth = ops.cast(y_true, y_pred.dtype)
+        target = ops.maximum(0.0, 1.0 - ops.abs(bins - truth))
+        in_range = (truth[..., 0] >= 0) & (truth[..., 0] <= ops.cast(depth - 1, truth.dtype))
+        valid = ops.cast(in_range, y_pred.dtype)
+        log_p = ops.log_softmax(ops.cast(y_pred, "float32") * temperature, axis=-1)
+        cross = -ops.sum(ops.cast(target, "float32") * log_p, axis=-1)
+        return ops.sum(cross * ops.cast(valid, "float32")) / (ops.sum(valid) + 1.0)
+
+    return loss
