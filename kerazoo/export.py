@@ -154,10 +154,11 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     import keras
 
     _check_format(format)
-    path = Path(path)
+    path = Path(path).absolute()  # "." has no name to stage beside
     suffix = SUFFIXES[format]
     if suffix and path.suffix != suffix:
         raise ParameterError("path", f"must end with {suffix} for {format}, received {path}")
+    _check_replaceable(path, format)
     signature = input_signature(model, input_shapes)
     # After the arguments: a mistyped path or shape is worth hearing of even
     # where the exporter is not installed.
@@ -197,12 +198,36 @@ def _cleanup(folder):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# What a SavedModel folder holds: such a folder is an earlier export, which
+# a new one may replace; any other folder is the user's, and is never touched.
+SAVED_MODEL_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb",
+                                 "keras_metadata.pb"})
+
+
+def _check_replaceable(path: Path, format: str) -> None:
+    """Refuses, before any work, a target that is not kerazoo's to replace: a
+    folder for a file format, a file for a folder format, or a folder that
+    holds anything but an earlier SavedModel."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if SUFFIXES[format]:
+        if path.is_dir():
+            raise ParameterError("path", f"{path} is a folder; {format} exports are files")
+        return
+    if not path.is_dir():
+        raise ParameterError("path", f"{path} is a file; a SavedModel is a folder")
+    entries = {entry.name for entry in path.iterdir()}
+    if entries and ("saved_model.pb" not in entries or not entries <= SAVED_MODEL_ENTRIES):
+        others = sorted(entries - SAVED_MODEL_ENTRIES) or sorted(entries)
+        raise ParameterError("path", f"{path} holds other files ({', '.join(others[:3])}): "
+                             "give a new or empty folder, or an earlier SavedModel export")
+
+
 def _replace(staged: Path, path: Path) -> None:
     if staged.is_dir():
         old = None
         if path.exists():
-            if not path.is_dir():
-                raise ExportError(f"{path} is a file; a SavedModel is a folder")
+            _check_replaceable(path, "tf_saved_model")  # again: it may have changed
             old = path.with_name(temporary_prefix(path) + "old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)

@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_one_line_error, cli_json, need_extra, run_cli, tiny_base
 
 from kerazoo import export
-from kerazoo.errors import ExportError
+from kerazoo.errors import ExportError, ParameterError
 from kerazoo.layers import (CorrelationVolume, InceptionBlock, MergePixelPhases, PixelPhases,
                             ResidualBlock, SiameseEncoder, StereoXception)
 
@@ -132,6 +132,41 @@ def test_a_refused_folder_is_named_as_the_user_gave_it(tmp_path, monkeypatch):
     assert raised.value.filename == str(out)
 
 
+@pytest.mark.parametrize("target, export_format, match", [
+    ("myproject", "tf_saved_model", r"myproject holds other files \(notes.txt\): give a new"),
+    ("myproject/notes.txt", "tf_saved_model", "notes.txt is a file; a SavedModel is a folder"),
+    ("myproject.onnx", "onnx", "myproject.onnx is a folder; onnx exports are files"),
+])
+def test_a_users_folder_or_file_is_refused_before_any_work(tmp_path, target, export_format,
+                                                           match):
+    """Export replaces only its own earlier output: a folder holding anything
+    but a SavedModel is the user's, and stays as it was."""
+    for folder in ("myproject", "myproject.onnx"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.txt").write_text("the user's work")
+    model = _models()["SiameseEncoder"][0]()
+    with pytest.raises(ParameterError, match=match):
+        export.export_model(model, tmp_path / target, export_format)
+    for folder in ("myproject", "myproject.onnx"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == ["notes.txt"]
+        assert (tmp_path / folder / "notes.txt").read_text() == "the user's work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myproject", "myproject.onnx"]
+
+
+def test_an_earlier_saved_model_export_is_replaced(tmp_path):
+    if "tf_saved_model" not in SUPPORTED:
+        pytest.skip(f"no tf_saved_model export under {BACKEND}")
+    model = _image_model(ResidualBlock(4))
+    out = tmp_path / "served"
+    export.export_model(model, out, "tf_saved_model", check=False)
+    assert "saved_model.pb" in {p.name for p in out.iterdir()}
+    report = export.export_model(model, out, "tf_saved_model")
+    assert report["max_abs_difference"] <= 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+    (tmp_path / "empty").mkdir()  # an empty folder is free to use too
+    export.export_model(model, tmp_path / "empty", "tf_saved_model", check=False)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"format": "pt2"}, "`format` must be one of onnx, tf_saved_model, litert"),
     ({"path": "model.bin"}, "`path` must end with .onnx"),
@@ -206,8 +241,10 @@ def test_export_command_names_an_unwritable_out(tmp_path):
      "--input-shape: expected sizes like"),
     (["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "1x5", "--input-shape", "1x6"],
      "--input-shape: (1, 6) does not fit"),
+    (["m.keras", ".", "--format", "tf_saved_model"], "holds other files (m.keras)"),
 ])
-def test_export_command_bad_input_is_one_line(tmp_path, args, match):
+def test_export_command_bad_input_is_one_line(tmp_path, args, match, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "." is this test's folder
     a, b = keras.Input((5,)), keras.Input((5,))
     keras.Model([a, b], SiameseEncoder(keras.layers.Dense(3), merge="euclidean")([a, b])).save(
         tmp_path / "m.keras")
