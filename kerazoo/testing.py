@@ -81,6 +81,7 @@ def check_layer(
     rtol=1e-5,
     atol=1e-5,
     seed=0,
+    safe_mode=True,
 ):
     """Runs the standard battery of checks on a Keras layer class.
 
@@ -107,10 +108,12 @@ def check_layer(
             magnitude (at least 1). float16 and bfloat16 carry about 3 and 2
             significant digits.
         run_saving: save a functional model around the layer to `.keras`,
-            reload it with `safe_mode=True` and no `custom_objects`, and
+            reload it with `safe_mode` (True) and no `custom_objects`, and
             compare outputs.
         rtol, atol: tolerances of the output comparisons.
         seed: seed of the random inputs and targets.
+        safe_mode: deserialize and reload in Keras's safe mode (False only
+            for layers that load external code, such as `HubLayer`).
 
     Returns:
         A dict naming each check that ran (value: a short detail).
@@ -138,7 +141,7 @@ def check_layer(
     # 2. Through the registry, as saving does.
     serialized = keras.saving.serialize_keras_object(layer)
     json.dumps(serialized)  # must be JSON-serializable
-    revived = keras.saving.deserialize_keras_object(serialized)
+    revived = keras.saving.deserialize_keras_object(serialized, safe_mode=safe_mode)
     if type(revived) is not layer_cls or _config_json(revived.get_config()) != _config_json(config):
         raise AssertionError("serialize/deserialize did not give back an equal layer")
     report["serialize"] = serialized.get("registered_name", "")
@@ -232,13 +235,14 @@ def check_layer(
                 f"(tolerance {mixed_precision_tolerance})")
         report[policy] = f"{compute}, within {worst:.2g} of float32"
 
-    # 7. .keras save and reload: registered classes only, safe mode.
+    # 7. .keras save and reload: registered classes only, safe mode unless
+    # the layer loads external code.
     if run_saving:
         expected = [keras.ops.convert_to_numpy(o) for o in _flat(model(x, training=False))]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.keras")
             model.save(path)
-            reloaded = keras.saving.load_model(path, safe_mode=True)
+            reloaded = keras.saving.load_model(path, safe_mode=safe_mode)
         got = [keras.ops.convert_to_numpy(o) for o in _flat(reloaded(x, training=False))]
         for e, g in zip(expected, got):
             np.testing.assert_allclose(g, e, rtol=rtol, atol=atol,

@@ -8,6 +8,14 @@ from keras import layers, ops
 from kerazoo.registry import register
 
 
+def _in_safe_mode():
+    """Whether Keras is deserializing in safe mode now (`load_model` and
+    `deserialize_keras_object` set it; True unless the user turned it off)."""
+    from keras.src.saving import serialization_lib  # Keras's own check, as Lambda's
+
+    return bool(serialization_lib.in_safe_mode())
+
+
 def _input_specs(fn):
     """(positional specs, keyword specs) of a restored function or signature."""
     concrete = getattr(fn, "concrete_functions", None)
@@ -39,6 +47,10 @@ class HubLayer(layers.Layer):
     it works in functional models, trains, and saves by handle (reloading a
     `.keras` file re-resolves the handle, then restores the saved values of
     the module's variables). TensorFlow backend only, by nature.
+
+    A SavedModel's graph can run any TensorFlow operation, so a saved model
+    holding a HubLayer loads only with `safe_mode=False` (or after
+    `keras.config.enable_unsafe_deserialization()`), as Keras's `TFSMLayer`.
 
     Args:
         handle: a TF-Hub handle (URL, resolved through the TF-Hub cache) or
@@ -185,3 +197,16 @@ class HubLayer(layers.Layer):
         })
         config.pop("autocast", None)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Loading a HubLayer loads a SavedModel, whose graph can run any
+        # TensorFlow op (write files, read the network): refused in safe
+        # mode, as Keras refuses its own TFSMLayer.
+        if _in_safe_mode():
+            raise ValueError(
+                f"Requested the deserialization of a `HubLayer` (handle "
+                f"{config.get('handle')!r}), which loads an external SavedModel whose graph "
+                "can run arbitrary operations. If you trust this file, load it with "
+                "`safe_mode=False` or call `keras.config.enable_unsafe_deserialization()`.")
+        return cls(**config)

@@ -54,7 +54,7 @@ def saved_model(tmp_path_factory):
     ({"signature": "serving_default", "output_key": "norm", "output_shape": ()}, (2,), 0),
 ])
 def test_hub_layer_check_layer(saved_model, kwargs, expected_shape, n_trainable):
-    check_layer(HubLayer, {"handle": saved_model, **kwargs}, input_shape=(2, 4),
+    check_layer(HubLayer, {"handle": saved_model, **kwargs}, input_shape=(2, 4), safe_mode=False,
                 expected_output_shape=expected_shape,
                 expected_num_trainable_weights=n_trainable,
                 expected_num_non_trainable_weights=3 - n_trainable)
@@ -75,7 +75,7 @@ def test_hub_layer_in_a_functional_model_trains_saves_and_reloads(saved_model, t
     assert not np.allclose(before, after)  # the module's own variable was trained
     expected = model.predict(x, verbose=0)
     model.save(tmp_path / "hub.keras")
-    reloaded = keras.saving.load_model(tmp_path / "hub.keras", safe_mode=True)
+    reloaded = keras.saving.load_model(tmp_path / "hub.keras", safe_mode=False)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
     # The training flag reaches the module (it halves its output in training).
     eager_train = keras.ops.convert_to_numpy(hub_layer(x, training=True))
@@ -144,3 +144,41 @@ def test_hub_layer_with_a_broken_extra_says_so(monkeypatch):
 
 def test_hub_layer_is_registered():
     assert kerazoo.registry.get("HubLayer").target is HubLayer
+
+
+@needs_tf
+@needs_hub
+def test_safe_mode_refuses_a_hub_layer_and_runs_nothing(tmp_path):
+    """A SavedModel's graph can run any op: here one that writes a file when
+    called. Under safe_mode (the default of load_model, of kerazoo's loader
+    and of deserialize_keras_object) the layer is refused before it loads."""
+    import tensorflow as tf
+
+    from kerazoo._io import load_keras_model
+    from kerazoo.errors import InputError
+
+    marker = tmp_path / "written_by_the_graph"
+
+    class Writer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+        def __call__(self, x):
+            tf.io.write_file(str(marker), "pwned")
+            return x
+
+    tf.saved_model.save(Writer(), str(tmp_path / "writer"))
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, HubLayer(str(tmp_path / "writer"), output_shape=(4,))(inputs))
+    model.save(tmp_path / "m.keras")
+    marker.unlink(missing_ok=True)  # the build above may have traced it
+    with pytest.raises(ValueError, match="deserialization of a `HubLayer`"):
+        keras.saving.load_model(tmp_path / "m.keras")
+    with pytest.raises(InputError, match="deserialization of a `HubLayer`"):
+        load_keras_model(tmp_path / "m.keras")
+    config = keras.saving.serialize_keras_object(model.layers[-1])
+    with pytest.raises(ValueError, match="deserialization of a `HubLayer`"):
+        keras.saving.deserialize_keras_object(config)
+    assert not marker.exists()
+    # Trusted on purpose, it loads and runs.
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=False)
+    reloaded.predict(np.zeros((1, 4), "float32"), verbose=0)
+    assert marker.read_text() == "pwned"

@@ -104,3 +104,21 @@ def test_views_the_base_cannot_take_are_refused_plainly(shape, match):
     with pytest.raises(ValueError, match=match) as error:
         StereoXception()([np.zeros(shape, "float32")] * 2)
     assert "\x1b[" not in str(error.value)
+
+
+def test_a_config_never_fetches_or_opens_weights_while_loading(monkeypatch):
+    """Every config kerazoo writes says `weights: None` (they are in the
+    variables); a crafted one naming "imagenet" or a path must not start a
+    download or open a file at load time."""
+    from kerazoo import weights as weights_lib
+
+    opened = []
+    monkeypatch.setattr(weights_lib, "resolve", lambda *a, **k: opened.append(a) or 1 / 0)
+    layer = StereoXception(input_shape=(71, 71, 3), levels=2)
+    config = keras.saving.serialize_keras_object(layer)
+    assert config["config"]["weights"] is None
+    for crafted in ("imagenet", "/etc/passwd"):
+        config["config"]["weights"] = crafted
+        revived = keras.saving.deserialize_keras_object(config)
+        assert isinstance(revived, StereoXception)
+    assert opened == []
