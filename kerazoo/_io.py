@@ -249,9 +249,55 @@ def _shared_full_scale(images) -> float:
     return full_scale(peak)
 
 
+# What a .keras archive may hold before Keras is given it: beyond these, a
+# small file that inflates to gigabytes (a zip bomb) is refused in one line.
+# A .keras holds config.json, metadata.json, model.weights.h5 and assets/.
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_CONFIG_BYTES = 64 << 20  # config.json and metadata.json, read whole by Keras
+MAX_ARCHIVE_BYTES = 16 << 30  # everything, uncompressed
+MAX_INFLATION = 200  # uncompressed / compressed, for members over 16 MiB
+_INFLATION_FROM_BYTES = 16 << 20
+
+
+def check_keras_archive(path) -> None:
+    """Refuses a `.keras` archive that would take unbounded memory or disk to
+    load: too many members, a config over `MAX_CONFIG_BYTES`, more than
+    `MAX_ARCHIVE_BYTES` in all, or a large member inflating over
+    `MAX_INFLATION` times (weights barely compress). Reads only the zip's
+    directory."""
+    import zipfile
+
+    def size(n):
+        return f"{n / (1 << 20):.0f} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable .keras archive ({e})") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise InputError(f"{path}: refused: {len(members)} files in the archive, over "
+                         f"{MAX_ARCHIVE_MEMBERS} (a .keras model holds a few)")
+    total = 0
+    for member in members:
+        total += member.file_size
+        if member.filename in ("config.json", "metadata.json") and \
+                member.file_size > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: refused: its {member.filename} inflates to "
+                             f"{size(member.file_size)}, over {size(MAX_CONFIG_BYTES)}")
+        inflation = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _INFLATION_FROM_BYTES and inflation > MAX_INFLATION:
+            raise InputError(f"{path}: refused: {member.filename} inflates {inflation:.0f}x "
+                             f"to {size(member.file_size)} (a zip bomb?)")
+    if total > MAX_ARCHIVE_BYTES:
+        raise InputError(f"{path}: refused: the archive inflates to {size(total)}, over "
+                         f"{size(MAX_ARCHIVE_BYTES)}")
+
+
 def load_keras_model(path):
     """`keras.saving.load_model(path, safe_mode=True)`, with a missing, empty,
-    truncated or foreign file reported as one `InputError` line."""
+    truncated, foreign or oversized (`check_keras_archive`) file reported as
+    one `InputError` line."""
     import zipfile
 
     import keras
@@ -262,8 +308,9 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: not a .keras model (not a zip archive: empty, "
                          "truncated or another format)")
+    check_keras_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
         raise InputError(f"{path}: not a loadable .keras model "
-                         f"({' '.join(str(e).split())[:160]})") from None
+                         f"({' '.join(str(e).split())[:300]})") from None

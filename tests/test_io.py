@@ -1,12 +1,14 @@
 """kerazoo._io: image reading in every mode, atomic writes."""
 
 import os
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from kerazoo._io import atomic_write, read_image_rgb
+from kerazoo.errors import InputError
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
@@ -101,3 +103,51 @@ def test_atomic_write_keeps_errors_about_other_files(tmp_path):
     with pytest.raises(FileNotFoundError) as raised:
         atomic_write(tmp_path / "out.json", write)
     assert raised.value.filename == str(tmp_path / "missing" / "input.csv")
+
+
+def _archive(path, members):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"config.json": b" " * (65 << 20)}, "its config.json inflates to 65 MiB, over 64 MiB"),
+    ({"model.weights.h5": bytes(17 << 20)}, "model.weights.h5 inflates"),
+    ({f"assets/{i}": b"x" for i in range(1001)}, "1001 files in the archive, over 1000"),
+])
+def test_a_zip_bomb_is_refused_before_keras_reads_it(tmp_path, members, message):
+    from kerazoo._io import load_keras_model
+
+    path = _archive(tmp_path / "bomb.keras", members)
+    assert path.stat().st_size < 1 << 20  # small on disk
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_keras_model(path)
+
+
+def test_the_archive_total_is_bounded(tmp_path, monkeypatch):
+    from kerazoo import _io
+
+    monkeypatch.setattr(_io, "MAX_ARCHIVE_BYTES", 1000)
+    path = _archive(tmp_path / "big.keras", {"config.json": b"{}", "a": b"1" * 600,
+                                             "b": b"2" * 600})
+    with pytest.raises(InputError, match="the archive inflates to 1202 bytes, over 1000 bytes"):
+        _io.load_keras_model(path)
+
+
+def test_the_model_loader_keeps_safe_mode(tmp_path):
+    """A Lambda runs code on load: kerazoo's loader refuses it (Keras's safe
+    mode), in one line."""
+    import keras
+
+    from kerazoo._io import load_keras_model
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(InputError, match="safe_mode") as error:
+        load_keras_model(tmp_path / "lambda.keras")
+    assert "\n" not in str(error.value)
