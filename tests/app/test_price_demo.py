@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import BACKEND, cli_json, needs_tf, run_cli
 
@@ -122,3 +123,32 @@ def test_the_shipped_items_beat_the_median_and_each_input_helps(tmp_path):
     assert s["validation_mae"] < 0.8 * s["baseline_mae"], s
     for dropped, mae in s["validation_mae_without"].items():
         assert mae > s["validation_mae"], (dropped, s)
+
+
+def test_csv_numbers_out_of_range_and_twice_named_columns(price_csv, tmp_path):
+    """An age of 1e308 is inf in float32: the row is refused with its line,
+    not trained on; a header naming `price` twice is refused, not read as
+    whichever came last; one row too big for the CSV reader is that row's
+    problem only."""
+    from kerazoo.app.demos.price import read_items
+    from kerazoo.errors import InputError
+
+    rows = list(csv.reader(open(price_csv)))
+    rows[1][1] = "1e308"  # line 2
+    rows[2][5] = "inf"  # line 3
+    rows[3][3] = "x" * 200_000  # line 4: over the csv module's field limit
+    path = tmp_path / "items.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    shutil.copytree(price_csv.parent / "images", tmp_path / "images")
+    items, problems = read_items(path)
+    assert problems[:3] == [
+        "line 2: age_years '1e308' is not a number from 0 to 200",
+        "line 3: price 'inf' is not a number from 0 to 1e+09",
+        "line 4: field larger than field limit (131072)"]
+    assert len(items["price"]) == len(rows) - 4 and np.isfinite(items["age_years"]).all()
+    twice = tmp_path / "twice.csv"
+    twice.write_text("brand,age_years,condition,description,image,price,price\n"
+                     "acme,1,new,shirt,item_00000.png,3,4\n")
+    with pytest.raises(InputError, match="line 1: column.s. price appear more than once"):
+        read_items(twice, tmp_path / "images")

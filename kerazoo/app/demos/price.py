@@ -27,6 +27,8 @@ IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cue
 BRANCHES = {"metadata": ("brand", "condition", "age_years"), "description": ("description",),
             "photo": ("image",)}
 COLUMNS = ("brand", "age_years", "condition", "description", "image", "price")
+# The numbers a row may hold: beyond these a float32 model sees inf or noise.
+NUMBER_RANGES = {"age_years": (0.0, 200.0), "price": (0.0, 1e9)}
 SEED = 0
 
 # The rule behind the generated data (so the demo's result can be checked).
@@ -138,22 +140,39 @@ def read_items(csv_path, images_dir=None):
         # utf-8-sig: a byte-order mark (spreadsheets write one) is not part of "brand".
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            header = reader.fieldnames or []
+            missing = [c for c in COLUMNS if c not in header]
             if missing:
                 raise InputError(f"{csv_path}: missing column(s) {', '.join(missing)}; "
                                  f"expected {', '.join(COLUMNS)}")
-            rows = list(enumerate(reader, start=2))
+            twice = sorted({c for c in COLUMNS if header.count(c) > 1})
+            if twice:
+                raise InputError(f"{csv_path}: line 1: column(s) {', '.join(twice)} appear "
+                                 "more than once in the header; which one is meant?")
+            rows, problems = [], []
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:  # one bad row (a huge field) is that row's problem
+                    # The reader counts the lines before the one it failed on.
+                    problems.append(f"line {reader.line_num + 1}: {e}")
+                    continue
+                rows.append((reader.line_num, row))
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{csv_path}: not a readable CSV ({e})") from None
     items = {k: [] for k in COLUMNS}
     items["image"] = []
-    problems = []
     for line, row in rows:
-        age, price = _non_negative(row["age_years"]), _non_negative(row["price"])
-        if age is None or price is None:
-            key = "age_years" if age is None else "price"
-            problems.append(f"line {line}: {key} {row[key]!r} is not a number >= 0")
+        numbers = {key: _number_in(row[key], *NUMBER_RANGES[key]) for key in NUMBER_RANGES}
+        bad = [key for key, value in numbers.items() if value is None]
+        if bad:
+            low, high = NUMBER_RANGES[bad[0]]
+            problems.append(f"line {line}: {bad[0]} {row[bad[0]]!r} is not a number from "
+                            f"{low:g} to {high:g}")
             continue
+        age, price = numbers["age_years"], numbers["price"]
         description = (row["description"] or "").strip()
         if not description:
             problems.append(f"line {line}: empty description")
@@ -180,6 +199,7 @@ def read_items(csv_path, images_dir=None):
         items["description"].append(description)
         items["price"].append(price)
         items["image"].append(image)
+    problems.sort(key=lambda problem: int(problem.split(":", 1)[0].split()[1]))
     if not items["price"]:
         raise InputError(f"{csv_path}: no usable row ({len(problems)} skipped; first: "
                          f"{problems[0] if problems else 'the file has no rows'})")
@@ -189,13 +209,13 @@ def read_items(csv_path, images_dir=None):
     return arrays, problems
 
 
-def _non_negative(text):
-    """float(text) if it is a finite number >= 0, else None."""
+def _number_in(text, low, high):
+    """float(text) if it is a number from `low` to `high`, else None."""
     try:
         value = float(text)
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) and value >= 0 else None
+    return value if math.isfinite(value) and low <= value <= high else None
 
 
 def load_photo(path):
