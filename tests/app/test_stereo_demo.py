@@ -44,6 +44,8 @@ def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
         assert figure.width > 2 * 128 and figure.height >= 96
     assert sorted(p.name for p in out.iterdir()) == ["disparity.npy", "disparity.png",
                                                      "summary.json"]
+    # Nothing else beside it: no lock file, no staging folder.
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
     # Written through temporary files, yet with ordinary permissions.
     assert (out / "summary.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
 

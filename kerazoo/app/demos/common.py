@@ -155,7 +155,6 @@ def output_set(out, expected):
     refused while this one runs; leftovers of a killed run are cleaned first
     (an interrupted swap is rolled back). `out` may hold only files named in
     `expected`: anything else of the user's is never replaced."""
-    import fcntl
     import shutil
     import tempfile
 
@@ -166,13 +165,9 @@ def output_set(out, expected):
         if foreign:
             raise ParameterError("out", f"{out} holds other files ({', '.join(foreign[:3])}): "
                                  "give a new or empty folder, or one of earlier results")
-    lock = os.open(out.parent / f".{out.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    lock_path = out.parent / f".{out.name}.lock"
+    lock = _lock(lock_path, out)
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{out}: another kerazoo run is writing there; wait for it "
-                             "or choose another --out") from None
         for stale in out.parent.glob(f".{out.name}.old-*"):
             if not out.exists():  # killed between the two renames: roll back
                 os.rename(stale, out)
@@ -196,7 +191,34 @@ def output_set(out, expected):
             shutil.rmtree(fresh, ignore_errors=True)
             raise
     finally:
+        # Removed while still held: a run that opened it meanwhile sees that
+        # it is gone (`_lock`) and makes its own.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
         os.close(lock)
+
+
+def _lock(path, out):
+    """An exclusive lock on the file `path` (created), or `InputError` if
+    another run holds it. Retried when the holder removed the file between
+    our open and our lock, so two runs never hold two different files."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"{out}: another kerazoo run is writing there; wait for it "
+                             "or choose another --out") from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
 
 
 
