@@ -1,5 +1,5 @@
 """`python -m kerazoo`: the same command line as the `kerazoo` script."""
 
-from kerazoo.app.cli import main
+from kerazoo.app.entry import main
 
 main()

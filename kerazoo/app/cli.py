@@ -61,10 +61,13 @@ def import_kerazoo():
     if devices:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={int(devices)}")
+    global _REAL_STDERR
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
+        _REAL_STDERR = saved  # where an interrupt's line still reaches the user
         try:
             import keras
 
@@ -77,15 +80,38 @@ def import_kerazoo():
                 import tensorflow as tf
 
                 tf.config.list_physical_devices()
+        except (ImportError, ValueError, RuntimeError) as e:
+            # A backend that is not installed, not valid or broken: one line.
+            raise UserError(f"cannot start Keras with KERAS_BACKEND={backend}: "
+                            f"{_first_line(e)}{_backend_hint(backend, e)}") from None
         except BaseException:
             os.dup2(saved, 2)
             log.seek(0)
             sys.stderr.write(log.read().decode(errors="replace"))
             raise
         finally:
+            _REAL_STDERR = None
             os.dup2(saved, 2)
             os.close(saved)
     return kerazoo
+
+
+# The real stderr while import_kerazoo sends fd 2 to a log.
+_REAL_STDERR = None
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def _backend_hint(backend, error):
+    if backend not in ("tensorflow", "jax", "torch"):
+        return " (use tensorflow, jax or torch)"
+    if isinstance(error, ImportError):
+        package = {"jax": "'kerazoo[jax]'"}.get(backend, backend)
+        return f" (pip install {package}, or choose another KERAS_BACKEND)"
+    return ""
 
 
 class UserError(click.ClickException):
@@ -658,9 +684,10 @@ def _interrupted(signum=None, frame=None):
     from kerazoo._io import remove_temporaries
 
     remove_temporaries()
-    click.echo("kerazoo: interrupted", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
+    # While Keras is being imported, fd 2 is a log file: write past it.
+    os.write(_REAL_STDERR if _REAL_STDERR is not None else 2, b"kerazoo: interrupted\n")
     os._exit(130)
 
 

@@ -99,3 +99,43 @@ def test_library_errors_are_public_value_errors():
     assert isinstance(error, ValueError) and error.param == "max_disparity_px"
     assert str(error) == "`max_disparity_px` must be positive, received 0"
     assert json.dumps(str(error))
+
+
+@pytest.mark.parametrize("args, code", [
+    (["demo", "stereo", "missing-left.png", "missing-right.png"], 2),
+    (["no-such-command"], 2),
+    (["--version"], 0),
+])
+def test_main_exits_with_the_commands_code(args, code, capsys):
+    """The console script's own entry point, not click's runner: bad input is
+    exit 2 with one line, never 1 and never a traceback."""
+    from kerazoo.app.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if code == 2 and args[0] == "demo":
+        assert err.strip().splitlines()[-1] == ("kerazoo: error: missing-left.png: "
+                                                "no such file")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, message", [
+    ("bogus", "cannot start Keras with KERAS_BACKEND=bogus"),
+    ("torch", "cannot start Keras with KERAS_BACKEND=torch"),
+])
+def test_a_backend_that_cannot_start_is_one_line(backend, message, tmp_path):
+    """A backend that is not valid, or not installed (torch hidden from this
+    process), is one line and exit 2, not Keras's traceback."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "torch.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
+    env = {**__import__("os").environ, "KERAS_BACKEND": backend,
+           "PYTHONPATH": str(hide) if backend == "torch" else ""}
+    result = subprocess.run([sys.executable, "-m", "kerazoo", "list"], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kerazoo: error: {message}"), lines
