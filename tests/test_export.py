@@ -117,6 +117,17 @@ def test_a_wrong_export_is_refused_before_it_replaces_anything(tmp_path, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
+def test_an_export_with_a_missing_output_is_refused(tmp_path, monkeypatch):
+    need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
+    model = _models()["StereoXception"][0]()  # two outputs: one per level
+    real = export.run_exported
+    monkeypatch.setattr(export, "run_exported", lambda *args: real(*args)[:1])
+    out = tmp_path / "model.onnx"
+    with pytest.raises(ExportError, match="the onnx export has 1 outputs, the model 2"):
+        export.export_model(model, out, "onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_refused_folder_is_named_as_the_user_gave_it(tmp_path, monkeypatch):
     # Not as the hidden staging folder beside it, which the user never named.
     import errno

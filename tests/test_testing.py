@@ -53,6 +53,23 @@ class Sloppy(keras.layers.Layer):
         return input_shape
 
 
+@keras.saving.register_keras_serializable(package="kerazoo_tests")
+class AlwaysFloat32(keras.layers.Layer):
+    """Right values, wrong dtype: casts its output to float32 under any policy."""
+
+    def call(self, x):
+        return ops.cast(x * 2.0, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def test_float32_outputs_under_a_mixed_policy_fail():
+    with pytest.raises(AssertionError, match=r"mixed_float16: output dtypes \{'float32'\} != "
+                                             "float16"):
+        check_layer(AlwaysFloat32, {}, input_shape=(2, 8), run_saving=False)
+
+
 def test_a_weight_that_never_reaches_the_output_fails():
     with pytest.raises(AssertionError, match=r"left 1 of 2 trainable weights unchanged.*unused"):
         check_layer(DeadWeight, {"units": 3}, input_shape=(2, 4), run_saving=False)

@@ -64,6 +64,19 @@ def test_euclidean_merge_is_the_distance_of_the_two_encodings():
     assert all(np.isfinite(g).all() for g in gradients)
 
 
+def test_cosine_merge_of_a_zero_encoding_is_zero_not_nan():
+    """An encoder that outputs zeros (a ReLU dead on this input) gives a
+    cosine of 0, and finite gradients: the epsilon in the norm."""
+    encoder = keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="zeros")
+    siamese = SiameseEncoder(encoder, merge="cosine")
+    a, b = _sequences(1)[:, 0], _sequences(2)[:, 0]
+    cosine = keras.ops.convert_to_numpy(siamese([a, b]))
+    np.testing.assert_array_equal(cosine, np.zeros((len(a), 1), "float32"))
+    gradients = trainable_gradients(keras.Model(*_two_inputs(siamese)), [a, b],
+                                    lambda y: keras.ops.sum(y))
+    assert all(np.isfinite(g).all() for g in gradients)
+
+
 def _two_inputs(layer):
     left, right = keras.Input((5,)), keras.Input((5,))
     return [left, right], layer([left, right])

@@ -187,7 +187,8 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     assert band_bad2(None, edge_px=1) < 0.6 * band_bad2(None, edge_px=0)
 
 
-@pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6)])
+@pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6),
+                                                       (0.8, 12, 5)])
 def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, depth):
     cost = np.random.default_rng(0).uniform(0, 2, (3, width, depth)).astype(np.float32)
     right = matching.right_view_cost(cost.copy(), out_of_view)
@@ -486,3 +487,15 @@ def test_a_slow_first_run_says_the_kernels_are_compiling(monkeypatch):
     monkeypatch.setattr(_kernels, "add_row_paths", compiling)
     _kernels.warm_up(heard.append, after_s=0.05)
     assert heard == [COMPILING]
+
+
+def test_the_sub_pixel_step_is_the_parabolas_vertex():
+    """Values, not a tolerance of 1 px: the vertex of the parabola through
+    the winner and its neighbours, towards the cheaper neighbour."""
+    cost = np.array([[[4.0, 1.0, 2.0, 9.0], [9.0, 2.0, 1.0, 4.0], [0.0, 1.0, 2.0, 3.0],
+                      [3.0, 2.0, 1.5, 0.5], [5.0, 1.0, 1.0, 5.0]]], np.float32)
+    best, refined = matching.winners(cost)
+    np.testing.assert_array_equal(best, [[1, 2, 0, 3, 1]])
+    # 1 + (4 - 2) / (2 (4 - 2 + 2)) = 1.25; mirrored, 1.75; none at the ends;
+    # a tie takes the first, and its parabola's vertex halfway.
+    np.testing.assert_allclose(refined, [[1.25, 1.75, 0.0, 3.0, 1.5]], rtol=0, atol=1e-6)
