@@ -352,7 +352,7 @@ def main():
     print(f"SGBM grid on the tuning pairs: best block {block}, {mode_name}", file=sys.stderr)
     methods = {
         "kerazoo (stereo-trained)": lambda p: kerazoo(p, "stereo"),
-        "kerazoo (random weights)": lambda p: kerazoo(p, "none"),
+        "kerazoo (random weights)": lambda p: kerazoo(p, None),
         "SGBM (usual)": lambda p: sgbm(p),
         f"SGBM (best of grid: block {block}, {mode_name})": lambda p: sgbm(p, block, mode),
         "SGBM + WLS": lambda p: sgbm_wls(p),

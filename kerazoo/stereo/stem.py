@@ -7,6 +7,7 @@ it runs in; and its training loss.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,9 @@ STEM_CONVOLUTIONS = (
 )
 MIN_SIDE = 16  # the smallest side matched: the stem sees 7 px around a pixel
 HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
-# Features are computed on strips of about this many pixels (at least
-# MIN_STRIP_ROWS rows): larger strips waste fewer halo rows, smaller ones
-# bound the working memory (benchmarks/results/stereo_speed.json).
-STRIP_PIXELS, MIN_STRIP_ROWS = 160_000, 64
+# Features are computed on strips of about this many rows: they bound the
+# working memory, and larger ones were no faster (slower under JAX and torch).
+STRIP_ROWS = 64
 RANDOM_SEED = 1337  # untrained (random) stems are reproducible
 
 
@@ -266,16 +266,19 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
 
 def correlate_in_strips(matching, left, right, rows=None):
     """`matching`'s volume for a whole (h, w, 3) pair, computed on horizontal
-    strips of `rows` rows (default: about `STRIP_PIXELS` pixels), each with
-    `HALO_ROWS` more above and below, so the features of only one strip are
-    in memory at a time.
+    strips of `rows` rows (default: about `STRIP_ROWS`, evened out over the
+    height), each with `HALO_ROWS` more above and below, so the features of
+    only one strip are in memory at a time.
 
     Every window has the same height (the last one starts higher), so the
     model compiles once per frame size, not per strip; the windows are
     even-sized, which keeps the atrous stem's pixel phases exact.
     """
-    height, width = left.shape[:2]
-    rows = rows or max(MIN_STRIP_ROWS, STRIP_PIXELS // width // 2 * 2)
+    height = left.shape[0]
+    if rows is None:
+        # Evened out over the height: a short last strip would start higher
+        # and recompute most of the one before.
+        rows = math.ceil(height / math.ceil(height / STRIP_ROWS) / 2) * 2
     window = min(height, rows + 2 * HALO_ROWS)
     volume = None
     for top in range(0, height, rows):
