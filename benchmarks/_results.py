@@ -11,10 +11,13 @@ LOCAL = ROOT / "benchmarks" / "out"  # in .gitignore
 
 
 def add_arguments(parser):
-    parser.add_argument("--refresh", action="store_true",
-                        help=f"write to {COMMITTED.relative_to(ROOT)}/ (the committed "
-                             f"results the README cites) instead of "
-                             f"{LOCAL.relative_to(ROOT)}/")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help=f"write to {COMMITTED.relative_to(ROOT)}/ (the committed "
+        f"results the README cites) instead of "
+        f"{LOCAL.relative_to(ROOT)}/",
+    )
 
 
 def write(name, data, refresh):

@@ -23,7 +23,7 @@ import _results
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
-WORKER = r'''
+WORKER = r"""
 import json, os, sys, time
 start = time.perf_counter()
 import keras, kerazoo
@@ -76,16 +76,22 @@ matching = build_matching_model(32)
 results["stereo features + correlation s (shipped pair)"] = median_seconds(
     lambda: matching.predict_on_batch([left, right]))
 print("RESULTS " + json.dumps(results))
-'''
+"""
 
 
 def run_backend(backend, repeats):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", WORKER, str(repeats)], env=env,
-                         capture_output=True, text=True, cwd=_results.ROOT, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, str(repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=_results.ROOT,
+        timeout=1800,
+    )
     for line in out.stdout.splitlines():
         if line.startswith("RESULTS "):
-            return json.loads(line[len("RESULTS "):])
+            return json.loads(line[len("RESULTS ") :])
     raise RuntimeError(f"{backend} failed:\n{out.stderr[-3000:]}")
 
 
@@ -102,8 +108,10 @@ def main():
         results[backend] = run_backend(backend, args.repeats)
         print(f"{backend}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     rows = list(results[BACKENDS[0]])
-    print(f"Keras {keras.__version__}, {os.cpu_count()} CPU cores; time relative to the "
-          "fastest backend (1.00), absolute time of the fastest in brackets.\n")
+    print(
+        f"Keras {keras.__version__}, {os.cpu_count()} CPU cores; time relative to the "
+        "fastest backend (1.00), absolute time of the fastest in brackets.\n"
+    )
     print("| workload | " + " | ".join(BACKENDS) + " | fastest |")
     print("|---|" + "---|" * (len(BACKENDS) + 1))
     table = []
@@ -113,8 +121,16 @@ def main():
         cells = [f"{values[b] / values[best]:.2f}" for b in BACKENDS]
         print(f"| {row} | " + " | ".join(cells) + f" | {best} ({values[best]:.3g}) |")
         table.append({"workload": row, **values, "fastest": best})
-    _results.write("backends", {"keras": keras.__version__, "cpu_count": os.cpu_count(),
-                                "repeats": args.repeats, "rows": table}, args.refresh)
+    _results.write(
+        "backends",
+        {
+            "keras": keras.__version__,
+            "cpu_count": os.cpu_count(),
+            "repeats": args.repeats,
+            "rows": table,
+        },
+        args.refresh,
+    )
 
 
 if __name__ == "__main__":

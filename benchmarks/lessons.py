@@ -30,31 +30,48 @@ def main():
     from kerazoo.app.demos import chapter
 
     posts = {}
-    for label, weights in (("age=0.01,income=1,gender=1", chapter.DEFAULT_POSTS_LOSS_WEIGHTS),
-                           ("equal (age=1,income=1,gender=1)", "age=1,income=1,gender=1")):
+    for label, weights in (
+        ("age=0.01,income=1,gender=1", chapter.DEFAULT_POSTS_LOSS_WEIGHTS),
+        ("equal (age=1,income=1,gender=1)", "age=1,income=1,gender=1"),
+    ):
         summary, _ = chapter.run("posts", retrain=True, loss_weights=weights, quiet=True)
-        posts[label] = {k: summary[k] for k in (
-            "age_mae", "age_baseline_mae", "income_accuracy", "income_baseline_accuracy",
-            "gender_accuracy", "gender_baseline_accuracy")}
+        posts[label] = {
+            k: summary[k]
+            for k in (
+                "age_mae",
+                "age_baseline_mae",
+                "income_accuracy",
+                "income_baseline_accuracy",
+                "gender_accuracy",
+                "gender_baseline_accuracy",
+            )
+        }
     similarity = {}
     for merge in ("abs_diff", "concat", "euclidean"):
         summary, _ = chapter.run("similarity", retrain=True, merge=merge, quiet=True)
-        similarity[merge] = {k: summary[k] for k in ("test_accuracy", "pixel_l1_accuracy",
-                                                     "order_agreement")}
+        similarity[merge] = {
+            k: summary[k] for k in ("test_accuracy", "pixel_l1_accuracy", "order_agreement")
+        }
 
-    print("| posts loss weights | age MAE (median baseline) | income acc. (majority) "
-          "| gender acc. (majority) |")
+    print(
+        "| posts loss weights | age MAE (median baseline) | income acc. (majority) "
+        "| gender acc. (majority) |"
+    )
     print("|---|---|---|---|")
     for label, r in posts.items():
-        print(f"| {label} | {r['age_mae']} ({r['age_baseline_mae']}) | "
-              f"{r['income_accuracy']:.1%} ({r['income_baseline_accuracy']:.1%}) | "
-              f"{r['gender_accuracy']:.1%} ({r['gender_baseline_accuracy']:.1%}) |")
+        print(
+            f"| {label} | {r['age_mae']} ({r['age_baseline_mae']}) | "
+            f"{r['income_accuracy']:.1%} ({r['income_baseline_accuracy']:.1%}) | "
+            f"{r['gender_accuracy']:.1%} ({r['gender_baseline_accuracy']:.1%}) |"
+        )
     print()
     print("| similarity merge | held-out accuracy | raw-pixel L1 threshold | same answer swapped |")
     print("|---|---|---|---|")
     for merge, r in similarity.items():
-        print(f"| {merge} | {r['test_accuracy']:.1%} | {r['pixel_l1_accuracy']:.1%} | "
-              f"{r['order_agreement']:.1%} |")
+        print(
+            f"| {merge} | {r['test_accuracy']:.1%} | {r['pixel_l1_accuracy']:.1%} | "
+            f"{r['order_agreement']:.1%} |"
+        )
     _results.write("lessons", {"posts": posts, "similarity": similarity}, args.refresh)
 
 

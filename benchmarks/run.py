@@ -54,6 +54,7 @@ def paired(fn_a, fn_b, repeats):
 
 # ----------------------------------------------------- 1. layer overhead
 
+
 def _hand_inception(x, leaves, filters=32, strides=2):
     from keras import layers
 
@@ -109,6 +110,7 @@ def cases():
         def build(i):
             leaves = []
             return fn(i[0], leaves), leaves
+
         return build
 
     return [
@@ -143,22 +145,37 @@ def overhead(repeats):
             x = [rng.standard_normal((batch,) + s).astype("float32") for s in shapes]
             x = x if len(x) > 1 else x[0]
             y = np.asarray(kz_model.predict_on_batch(x))
-            np.testing.assert_allclose(np.asarray(hand_model.predict_on_batch(x)), y,
-                                       rtol=1e-4, atol=1e-4)  # the same graph
-            fwd = paired(lambda: kz_model.predict_on_batch(x),
-                         lambda: hand_model.predict_on_batch(x), repeats)
+            np.testing.assert_allclose(
+                np.asarray(hand_model.predict_on_batch(x)), y, rtol=1e-4, atol=1e-4
+            )  # the same graph
+            fwd = paired(
+                lambda: kz_model.predict_on_batch(x),
+                lambda: hand_model.predict_on_batch(x),
+                repeats,
+            )
             for m in (kz_model, hand_model):
                 m.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
             target = np.zeros_like(y)
-            train = paired(lambda: kz_model.train_on_batch(x, target),
-                           lambda: hand_model.train_on_batch(x, target), repeats)
-            rows.append({"layer": name, "batch": batch,
-                         "forward_ratio": fwd[0] / fwd[1], "train_ratio": train[0] / train[1],
-                         "forward_ms": fwd[0] * 1e3, "train_ms": train[0] * 1e3})
+            train = paired(
+                lambda: kz_model.train_on_batch(x, target),
+                lambda: hand_model.train_on_batch(x, target),
+                repeats,
+            )
+            rows.append(
+                {
+                    "layer": name,
+                    "batch": batch,
+                    "forward_ratio": fwd[0] / fwd[1],
+                    "train_ratio": train[0] / train[1],
+                    "forward_ms": fwd[0] * 1e3,
+                    "train_ms": train[0] * 1e3,
+                }
+            )
     return rows
 
 
 # ------------------------------------------- 2. InceptionBlock vs matmul
+
 
 def inception_flops(h, w, c, f, strides=2):
     """Multiply-adds x 2 of InceptionBlock(f, strides) on (h, w, c), 'same'."""
@@ -186,22 +203,29 @@ def gflops(repeats):
     m_in = keras.Input((n,), batch_size=n)
     matmul = keras.Model(m_in, keras.layers.Dense(n, use_bias=False)(m_in))
     matmul.layers[-1].set_weights([a])
-    block_s, mm_s = paired(lambda: model.predict_on_batch(x),
-                           lambda: matmul.predict_on_batch(a), repeats)
+    block_s, mm_s = paired(
+        lambda: model.predict_on_batch(x), lambda: matmul.predict_on_batch(a), repeats
+    )
     block_gflops = flops / block_s / 1e9
-    mm_gflops = 2 * n ** 3 / mm_s / 1e9
-    return {"block_gflops": block_gflops, "matmul_gflops": mm_gflops,
-            "ratio": block_gflops / mm_gflops, "flops": flops, "matmul_n": n,
-            "config": f"InceptionBlock({f}, strides=2) on ({batch}, {h}, {w}, {c})"}
+    mm_gflops = 2 * n**3 / mm_s / 1e9
+    return {
+        "block_gflops": block_gflops,
+        "matmul_gflops": mm_gflops,
+        "ratio": block_gflops / mm_gflops,
+        "flops": flops,
+        "matmul_n": n,
+        "config": f"InceptionBlock({f}, strides=2) on ({batch}, {h}, {w}, {c})",
+    }
 
 
 # ----------------------------------------------------------- 3. XLA
+
 
 def jit(repeats):
     import keras
 
     rows = []
-    for name, shapes, kz, hand in cases():
+    for name, shapes, kz, _hand in cases():
         inputs = [keras.Input(s) for s in shapes]
         out, _ = kz(inputs)
         models = {}
@@ -209,18 +233,27 @@ def jit(repeats):
             m = keras.Model(inputs, out)
             m.compile(jit_compile=flag)
             models[flag] = m
-        x = [np.random.default_rng(0).standard_normal((32,) + s).astype("float32")
-             for s in shapes]
+        x = [np.random.default_rng(0).standard_normal((32,) + s).astype("float32") for s in shapes]
         x = x if len(x) > 1 else x[0]
-        on, off = paired(lambda: models[True].predict_on_batch(x),
-                         lambda: models[False].predict_on_batch(x), repeats)
-        rows.append({"layer": name, "jit_ms": on * 1e3, "no_jit_ms": off * 1e3,
-                     "jit_speedup": off / on, "faster": "jit_compile=True" if on < off else
-                     "jit_compile=False"})
+        on, off = paired(
+            lambda: models[True].predict_on_batch(x),
+            lambda: models[False].predict_on_batch(x),
+            repeats,
+        )
+        rows.append(
+            {
+                "layer": name,
+                "jit_ms": on * 1e3,
+                "no_jit_ms": off * 1e3,
+                "jit_speedup": off / on,
+                "faster": "jit_compile=True" if on < off else "jit_compile=False",
+            }
+        )
     return rows
 
 
 # ------------------------------------------------- 5. stereo scaling
+
 
 def stereo_scaling(sizes, disparities):
     from PIL import Image
@@ -236,35 +269,66 @@ def stereo_scaling(sizes, disparities):
                 # Render at most 1 MP, then enlarge (8-bit, in Pillow): a 100 MP
                 # scene would take the generator minutes and gigabytes.
                 scale = min(1.0, (1e6 / (width * height)) ** 0.5)
-                pair = synthetic_pair(int(height * scale), int(width * scale), seed=7,
-                                      max_disparity=max(4, int(max_disp * scale)))
+                pair = synthetic_pair(
+                    int(height * scale),
+                    int(width * scale),
+                    seed=7,
+                    max_disparity=max(4, int(max_disp * scale)),
+                )
                 left, right = Path(tmp) / "l.png", Path(tmp) / "r.png"
                 for view, path in ((pair.left, left), (pair.right, right)):
                     Image.fromarray(view).resize((width, height), Image.BILINEAR).save(
-                        path, compress_level=1)
-                code = ("import resource\nfrom kerazoo.app.cli import main\n"
-                        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-                        "import sys\nprint('MAXRSS', resource.getrusage(resource.RUSAGE_SELF)"
-                        ".ru_maxrss, file=sys.stderr)")
+                        path, compress_level=1
+                    )
+                code = (
+                    "import resource\nfrom kerazoo.app.cli import main\n"
+                    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                    "import sys\nprint('MAXRSS', resource.getrusage(resource.RUSAGE_SELF)"
+                    ".ru_maxrss, file=sys.stderr)"
+                )
                 start = time.perf_counter()
                 result = subprocess.run(
-                    [sys.executable, "-c", code, "demo", "stereo", str(left), str(right),
-                     "--max-disparity", str(max_disp), "--out",
-                     str(Path(tmp) / "o"), "--json"], capture_output=True, text=True)
+                    [
+                        sys.executable,
+                        "-c",
+                        code,
+                        "demo",
+                        "stereo",
+                        str(left),
+                        str(right),
+                        "--max-disparity",
+                        str(max_disp),
+                        "--out",
+                        str(Path(tmp) / "o"),
+                        "--json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 wall = time.perf_counter() - start
                 summary = json.loads(result.stdout)
                 rss = int(result.stderr.rsplit("MAXRSS", 1)[1].split()[0]) / 1024
-                rows.append({"megapixels": round(width * height / 1e6, 2),
-                             "size": f"{width}x{height}", "max_disparity": max_disp,
-                             "wall_s": wall, "peak_rss_mb": rss,
-                             "downscaled": summary["downscaled"], **{
-                                 f"{k}_s": v for k, v in summary["seconds"].items()}})
-                print(f"stereo {width}x{height} d={max_disp}: {wall:.1f} s, {rss:.0f} MB",
-                      file=sys.stderr, flush=True)
+                rows.append(
+                    {
+                        "megapixels": round(width * height / 1e6, 2),
+                        "size": f"{width}x{height}",
+                        "max_disparity": max_disp,
+                        "wall_s": wall,
+                        "peak_rss_mb": rss,
+                        "downscaled": summary["downscaled"],
+                        **{f"{k}_s": v for k, v in summary["seconds"].items()},
+                    }
+                )
+                print(
+                    f"stereo {width}x{height} d={max_disp}: {wall:.1f} s, {rss:.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return rows
 
 
 # -------------------------------------------------------- 6. start-up
+
 
 def startup(repeats):
     """The installed `kerazoo --help` (as a user types it) against `python -c
@@ -279,42 +343,66 @@ def startup(repeats):
     run = lambda cmd: subprocess.run(cmd, capture_output=True, check=False)  # noqa: E731
     help_s, pass_s = paired(lambda: run(help_cmd), lambda: run(pass_cmd), repeats)
     tf_s, _ = paired(lambda: run(tf_cmd), lambda: run(pass_cmd), max(3, repeats // 3))
-    return {"help_s": help_s, "python_s": pass_s, "ratio": help_s / pass_s,
-            "help_command": " ".join(help_cmd[:1] if script else help_cmd[1:3]),
-            "import_tensorflow_s": tf_s}
+    return {
+        "help_s": help_s,
+        "python_s": pass_s,
+        "ratio": help_s / pass_s,
+        "help_command": " ".join(help_cmd[:1] if script else help_cmd[1:3]),
+        "import_tensorflow_s": tf_s,
+    }
 
 
 def table(results):
     import keras
 
-    lines = [f"Backend: {keras.backend.backend()}, Keras {keras.__version__}, "
-             f"{os.cpu_count()} CPU cores.", "",
-             "| layer | batch | forward: kerazoo / hand-written | train step: kerazoo / "
-             "hand-written | kerazoo forward ms |", "|---|---|---|---|---|"]
+    lines = [
+        f"Backend: {keras.backend.backend()}, Keras {keras.__version__}, "
+        f"{os.cpu_count()} CPU cores.",
+        "",
+        "| layer | batch | forward: kerazoo / hand-written | train step: kerazoo / "
+        "hand-written | kerazoo forward ms |",
+        "|---|---|---|---|---|",
+    ]
     for r in results["overhead"]:
-        lines.append(f"| {r['layer']} | {r['batch']} | {r['forward_ratio']:.3f} | "
-                     f"{r['train_ratio']:.3f} | {r['forward_ms']:.2f} |")
+        lines.append(
+            f"| {r['layer']} | {r['batch']} | {r['forward_ratio']:.3f} | "
+            f"{r['train_ratio']:.3f} | {r['forward_ms']:.2f} |"
+        )
     g = results["gflops"]
-    lines += ["", f"{g['config']}: {g['block_gflops']:.1f} GFLOP/s vs float32 matmul "
-              f"(n={g['matmul_n']}, same FLOPs) {g['matmul_gflops']:.1f} GFLOP/s: "
-              f"ratio {g['ratio']:.2f}.", "",
-              "| layer | jit_compile=True ms | False ms | speed-up | faster |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"{g['config']}: {g['block_gflops']:.1f} GFLOP/s vs float32 matmul "
+        f"(n={g['matmul_n']}, same FLOPs) {g['matmul_gflops']:.1f} GFLOP/s: "
+        f"ratio {g['ratio']:.2f}.",
+        "",
+        "| layer | jit_compile=True ms | False ms | speed-up | faster |",
+        "|---|---|---|---|---|",
+    ]
     for r in results["jit"]:
-        lines.append(f"| {r['layer']} | {r['jit_ms']:.2f} | {r['no_jit_ms']:.2f} | "
-                     f"{r['jit_speedup']:.2f} | {r['faster']} |")
+        lines.append(
+            f"| {r['layer']} | {r['jit_ms']:.2f} | {r['no_jit_ms']:.2f} | "
+            f"{r['jit_speedup']:.2f} | {r['faster']} |"
+        )
     if results.get("stereo"):
-        lines += ["", "| stereo pair | max disparity | seconds (wall, fresh process) | "
-                  "features+corr s | matching s | peak RSS MB | downscaled |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| stereo pair | max disparity | seconds (wall, fresh process) | "
+            "features+corr s | matching s | peak RSS MB | downscaled |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in results["stereo"]:
-            lines.append(f"| {r['size']} ({r['megapixels']} MP) | {r['max_disparity']} | "
-                         f"{r['wall_s']:.1f} | {r['features + correlation_s']:.2f} | "
-                         f"{r['matching_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['downscaled']} |")
+            lines.append(
+                f"| {r['size']} ({r['megapixels']} MP) | {r['max_disparity']} | "
+                f"{r['wall_s']:.1f} | {r['features + correlation_s']:.2f} | "
+                f"{r['matching_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['downscaled']} |"
+            )
     s = results["startup"]
-    lines += ["", f"`{s['help_command']} --help` {s['help_s'] * 1e3:.0f} ms vs `python -c pass` "
-              f"{s['python_s'] * 1e3:.0f} ms: ratio {s['ratio']:.1f}. `python -c 'import "
-              f"tensorflow'` alone: {s['import_tensorflow_s']:.1f} s."]
+    lines += [
+        "",
+        f"`{s['help_command']} --help` {s['help_s'] * 1e3:.0f} ms vs `python -c pass` "
+        f"{s['python_s'] * 1e3:.0f} ms: ratio {s['ratio']:.1f}. `python -c 'import "
+        f"tensorflow'` alone: {s['import_tensorflow_s']:.1f} s.",
+    ]
     return "\n".join(lines)
 
 
@@ -324,11 +412,16 @@ def main():
     _results.add_arguments(parser)
     args = parser.parse_args()
     repeats = 5 if args.quick else 30
-    results = {"overhead": overhead(repeats), "gflops": gflops(repeats), "jit": jit(repeats),
-               "startup": startup(5 if args.quick else 15)}
+    results = {
+        "overhead": overhead(repeats),
+        "gflops": gflops(repeats),
+        "jit": jit(repeats),
+        "startup": startup(5 if args.quick else 15),
+    }
     if not args.quick:
-        results["stereo"] = stereo_scaling([0.1, 0.4, 1.0, 10.0, 100.0], [64]) + \
-            stereo_scaling([0.4], [32, 128])
+        results["stereo"] = stereo_scaling([0.1, 0.4, 1.0, 10.0, 100.0], [64]) + stereo_scaling(
+            [0.4], [32, 128]
+        )
     print(table(results))
     _results.write("benchmark", results, args.refresh)
 

@@ -66,9 +66,14 @@ def shipped_pair():
     data = ROOT / "demos" / "data"
     gt = np.asarray(Image.open(data / "disparity_gt.png"), np.float32) / 256
     gt[gt == 0] = np.nan
-    return StereoPair(np.asarray(Image.open(data / "left.png").convert("RGB")),
-                      np.asarray(Image.open(data / "right.png").convert("RGB")), gt,
-                      int(np.nanmax(gt)) + 1, "shipped (demos/data)", "generated")
+    return StereoPair(
+        np.asarray(Image.open(data / "left.png").convert("RGB")),
+        np.asarray(Image.open(data / "right.png").convert("RGB")),
+        gt,
+        int(np.nanmax(gt)) + 1,
+        "shipped (demos/data)",
+        "generated",
+    )
 
 
 def evaluation_pairs():
@@ -94,8 +99,11 @@ def scores(disparity, truth):
     estimated = np.isfinite(disparity) & known
     error = np.abs(np.nan_to_num(disparity, nan=1e9) - truth)[known]
     out = {f"bad{n}": round(float((error > n).mean()), 4) for n in THRESHOLDS}
-    out["mae_median"] = round(float(np.median(np.abs(disparity - truth)[estimated])), 3) \
-        if estimated.any() else None
+    out["mae_median"] = (
+        round(float(np.median(np.abs(disparity - truth)[estimated])), 3)
+        if estimated.any()
+        else None
+    )
     out["density"] = round(float(estimated.sum() / known.sum()), 4)
     return out
 
@@ -104,9 +112,17 @@ def _sgbm_matcher(pair, block, mode):
     import cv2
 
     return cv2.StereoSGBM_create(
-        minDisparity=0, numDisparities=int(np.ceil(pair.max_disparity / 16) * 16),
-        blockSize=block, P1=8 * 3 * block ** 2, P2=32 * 3 * block ** 2, disp12MaxDiff=1,
-        uniquenessRatio=10, speckleWindowSize=100, speckleRange=32, mode=mode)
+        minDisparity=0,
+        numDisparities=int(np.ceil(pair.max_disparity / 16) * 16),
+        blockSize=block,
+        P1=8 * 3 * block**2,
+        P2=32 * 3 * block**2,
+        disp12MaxDiff=1,
+        uniquenessRatio=10,
+        speckleWindowSize=100,
+        speckleRange=32,
+        mode=mode,
+    )
 
 
 def sgbm(pair, block=5, mode=None):
@@ -149,12 +165,20 @@ def best_sgbm_grid():
     results = []
     for block in (3, 5, 7, 9):
         for name, mode in modes.items():
-            bad2 = np.mean([scores(densify(sgbm(p, block, mode)[0], p.left), p.disparity)["bad2"]
-                            for p in tuning])
+            bad2 = np.mean(
+                [
+                    scores(densify(sgbm(p, block, mode)[0], p.left), p.disparity)["bad2"]
+                    for p in tuning
+                ]
+            )
             results.append((bad2, block, name, mode))
     bad2, block, name, mode = min(results)
-    return block, name, mode, [dict(block=b, mode=n, tuning_bad2=round(float(v), 4))
-                               for v, b, n, _ in results]
+    return (
+        block,
+        name,
+        mode,
+        [dict(block=b, mode=n, tuning_bad2=round(float(v), 4)) for v, b, n, _ in results],
+    )
 
 
 _MATCHERS = {}
@@ -166,16 +190,23 @@ def kerazoo(pair, weights):
     from kerazoo.stereo import StereoMatcher
 
     if weights not in _MATCHERS:  # built once: a user keeps one matcher
-        _MATCHERS[weights] = StereoMatcher(weights, fill=False, max_pixels=None,
-                                           check_swapped=False)
+        _MATCHERS[weights] = StereoMatcher(
+            weights, fill=False, max_pixels=None, check_swapped=False
+        )
     matcher = _MATCHERS[weights]
     matcher.max_disparity = pair.max_disparity
     start = time.perf_counter()
     result = matcher.compute(pair.left, pair.right)
     seconds = time.perf_counter() - start
-    return result.disparity, seconds, {
-        "features_and_correlation": result.seconds["features + correlation"],
-        "weights": matcher.weights_label, "policy": matcher.policy}
+    return (
+        result.disparity,
+        seconds,
+        {
+            "features_and_correlation": result.seconds["features + correlation"],
+            "weights": matcher.weights_label,
+            "policy": matcher.policy,
+        },
+    )
 
 
 TIMING = """
@@ -253,8 +284,12 @@ def busy_machine_timing(repeats=5):
     threads = numba.get_num_threads()
     row = {"threads": threads, "threading_layer": None, "idle_s": median_seconds()}
     row["threading_layer"] = numba.threading_layer()
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2",
-           "MKL_NUM_THREADS": "2"}
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+    }
     load = [subprocess.Popen([sys.executable, "-c", LOAD, "600"], env=env) for _ in range(2)]
     try:
         time.sleep(2.0)  # the load is running
@@ -279,18 +314,25 @@ def sequence_timing(frames=10, height=480, width=832, max_disparity=70):
     from kerazoo.app.demos.stereo_data import synthetic_pair
     from kerazoo.stereo import StereoMatcher
 
-    pairs = [synthetic_pair(height=height, width=width, seed=200 + i,
-                            max_disparity=max_disparity) for i in range(frames)]
+    pairs = [
+        synthetic_pair(height=height, width=width, seed=200 + i, max_disparity=max_disparity)
+        for i in range(frames)
+    ]
     matcher = StereoMatcher(max_disparity=max_disparity, check_swapped=False)
     seconds = []
     for pair in pairs:
         start = time.perf_counter()
         matcher.compute(pair.left, pair.right)
         seconds.append(time.perf_counter() - start)
-    row = {"frames": frames, "size": [width, height], "max_disparity": max_disparity,
-           "policy": matcher.policy, "first_s": round(seconds[0], 3),
-           "median_after_first_s": round(float(np.median(seconds[1:])), 3),
-           "per_frame_s": [round(s, 3) for s in seconds]}
+    row = {
+        "frames": frames,
+        "size": [width, height],
+        "max_disparity": max_disparity,
+        "policy": matcher.policy,
+        "first_s": round(seconds[0], 3),
+        "median_after_first_s": round(float(np.median(seconds[1:])), 3),
+        "per_frame_s": [round(s, 3) for s in seconds],
+    }
     print(row, file=sys.stderr, flush=True)
     return row
 
@@ -307,45 +349,66 @@ def backend_timing():
     import subprocess
 
     rows = []
-    for backend, policy in (("tensorflow", "unfolded"), ("tensorflow", "float32"),
-                            ("tensorflow", "mixed_bfloat16"), ("jax", "float32"),
-                            ("jax", "mixed_bfloat16"), ("torch", "float32"),
-                            ("torch", "mixed_bfloat16")):
-        result = subprocess.run([sys.executable, "-c", TIMING, policy], capture_output=True,
-                                text=True, env={**os.environ, "KERAS_BACKEND": backend})
+    for backend, policy in (
+        ("tensorflow", "unfolded"),
+        ("tensorflow", "float32"),
+        ("tensorflow", "mixed_bfloat16"),
+        ("jax", "float32"),
+        ("jax", "mixed_bfloat16"),
+        ("torch", "float32"),
+        ("torch", "mixed_bfloat16"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", TIMING, policy],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
         if result.returncode != 0:
             print(f"timing under {backend} failed: {result.stderr[-300:]}", file=sys.stderr)
             continue
-        rows.append({"backend": backend, "policy": policy,
-                     **json.loads(result.stdout.strip().splitlines()[-1])})
+        rows.append(
+            {
+                "backend": backend,
+                "policy": policy,
+                **json.loads(result.stdout.strip().splitlines()[-1]),
+            }
+        )
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
 def speed_lines(busy, sequence):
-    return ["", "| matching on Motorcycle (s, median of 5) | idle | busy | busy, one thread | "
-            "busy / idle | busy / one thread |", "|---|---|---|---|---|---|",
-            f"| {busy['threads']} threads ({busy['threading_layer']}) | {busy['idle_s']:.2f} | "
-            f"{busy['busy_s']:.2f} | {busy['busy_one_thread_s']:.2f} | "
-            f"{busy['busy_over_idle']:.2f} | {busy['busy_over_one_thread']:.2f} |",
-            "", "| sequence | frames | first frame s | median of the others s |",
-            "|---|---|---|---|",
-            f"| {sequence['size'][0]}x{sequence['size'][1]}, D {sequence['max_disparity']}, "
-            f"{sequence['policy']} | {sequence['frames']} | {sequence['first_s']:.2f} | "
-            f"{sequence['median_after_first_s']:.2f} |"]
+    return [
+        "",
+        "| matching on Motorcycle (s, median of 5) | idle | busy | busy, one thread | "
+        "busy / idle | busy / one thread |",
+        "|---|---|---|---|---|---|",
+        f"| {busy['threads']} threads ({busy['threading_layer']}) | {busy['idle_s']:.2f} | "
+        f"{busy['busy_s']:.2f} | {busy['busy_one_thread_s']:.2f} | "
+        f"{busy['busy_over_idle']:.2f} | {busy['busy_over_one_thread']:.2f} |",
+        "",
+        "| sequence | frames | first frame s | median of the others s |",
+        "|---|---|---|---|",
+        f"| {sequence['size'][0]}x{sequence['size'][1]}, D {sequence['max_disparity']}, "
+        f"{sequence['policy']} | {sequence['frames']} | {sequence['first_s']:.2f} | "
+        f"{sequence['median_after_first_s']:.2f} |",
+    ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _results.add_arguments(parser)
-    parser.add_argument("--speed-only", action="store_true",
-                        help="only the busy-machine and sequence timings (stereo_speed.json)")
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the busy-machine and sequence timings (stereo_speed.json)",
+    )
     args = parser.parse_args()
     if args.speed_only:
         busy, sequence = busy_machine_timing(), sequence_timing()
         print("\n".join(speed_lines(busy, sequence)))
-        _results.write("stereo_speed", {"busy_machine": busy, "sequence": sequence},
-                       args.refresh)
+        _results.write("stereo_speed", {"busy_machine": busy, "sequence": sequence}, args.refresh)
         return
 
     block, mode_name, mode, grid = best_sgbm_grid()
@@ -361,37 +424,61 @@ def main():
     for pair in evaluation_pairs():
         for method, run in methods.items():
             raw, seconds, *extra = run(pair)
-            rows.append({"pair": pair.name, "size": list(pair.left.shape[1::-1]),
-                         "method": method, "seconds": round(seconds, 3),
-                         "as_produced": scores(raw, pair.disparity),
-                         "densified": scores(densify(raw, pair.left), pair.disparity),
-                         **(extra[0] if extra else {})})
+            rows.append(
+                {
+                    "pair": pair.name,
+                    "size": list(pair.left.shape[1::-1]),
+                    "method": method,
+                    "seconds": round(seconds, 3),
+                    "as_produced": scores(raw, pair.disparity),
+                    "densified": scores(densify(raw, pair.left), pair.disparity),
+                    **(extra[0] if extra else {}),
+                }
+            )
         print(f"done {pair.name}", file=sys.stderr, flush=True)
 
-    lines = ["| pair | method | density | bad-1 / bad-2 / bad-4 as produced | "
-             "densified bad-1 / bad-2 / bad-4 | densified median error px | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| pair | method | density | bad-1 / bad-2 / bad-4 as produced | "
+        "densified bad-1 / bad-2 / bad-4 | densified median error px | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         a, d = r["as_produced"], r["densified"]
         lines.append(
             f"| {r['pair']} | {r['method']} | {a['density']:.2f} | {a['bad1']:.3f} / "
             f"{a['bad2']:.3f} / {a['bad4']:.3f} | **{d['bad1']:.3f} / {d['bad2']:.3f} / "
-            f"{d['bad4']:.3f}** | {d['mae_median']} | {r['seconds']:.2f} |")
+            f"{d['bad4']:.3f}** | {d['mae_median']} | {r['seconds']:.2f} |"
+        )
     timing = backend_timing()
-    lines += ["", "| backend | policy | features + correlation s (first call / warm) | "
-              "matching s (first call / warm) | features + matching s (first / warm) | "
-              "Motorcycle bad-2 |", "|---|---|---|---|---|---|"]
-    lines += [f"| {t['backend']} | {t['policy']} | {t['features_first_s']:.2f} / "
-              f"{t['features_warm_s']:.2f} | {t['matching_first_s']:.2f} / "
-              f"{t['matching_warm_s']:.2f} | "
-              f"{t['features_first_s'] + t['matching_first_s']:.2f} / "
-              f"{t['features_warm_s'] + t['matching_warm_s']:.2f} | {t['bad2']:.3f} |"
-              for t in timing]
+    lines += [
+        "",
+        "| backend | policy | features + correlation s (first call / warm) | "
+        "matching s (first call / warm) | features + matching s (first / warm) | "
+        "Motorcycle bad-2 |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t['backend']} | {t['policy']} | {t['features_first_s']:.2f} / "
+        f"{t['features_warm_s']:.2f} | {t['matching_first_s']:.2f} / "
+        f"{t['matching_warm_s']:.2f} | "
+        f"{t['features_first_s'] + t['matching_first_s']:.2f} / "
+        f"{t['features_warm_s'] + t['matching_warm_s']:.2f} | {t['bad2']:.3f} |"
+        for t in timing
+    ]
     busy, sequence = busy_machine_timing(), sequence_timing()
     lines += speed_lines(busy, sequence)
     print("\n".join(lines))
-    _results.write("stereo", {"rows": rows, "sgbm_grid": grid, "held_out_seeds": HELD_OUT_SEEDS,
-                              "tuning_seeds": TUNING_SEEDS, "timing": timing}, args.refresh)
+    _results.write(
+        "stereo",
+        {
+            "rows": rows,
+            "sgbm_grid": grid,
+            "held_out_seeds": HELD_OUT_SEEDS,
+            "tuning_seeds": TUNING_SEEDS,
+            "timing": timing,
+        },
+        args.refresh,
+    )
     _results.write("stereo_speed", {"busy_machine": busy, "sequence": sequence}, args.refresh)
 
 

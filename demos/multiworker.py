@@ -52,7 +52,8 @@ def train_worker(out):
     y = x.mean(axis=(1, 2, 3))[:, None]
     global_batch = 16
     data = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch))
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch)
+    )
 
     # Keras 3's fit() does not run under MultiWorkerMirroredStrategy
     # (keras-team/keras#20585), so this is the step fit() would run.
@@ -60,8 +61,12 @@ def train_worker(out):
     def train_step(batch):
         def replica_step(inputs, targets):
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(keras.losses.mean_squared_error(
-                    targets, model(inputs, training=True))) / global_batch
+                loss = (
+                    tf.reduce_sum(
+                        keras.losses.mean_squared_error(targets, model(inputs, training=True))
+                    )
+                    / global_batch
+                )
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
@@ -95,12 +100,23 @@ def launch(workers, out, timeout=300):
     cluster = [f"localhost:{p}" for p in free_ports(workers)]
     procs = []
     for i in range(workers):
-        env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2",
-                   TF_CONFIG=json.dumps({"cluster": {"worker": cluster},
-                                         "task": {"type": "worker", "index": i}}))
-        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", "--out", out],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        env = dict(
+            os.environ,
+            KERAS_BACKEND="tensorflow",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}
+            ),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", "--out", out],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = []
     try:
         for p in procs:

@@ -43,10 +43,13 @@ def main(names):
             shutil.copyfile(tmp_file, ROOT / "weights" / file_name)
         path = ROOT / "weights" / file_name
         manifest["files"][f"demo_{name}"] = {
-            "file": file_name, "url": None,
-            "hash": weights.file_hash(path, "sha256"), "hash_algorithm": "sha256",
+            "file": file_name,
+            "url": None,
+            "hash": weights.file_hash(path, "sha256"),
+            "hash_algorithm": "sha256",
             "approx_size_mb": round(path.stat().st_size / 1e6, 3),
-            "architecture": architecture, "fingerprint": None,
+            "architecture": architecture,
+            "fingerprint": None,
             "trained_by": "demos/train_pretrained.py",
             "result": {k: v for k, v in summary.items() if k not in ("history", "weights")},
         }

@@ -13,8 +13,9 @@ fine-tunes the same weights atrous, at full resolution with 1-px disparity
 bins: the strided phase only ever compares features 2 px apart, and the
 full-resolution map's sub-pixel accuracy (bad-1) needs neighbours told
 apart. Both phases learn to match: the correlation of left and right
-features over the disparity range goes through a softmax and is scored by cross-entropy at the true disparity (MC-CNN's idea,
-Zbontar & LeCun 2016; Luo et al. 2016), on generated scenes with exact ground
+features over the disparity range goes through a softmax and is scored by
+cross-entropy at the true disparity (MC-CNN's idea, Zbontar & LeCun 2016;
+Luo et al. 2016), on generated scenes with exact ground
 truth (`kerazoo.app.demos.stereo_scenes`: photo, noise, stripe and flat
 textures; slanted, curved and thin surfaces; occlusions; gain, gamma, blur and
 noise differences between the views). It starts from ImageNet weights when
@@ -68,7 +69,7 @@ def to_feature_grid(disparity, feature_shape):
     image pixel (2i + 3, 2j + 3) (two unpadded 3x3 convolutions), and a
     disparity of d image pixels is d / 2 feature pixels."""
     h, w = feature_shape
-    grid = disparity[:, 3:3 + 2 * h:2, 3:3 + 2 * w:2]
+    grid = disparity[:, 3 : 3 + 2 * h : 2, 3 : 3 + 2 * w : 2]
     return np.where(grid >= 0, grid / 2, -1.0).astype("float32")
 
 
@@ -81,10 +82,20 @@ def fit(model, data, validation, epochs, batch_size, learning_rate, max_disparit
     (x_left, x_right, y), (v_left, v_right, v_y) = data, validation
     steps = epochs * (len(y) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=matching_loss(),
-                  metrics=[wta_within_1px(max_disparity)])
-    history = model.fit([x_left, x_right], y, batch_size=batch_size, epochs=epochs,
-                        validation_data=([v_left, v_right], v_y), shuffle=True, verbose=2)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=matching_loss(),
+        metrics=[wta_within_1px(max_disparity)],
+    )
+    history = model.fit(
+        [x_left, x_right],
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=([v_left, v_right], v_y),
+        shuffle=True,
+        verbose=2,
+    )
     return {k: [round(float(v), 4) for v in vals] for k, vals in history.history.items()}
 
 
@@ -92,10 +103,14 @@ def generate(crops, crop, seed, clock):
     from kerazoo.app.demos.stereo_scenes import training_set
 
     data = training_set(crops, *crop, MAX_DISPARITY, seed=seed)
-    validation = training_set(max(64, crops // 16), *crop, MAX_DISPARITY,
-                              seed=VALIDATION_SEED + seed)
-    print(f"generated {crops} training and {len(validation[2])} validation {crop[0]}x"
-          f"{crop[1]} pairs in {time.perf_counter() - clock:.0f} s", flush=True)
+    validation = training_set(
+        max(64, crops // 16), *crop, MAX_DISPARITY, seed=VALIDATION_SEED + seed
+    )
+    print(
+        f"generated {crops} training and {len(validation[2])} validation {crop[0]}x"
+        f"{crop[1]} pairs in {time.perf_counter() - clock:.0f} s",
+        flush=True,
+    )
     return data, validation
 
 
@@ -107,12 +122,18 @@ def main():
     parser.add_argument("--atrous-epochs", type=int, default=2, help="full-resolution phase")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", help="stem weights (.weights.h5) to start the atrous phase "
-                                       "from, skipping the strided phase")
+    parser.add_argument(
+        "--init",
+        help="stem weights (.weights.h5) to start the atrous phase "
+        "from, skipping the strided phase",
+    )
     parser.add_argument("--out", default=str(ROOT / "weights" / WEIGHTS_FILE))
-    parser.add_argument("--no-record", action="store_true",
-                        help="record nothing: neither weights/manifest.json nor the log "
-                             "in benchmarks/results (experiments)")
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="record nothing: neither weights/manifest.json nor the log "
+        "in benchmarks/results (experiments)",
+    )
     args = parser.parse_args()
 
     import keras
@@ -121,11 +142,19 @@ def main():
     from kerazoo.stereo.stem import build_matching_model, copy_xception_weights, xception_stem
 
     keras.utils.set_random_seed(args.seed)
-    log = {"command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
-           "crop": list(CROP), "atrous_crop": list(ATROUS_CROP), "crops": args.crops,
-           "atrous_crops": args.atrous_crops, "epochs": args.epochs,
-           "atrous_epochs": args.atrous_epochs, "batch_size": args.batch_size,
-           "seed": args.seed, "seconds": {}, "history": {}}
+    log = {
+        "command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
+        "crop": list(CROP),
+        "atrous_crop": list(ATROUS_CROP),
+        "crops": args.crops,
+        "atrous_crops": args.atrous_crops,
+        "epochs": args.epochs,
+        "atrous_epochs": args.atrous_epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "seconds": {},
+        "history": {},
+    }
     stem = xception_stem(atrous=False)
     if args.init:
         weights.load_weights_quietly(stem, args.init, "the stereo stem")
@@ -136,22 +165,25 @@ def main():
             path = weights.resolve("xception_notop", download=False)
             from kerazoo import backbones
 
-            copy_xception_weights(stem, backbones.xception(weights=path,
-                                                          include_preprocessing=False))
+            copy_xception_weights(
+                stem, backbones.xception(weights=path, include_preprocessing=False)
+            )
             log["init"] = "imagenet"
         except weights.WeightsError:
-            print("ImageNet Xception weights not on this machine: training from scratch",
-                  flush=True)
+            print(
+                "ImageNet Xception weights not on this machine: training from scratch", flush=True
+            )
         clock = time.perf_counter()
-        (x_left, x_right, y), (v_left, v_right, v_y) = generate(args.crops, CROP, args.seed,
-                                                                clock)
-        model = build_matching_model(FEATURE_MAX_DISPARITY, stem=stem, trainable=True,
-                                     input_shape=CROP + (3,))
+        (x_left, x_right, y), (v_left, v_right, v_y) = generate(args.crops, CROP, args.seed, clock)
+        model = build_matching_model(
+            FEATURE_MAX_DISPARITY, stem=stem, trainable=True, input_shape=CROP + (3,)
+        )
         feature_shape = tuple(model.output_shape[1:3])
         data = (x_left, x_right, to_feature_grid(y, feature_shape))
         validation = (v_left, v_right, to_feature_grid(v_y, feature_shape))
-        log["history"]["strided"] = fit(model, data, validation, args.epochs,
-                                        args.batch_size, 2e-3, FEATURE_MAX_DISPARITY)
+        log["history"]["strided"] = fit(
+            model, data, validation, args.epochs, args.batch_size, 2e-3, FEATURE_MAX_DISPARITY
+        )
         log["seconds"]["strided"] = round(time.perf_counter() - clock, 1)
 
     if args.atrous_epochs:
@@ -161,14 +193,17 @@ def main():
         atrous = xception_stem(atrous=True)
         copy_xception_weights(atrous, stem)  # by layer name, as from ImageNet's
         data, validation = generate(args.atrous_crops, ATROUS_CROP, args.seed + 1, clock)
-        model = build_matching_model(MAX_DISPARITY, stem=atrous, trainable=True,
-                                     input_shape=ATROUS_CROP + (3,))
-        log["history"]["atrous"] = fit(model, data, validation, args.atrous_epochs,
-                                       args.batch_size, 5e-4, MAX_DISPARITY)
+        model = build_matching_model(
+            MAX_DISPARITY, stem=atrous, trainable=True, input_shape=ATROUS_CROP + (3,)
+        )
+        log["history"]["atrous"] = fit(
+            model, data, validation, args.atrous_epochs, args.batch_size, 5e-4, MAX_DISPARITY
+        )
         log["seconds"]["atrous"] = round(time.perf_counter() - clock, 1)
         stem = atrous
-    log.update(params=stem.count_params(), keras_backend=keras.backend.backend(),
-               cpu_count=os.cpu_count())
+    log.update(
+        params=stem.count_params(), keras_backend=keras.backend.backend(), cpu_count=os.cpu_count()
+    )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -180,14 +215,19 @@ def main():
         manifest_path = ROOT / "weights" / "manifest.json"
         manifest = json.loads(manifest_path.read_text())
         manifest["files"]["stereo_xception_stem"] = {
-            "file": out.name, "url": None,
-            "hash": weights.file_hash(out, "sha256"), "hash_algorithm": "sha256",
+            "file": out.name,
+            "url": None,
+            "hash": weights.file_hash(out, "sha256"),
+            "hash_algorithm": "sha256",
             "approx_size_mb": round(out.stat().st_size / 1e6, 3),
             "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
-                            "at stride 1: kerazoo.stereo.stem.xception_stem",
-            "fingerprint": None, "trained_by": "demos/train_stereo.py",
-            "result": {"validation_wta_within_1px": last["val_wta_within_1px"][-1],
-                       "init": log["init"]},
+            "at stride 1: kerazoo.stereo.stem.xception_stem",
+            "fingerprint": None,
+            "trained_by": "demos/train_stereo.py",
+            "result": {
+                "validation_wta_within_1px": last["val_wta_within_1px"][-1],
+                "init": log["init"],
+            },
         }
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         # A run that continues from saved weights (--init) appends to the
@@ -198,8 +238,10 @@ def main():
             previous = json.loads(log_path.read_text())
             runs = previous.get("runs", [previous])
         log_path.write_text(json.dumps({"runs": runs + [log]}, indent=2) + "\n")
-    print(json.dumps({k: log[k] for k in ("init", "crops", "epochs", "atrous_epochs",
-                                          "seconds")}), flush=True)
+    print(
+        json.dumps({k: log[k] for k in ("init", "crops", "epochs", "atrous_epochs", "seconds")}),
+        flush=True,
+    )
     return 0
 
 

@@ -18,8 +18,19 @@ import sys
 
 from kerazoo._version import __version__
 
-_SUBMODULES = ("backbones", "distribute", "errors", "export", "features", "layers", "losses",
-               "registry", "stereo", "testing", "weights")
+_SUBMODULES = (
+    "backbones",
+    "distribute",
+    "errors",
+    "export",
+    "features",
+    "layers",
+    "losses",
+    "registry",
+    "stereo",
+    "testing",
+    "weights",
+)
 
 
 def _register_with_keras():
@@ -73,8 +84,9 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES) + ["create", "list_entries",
-                                                         "custom_objects"])
+    return sorted(
+        list(globals()) + list(_SUBMODULES) + ["create", "list_entries", "custom_objects"]
+    )
 
 
 __all__ = ["__version__", *_SUBMODULES, "create", "list_entries", "custom_objects"]

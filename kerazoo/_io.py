@@ -59,8 +59,9 @@ def atomic_write(path, write, suffix=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with errors_named_for(path):
-        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix or path.suffix,
-                                   dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=temporary_prefix(path), suffix=suffix or path.suffix, dir=path.parent
+        )
         os.close(fd)
         with tracked_temporary(tmp):
             try:
@@ -87,15 +88,17 @@ def errors_named_for(path: Path):
     try:
         yield
     except OSError as e:
-        if not any(str(name).startswith(staged) for name in (e.filename, e.filename2)
-                   if name is not None):
+        if not any(
+            str(name).startswith(staged) for name in (e.filename, e.filename2) if name is not None
+        ):
             raise
         raise type(e)(e.errno, e.strerror, str(path)) from None
 
 
 def write_json(path, data):
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(
-        json.dumps(data, indent=2, default=str) + "\n"))
+    return atomic_write(
+        path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n")
+    )
 
 
 def write_npy(path, array):
@@ -107,8 +110,10 @@ def resize_image(image, height, width) -> np.ndarray:
     (Pillow's float mode keeps values beyond 0-255 intact)."""
     from PIL import Image
 
-    channels = [Image.fromarray(np.ascontiguousarray(image[..., c])).resize(
-        (width, height), Image.BILINEAR) for c in range(image.shape[-1])]
+    channels = [
+        Image.fromarray(np.ascontiguousarray(image[..., c])).resize((width, height), Image.BILINEAR)
+        for c in range(image.shape[-1])
+    ]
     return np.stack([np.asarray(c, np.float32) for c in channels], axis=-1)
 
 
@@ -176,6 +181,7 @@ def image_size(path) -> tuple:
 def image_header(path) -> tuple:
     """`(stored width, stored height, EXIF orientation)` (1: upright), from
     the file's header."""
+
     def header(image):
         return (*image.size, _exif_orientation(image))
 
@@ -201,8 +207,10 @@ def read_image(path, size=None) -> np.ndarray:
 
     width, height = image_size(path)
     if width * height > MAX_IMAGE_PIXELS:
-        raise InputError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-                         f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads")
+        raise InputError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+            f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP kerazoo reads"
+        )
 
     def decode(image):
         if size is not None and image.format == "JPEG":
@@ -276,22 +284,32 @@ def check_keras_archive(path) -> None:
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise InputError(f"{path}: not a readable .keras archive ({e})") from None
     if len(members) > MAX_ARCHIVE_MEMBERS:
-        raise InputError(f"{path}: refused: {len(members)} files in the archive, over "
-                         f"{MAX_ARCHIVE_MEMBERS} (a .keras model holds a few)")
+        raise InputError(
+            f"{path}: refused: {len(members)} files in the archive, over "
+            f"{MAX_ARCHIVE_MEMBERS} (a .keras model holds a few)"
+        )
     total = 0
     for member in members:
         total += member.file_size
-        if member.filename in ("config.json", "metadata.json") and \
-                member.file_size > MAX_CONFIG_BYTES:
-            raise InputError(f"{path}: refused: its {member.filename} inflates to "
-                             f"{size(member.file_size)}, over {size(MAX_CONFIG_BYTES)}")
+        if (
+            member.filename in ("config.json", "metadata.json")
+            and member.file_size > MAX_CONFIG_BYTES
+        ):
+            raise InputError(
+                f"{path}: refused: its {member.filename} inflates to "
+                f"{size(member.file_size)}, over {size(MAX_CONFIG_BYTES)}"
+            )
         inflation = member.file_size / max(member.compress_size, 1)
         if member.file_size > _INFLATION_FROM_BYTES and inflation > MAX_INFLATION:
-            raise InputError(f"{path}: refused: {member.filename} inflates {inflation:.0f}x "
-                             f"to {size(member.file_size)} (a zip bomb?)")
+            raise InputError(
+                f"{path}: refused: {member.filename} inflates {inflation:.0f}x "
+                f"to {size(member.file_size)} (a zip bomb?)"
+            )
     if total > MAX_ARCHIVE_BYTES:
-        raise InputError(f"{path}: refused: the archive inflates to {size(total)}, over "
-                         f"{size(MAX_ARCHIVE_BYTES)}")
+        raise InputError(
+            f"{path}: refused: the archive inflates to {size(total)}, over "
+            f"{size(MAX_ARCHIVE_BYTES)}"
+        )
 
 
 def load_keras_model(path):
@@ -306,11 +324,13 @@ def load_keras_model(path):
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not a .keras model (not a zip archive: empty, "
-                         "truncated or another format)")
+        raise InputError(
+            f"{path}: not a .keras model (not a zip archive: empty, truncated or another format)"
+        )
     check_keras_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
-        raise InputError(f"{path}: not a loadable .keras model "
-                         f"({' '.join(str(e).split())[:300]})") from None
+        raise InputError(
+            f"{path}: not a loadable .keras model ({' '.join(str(e).split())[:300]})"
+        ) from None

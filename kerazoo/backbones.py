@@ -21,11 +21,19 @@ POOLINGS = (None, "avg", "max")
 # Both ImageNet releases were trained on RGB scaled to [-1, 1]; the models
 # built here do that scaling themselves (`include_preprocessing=True`).
 _IMAGENET_PREPROCESSING = "RGB 0-255, scaled to [-1, 1] inside the model"
-INCEPTION_V3_WEIGHTS = (PretrainedWeights("imagenet", top="inception_v3",
-                                          notop="inception_v3_notop",
-                                          preprocessing=_IMAGENET_PREPROCESSING),)
-XCEPTION_WEIGHTS = (PretrainedWeights("imagenet", top="xception", notop="xception_notop",
-                                      preprocessing=_IMAGENET_PREPROCESSING),)
+INCEPTION_V3_WEIGHTS = (
+    PretrainedWeights(
+        "imagenet",
+        top="inception_v3",
+        notop="inception_v3_notop",
+        preprocessing=_IMAGENET_PREPROCESSING,
+    ),
+)
+XCEPTION_WEIGHTS = (
+    PretrainedWeights(
+        "imagenet", top="xception", notop="xception_notop", preprocessing=_IMAGENET_PREPROCESSING
+    ),
+)
 AVAILABLE_WEIGHTS = {"inception_v3": INCEPTION_V3_WEIGHTS, "xception": XCEPTION_WEIGHTS}
 # The smallest input each architecture accepts (keras.applications' own limit).
 MIN_SIZE = {"xception": 71, "inception_v3": 75}
@@ -40,8 +48,9 @@ def weights_file(arch, weights="imagenet", include_top=False) -> str:
     """
     available = {w.name: w for w in AVAILABLE_WEIGHTS[arch]}
     if weights not in available:
-        raise ValueError(f"`weights` must be one of {tuple(available)} for {arch}, "
-                         f"received: weights={weights!r}")
+        raise ValueError(
+            f"`weights` must be one of {tuple(available)} for {arch}, received: weights={weights!r}"
+        )
     return available[weights].file_for(include_top)
 
 
@@ -49,34 +58,56 @@ def _check_args(arch, weights, include_top, pooling, input_shape, classes):
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}, received: pooling={pooling!r}")
     names = [w.name for w in AVAILABLE_WEIGHTS[arch]]
-    if not (weights is None or weights in names or isinstance(weights, (str, bytes))
-            or hasattr(weights, "__fspath__")):
+    if not (
+        weights is None
+        or weights in names
+        or isinstance(weights, (str, bytes))
+        or hasattr(weights, "__fspath__")
+    ):
         raise ValueError(
-            f"`weights` must be one of {names}, None or a path, received: "
-            f"weights={weights!r}")
+            f"`weights` must be one of {names}, None or a path, received: weights={weights!r}"
+        )
     if include_top and weights in names and classes != 1000:
         raise ValueError(
             "ImageNet weights with include_top=True need classes=1000, received: "
-            f"classes={classes!r}")
+            f"classes={classes!r}"
+        )
     if input_shape is not None:
         shape = tuple(input_shape)
         small = [d for d in shape[:2] if d is not None and d < MIN_SIZE[arch]]
         if len(shape) != 3 or shape[-1] != 3 or small:
             raise ValueError(
                 f"`input_shape` must be (height, width, 3) with sides >= "
-                f"{MIN_SIZE[arch]}, received: input_shape={input_shape!r}")
+                f"{MIN_SIZE[arch]}, received: input_shape={input_shape!r}"
+            )
     if include_top and input_shape is None:
         # The classifier's dense layer fixes the spatial size.
         input_shape = (299, 299, 3)
     return input_shape
 
 
-def _build(arch, app_fn, weights, include_top, pooling, input_shape, include_preprocessing,
-           classes, classifier_activation, name):
+def _build(
+    arch,
+    app_fn,
+    weights,
+    include_top,
+    pooling,
+    input_shape,
+    include_preprocessing,
+    classes,
+    classifier_activation,
+    name,
+):
     input_shape = _check_args(arch, weights, include_top, pooling, input_shape, classes)
     shape = tuple(input_shape) if input_shape is not None else (None, None, 3)
-    base = app_fn(include_top=include_top, weights=None, input_shape=shape, pooling=pooling,
-                  classes=classes, classifier_activation=classifier_activation)
+    base = app_fn(
+        include_top=include_top,
+        weights=None,
+        input_shape=shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
     if weights is not None:
         named = weights in [w.name for w in AVAILABLE_WEIGHTS[arch]]
         name = weights_file(arch, weights if named else "imagenet", include_top)
@@ -93,8 +124,15 @@ def _build(arch, app_fn, weights, include_top, pooling, input_shape, include_pre
 
 
 @register("backbone", weights=INCEPTION_V3_WEIGHTS)
-def inception_v3(weights="imagenet", include_top=False, pooling=None, input_shape=None,
-                 include_preprocessing=True, classes=1000, classifier_activation="softmax"):
+def inception_v3(
+    weights="imagenet",
+    include_top=False,
+    pooling=None,
+    input_shape=None,
+    include_preprocessing=True,
+    classes=1000,
+    classifier_activation="softmax",
+):
     """InceptionV3 (the chapter's Inception architecture), ImageNet-pretrained.
 
     Args:
@@ -118,14 +156,30 @@ def inception_v3(weights="imagenet", include_top=False, pooling=None, input_shap
     >>> model.output_shape
     (None, 2048)
     """
-    return _build("inception_v3", keras.applications.InceptionV3, weights, include_top,
-                  pooling, input_shape, include_preprocessing, classes,
-                  classifier_activation, "inception_v3")
+    return _build(
+        "inception_v3",
+        keras.applications.InceptionV3,
+        weights,
+        include_top,
+        pooling,
+        input_shape,
+        include_preprocessing,
+        classes,
+        classifier_activation,
+        "inception_v3",
+    )
 
 
 @register("backbone", weights=XCEPTION_WEIGHTS)
-def xception(weights="imagenet", include_top=False, pooling=None, input_shape=None,
-             include_preprocessing=True, classes=1000, classifier_activation="softmax"):
+def xception(
+    weights="imagenet",
+    include_top=False,
+    pooling=None,
+    input_shape=None,
+    include_preprocessing=True,
+    classes=1000,
+    classifier_activation="softmax",
+):
     """Xception (section 7.140: "an extreme Inception"), ImageNet-pretrained.
 
     Arguments as `inception_v3`; sides >= 71.
@@ -137,9 +191,18 @@ def xception(weights="imagenet", include_top=False, pooling=None, input_shape=No
     >>> model.output_shape
     (None, 3, 3, 2048)
     """
-    return _build("xception", keras.applications.Xception, weights, include_top, pooling,
-                  input_shape, include_preprocessing, classes, classifier_activation,
-                  "xception")
+    return _build(
+        "xception",
+        keras.applications.Xception,
+        weights,
+        include_top,
+        pooling,
+        input_shape,
+        include_preprocessing,
+        classes,
+        classifier_activation,
+        "xception",
+    )
 
 
 def decode(predictions, top=5, class_index_path=None):
@@ -159,7 +222,8 @@ def decode(predictions, top=5, class_index_path=None):
     if predictions.ndim != 2 or predictions.shape[1] != 1000:
         raise ValueError(
             "`predictions` must have shape (batch, 1000), received: "
-            f"predictions.shape={predictions.shape}")
+            f"predictions.shape={predictions.shape}"
+        )
     path = weights_lib.resolve("imagenet_class_index", path=class_index_path)
     with open(path) as f:
         index = json.load(f)

@@ -25,7 +25,8 @@ def configure_cpu_devices(count):
 
     cpus = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(
-        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    )
 
 
 @contextlib.contextmanager
@@ -42,19 +43,27 @@ def scope(name):
         return
     if name == "mirrored":
         if backend != "tensorflow":
-            raise ParameterError("strategy", "'mirrored' is tf.distribute: it needs KERAS_BACKEND="
-                                 f"tensorflow (this is {backend}; use 'data-parallel' with JAX)")
+            raise ParameterError(
+                "strategy",
+                "'mirrored' is tf.distribute: it needs KERAS_BACKEND="
+                f"tensorflow (this is {backend}; use 'data-parallel' with JAX)",
+            )
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy(
             devices=[d.name for d in tf.config.list_logical_devices("CPU")]
-            if not tf.config.list_logical_devices("GPU") else None)
+            if not tf.config.list_logical_devices("GPU")
+            else None
+        )
         with strategy.scope():
             yield strategy
         return
     if backend != "jax":
-        raise ParameterError("strategy", "'data-parallel' uses keras.distribution, which runs "
-                             f"on JAX (this is {backend}; use 'mirrored' with TensorFlow)")
+        raise ParameterError(
+            "strategy",
+            "'data-parallel' uses keras.distribution, which runs "
+            f"on JAX (this is {backend}; use 'mirrored' with TensorFlow)",
+        )
     previous = keras.distribution.distribution()
     distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
     keras.distribution.set_distribution(distribution)

@@ -46,5 +46,12 @@ class ExportError(KerazooError):
     """A model cannot be exported to a format, or its export does not match it."""
 
 
-__all__ = ["ExportError", "KerazooError", "InputError", "ParameterError", "WeightsError",
-           "WeightsNotFoundError", "WeightsVerificationError"]
+__all__ = [
+    "ExportError",
+    "KerazooError",
+    "InputError",
+    "ParameterError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "WeightsVerificationError",
+]

@@ -64,8 +64,9 @@ TOLERANCE = 1e-4
 
 def _check_format(format: str) -> None:
     if format not in EXPORT_FORMATS:
-        raise ParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, "
-                                       f"received {format!r}")
+        raise ParameterError(
+            "format", f"must be one of {', '.join(EXPORT_FORMATS)}, received {format!r}"
+        )
 
 
 def check_supported(format: str, backend: str | None = None) -> None:
@@ -75,14 +76,18 @@ def check_supported(format: str, backend: str | None = None) -> None:
     backend = backend or keras.backend.backend()
     _check_format(format)
     if (format, backend) not in REQUIRED_MODULES:
-        raise ExportError(f"Keras cannot export {format} from the {backend} backend; "
-                          "run with KERAS_BACKEND=tensorflow (a .keras file loads in any backend)")
+        raise ExportError(
+            f"Keras cannot export {format} from the {backend} backend; "
+            "run with KERAS_BACKEND=tensorflow (a .keras file loads in any backend)"
+        )
     module = REQUIRED_MODULES[(format, backend)]
     if module and importlib.util.find_spec(module) is None:
         package = module.replace("_", "-")
         other = "" if backend == "tensorflow" else ", or run with KERAS_BACKEND=tensorflow"
-        raise ExportError(f"exporting {format} from the {backend} backend needs {package}, "
-                          f"which is not installed (pip install {package}){other}")
+        raise ExportError(
+            f"exporting {format} from the {backend} backend needs {package}, "
+            f"which is not installed (pip install {package}){other}"
+        )
 
 
 def input_signature(model, input_shapes=None) -> list:
@@ -94,15 +99,20 @@ def input_signature(model, input_shapes=None) -> list:
     if input_shapes is None:
         input_shapes = [tuple(x.shape) for x in inputs]
     elif len(input_shapes) != len(inputs):
-        raise ParameterError("input_shapes", f"must give {len(inputs)} shape(s), one per model "
-                                             f"input, received {len(input_shapes)}")
+        raise ParameterError(
+            "input_shapes",
+            f"must give {len(inputs)} shape(s), one per model input, received {len(input_shapes)}",
+        )
     signature = []
     for x, shape in zip(inputs, input_shapes):
         shape = tuple(shape)
         if len(shape) != len(x.shape) or any(
-                own is not None and own != given for own, given in zip(x.shape, shape)):
-            raise ParameterError("input_shapes", f"{shape} does not fit the model's input "
-                                                 f"{x.name!r} of shape {tuple(x.shape)}")
+            own is not None and own != given for own, given in zip(x.shape, shape)
+        ):
+            raise ParameterError(
+                "input_shapes",
+                f"{shape} does not fit the model's input {x.name!r} of shape {tuple(x.shape)}",
+            )
         if any(d is not None and d < 1 for d in shape):
             raise ParameterError("input_shapes", f"sizes must be positive, received {shape}")
         signature.append(keras.InputSpec(shape=shape, dtype=x.dtype))
@@ -116,8 +126,9 @@ def sample_inputs(signature, batch: int = 2, seed: int = 0) -> list:
     rng = np.random.default_rng(seed)
     arrays = []
     for spec in signature:
-        shape = tuple((batch if i == 0 else SAMPLE_SIZE) if d is None else d
-                      for i, d in enumerate(spec.shape))
+        shape = tuple(
+            (batch if i == 0 else SAMPLE_SIZE) if d is None else d for i, d in enumerate(spec.shape)
+        )
         try:
             dtype = np.dtype(spec.dtype)
         except TypeError:  # "string"
@@ -127,8 +138,10 @@ def sample_inputs(signature, batch: int = 2, seed: int = 0) -> list:
         elif dtype.kind == "f":
             arrays.append(rng.standard_normal(shape).astype(dtype))
         else:
-            raise ExportError(f"cannot export a model with {spec.dtype} inputs (string inputs "
-                              "are TensorFlow-only inside the graph); preprocess outside the model")
+            raise ExportError(
+                f"cannot export a model with {spec.dtype} inputs (string inputs "
+                "are TensorFlow-only inside the graph); preprocess outside the model"
+            )
     return arrays
 
 
@@ -175,19 +188,29 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
             # trace model(inputs)).
             with warnings.catch_warnings():  # the exporters' own deprecation notices
                 warnings.simplefilter("ignore")
-                model.export(str(staged), format=format, verbose=False,
-                             input_signature=[_structured(model, signature)])
+                model.export(
+                    str(staged),
+                    format=format,
+                    verbose=False,
+                    input_signature=[_structured(model, signature)],
+                )
         except (ImportError, ValueError, TypeError, RuntimeError, NotImplementedError) as e:
-            raise ExportError(f"Keras could not export this model to {format} under "
-                              f"{keras.backend.backend()}: {_first_line(e)}") from e
+            raise ExportError(
+                f"Keras could not export this model to {format} under "
+                f"{keras.backend.backend()}: {_first_line(e)}"
+            ) from e
         difference = None
         if check:
             difference = check_exported(model, staged, format, sample_inputs(signature))
         with errors_named_for(path):
             _replace(staged, path)
-    return {"path": path, "format": format, "backend": keras.backend.backend(),
-            "inputs": [list(spec.shape) for spec in signature],
-            "max_abs_difference": difference}
+    return {
+        "path": path,
+        "format": format,
+        "backend": keras.backend.backend(),
+        "inputs": [list(spec.shape) for spec in signature],
+        "max_abs_difference": difference,
+    }
 
 
 @contextlib.contextmanager
@@ -200,8 +223,9 @@ def _cleanup(folder):
 
 # What a SavedModel folder holds: such a folder is an earlier export, which
 # a new one may replace; any other folder is the user's, and is never touched.
-SAVED_MODEL_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb",
-                                 "keras_metadata.pb"})
+SAVED_MODEL_ENTRIES = frozenset(
+    {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+)
 
 
 def _check_replaceable(path: Path, format: str) -> None:
@@ -219,8 +243,11 @@ def _check_replaceable(path: Path, format: str) -> None:
     entries = {entry.name for entry in path.iterdir()}
     if entries and ("saved_model.pb" not in entries or not entries <= SAVED_MODEL_ENTRIES):
         others = sorted(entries - SAVED_MODEL_ENTRIES) or sorted(entries)
-        raise ParameterError("path", f"{path} holds other files ({', '.join(others[:3])}): "
-                             "give a new or empty folder, or an earlier SavedModel export")
+        raise ParameterError(
+            "path",
+            f"{path} holds other files ({', '.join(others[:3])}): "
+            "give a new or empty folder, or an earlier SavedModel export",
+        )
 
 
 def _replace(staged: Path, path: Path) -> None:
@@ -251,13 +278,17 @@ def run_exported(model, path, format: str, inputs) -> list:
 
         session_options = onnxruntime.SessionOptions()
         session_options.log_severity_level = 4  # errors come back as exceptions
-        session = onnxruntime.InferenceSession(path, session_options,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            path, session_options, providers=["CPUExecutionProvider"]
+        )
         names = [i.name for i in session.get_inputs()]
         by_name = {x.name: a for x, a in zip(keras.tree.flatten(model.input), inputs)}
         # Exporters keep the Keras input names, or number the inputs in order.
-        feeds = ({n: by_name[n] for n in names} if set(names) == set(by_name)
-                 else dict(zip(names, inputs)))
+        feeds = (
+            {n: by_name[n] for n in names}
+            if set(names) == set(by_name)
+            else dict(zip(names, inputs))
+        )
         return list(session.run(None, feeds))
     if format == "tf_saved_model":
         import tensorflow as tf
@@ -277,8 +308,9 @@ def run_exported(model, path, format: str, inputs) -> list:
         # Output tensors are listed by index, which follows the model's order.
         outs = sorted(interpreter.get_output_details(), key=lambda d: d["index"])
         return [interpreter.get_tensor(d["index"]) for d in outs]
-    raise ParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, "
-                                   f"received {format!r}")
+    raise ParameterError(
+        "format", f"must be one of {', '.join(EXPORT_FORMATS)}, received {format!r}"
+    )
 
 
 def _litert_interpreter(path):
@@ -302,27 +334,33 @@ def check_exported(model, path, format: str, inputs, tolerance: float = TOLERANC
     the output's magnitude when that is above 1)."""
     import keras
 
-    expected = [keras.ops.convert_to_numpy(o) for o in
-                keras.tree.flatten(model(_structured(model, inputs), training=False))]
+    expected = [
+        keras.ops.convert_to_numpy(o)
+        for o in keras.tree.flatten(model(_structured(model, inputs), training=False))
+    ]
     try:
         got = run_exported(model, path, format, inputs)
     except ExportError:
         raise
     except Exception as e:  # a runtime's own error, e.g. an op LiteRT lacks
-        raise ExportError(f"the {format} export does not run: {_first_line(e)[:200]} (inputs "
-                          "that must share a size? fix their shapes with `input_shapes`)") from e
+        raise ExportError(
+            f"the {format} export does not run: {_first_line(e)[:200]} (inputs "
+            "that must share a size? fix their shapes with `input_shapes`)"
+        ) from e
     if len(got) != len(expected):
-        raise ExportError(f"the {format} export has {len(got)} outputs, the model "
-                          f"{len(expected)}")
+        raise ExportError(f"the {format} export has {len(got)} outputs, the model {len(expected)}")
     worst = 0.0
     for i, (e, g) in enumerate(zip(expected, got)):
         g = np.asarray(g)
         if g.shape != e.shape:
-            raise ExportError(f"output {i} of the {format} export has shape {g.shape}, "
-                              f"the model's {e.shape}")
+            raise ExportError(
+                f"output {i} of the {format} export has shape {g.shape}, the model's {e.shape}"
+            )
         diff = float(np.max(np.abs(g.astype(np.float64) - e))) if e.size else 0.0
         if not diff <= tolerance * max(1.0, float(np.max(np.abs(e))) if e.size else 1.0):
-            raise ExportError(f"output {i} of the {format} export differs from the model's "
-                              f"by up to {diff:.3g} (tolerance {tolerance:g})")
+            raise ExportError(
+                f"output {i} of the {format} export differs from the model's "
+                f"by up to {diff:.3g} (tolerance {tolerance:g})"
+            )
         worst = max(worst, diff)
     return worst

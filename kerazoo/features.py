@@ -52,11 +52,17 @@ def _check_model(model):
     import keras
 
     if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
-        raise ParameterError("model", f"must be a functional Keras model (keras.applications, "
-                                      f"keras-hub, kerazoo.backbones), received {model!r}")
+        raise ParameterError(
+            "model",
+            f"must be a functional Keras model (keras.applications, "
+            f"keras-hub, kerazoo.backbones), received {model!r}",
+        )
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
-        raise ParameterError("model", "must take one image input (batch, height, width, "
-                                      f"channels), received inputs {model.inputs}")
+        raise ParameterError(
+            "model",
+            "must take one image input (batch, height, width, "
+            f"channels), received inputs {model.inputs}",
+        )
 
 
 def pyramid_layers(model, strides=None, probe_size: int = PROBE_SIZE) -> dict:
@@ -78,8 +84,9 @@ def pyramid_layers(model, strides=None, probe_size: int = PROBE_SIZE) -> dict:
     candidates = []
     for layer in model.layers:
         # Padding before a strided layer only makes the map bigger; no feature.
-        if isinstance(layer, (keras.layers.InputLayer, keras.layers.ZeroPadding2D,
-                              keras.Model)) or _auto_named(layer):
+        if isinstance(
+            layer, (keras.layers.InputLayer, keras.layers.ZeroPadding2D, keras.Model)
+        ) or _auto_named(layer):
             continue  # (a nested model's own layers are looked at below)
         try:
             output = layer.output
@@ -91,8 +98,9 @@ def pyramid_layers(model, strides=None, probe_size: int = PROBE_SIZE) -> dict:
     specs = []
     if candidates:
         probe = keras.Model(model.inputs, [output for _, output in candidates])
-        specs = keras.tree.flatten(probe.compute_output_spec(
-            keras.KerasTensor((1, height, width, image.shape[-1]))))
+        specs = keras.tree.flatten(
+            probe.compute_output_spec(keras.KerasTensor((1, height, width, image.shape[-1])))
+        )
     for (name, _), spec in zip(candidates, specs):
         h, w = spec.shape[1:3]
         if not h or not w:
@@ -100,18 +108,21 @@ def pyramid_layers(model, strides=None, probe_size: int = PROBE_SIZE) -> dict:
         ratio = math.log2(((height / h) * (width / w)) ** 0.5)
         level = round(ratio)
         if level >= 1 and abs(ratio - level) < 0.3:
-            found[2 ** level] = name  # later layers overwrite: the deepest wins
+            found[2**level] = name  # later layers overwrite: the deepest wins
     inner = _wrapped_backbone(model)
     if not found and inner is not None:  # kerazoo.backbones: preprocessing, then the model
-        return {s: f"{inner.name}/{name}"
-                for s, name in pyramid_layers(inner, strides, probe_size).items()}
+        return {
+            s: f"{inner.name}/{name}"
+            for s, name in pyramid_layers(inner, strides, probe_size).items()
+        }
     if strides is None:
         return dict(sorted(found.items()))
     strides = _strides(strides)
     missing = [s for s in strides if s not in found]
     if missing:
-        raise ParameterError("strides", f"{missing} not found in {model.name!r}; it has "
-                                        f"strides {sorted(found)}")
+        raise ParameterError(
+            "strides", f"{missing} not found in {model.name!r}; it has strides {sorted(found)}"
+        )
     return {s: found[s] for s in strides}
 
 
@@ -123,8 +134,13 @@ def distinct_strides(value):
         values = list(values)
     except TypeError:
         return None
-    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 2 or s & (s - 1)
-                         for s in values) or len(set(values)) != len(values):
+    if (
+        not values
+        or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 2 or s & (s - 1) for s in values
+        )
+        or len(set(values)) != len(values)
+    ):
         return None
     return values
 
@@ -132,8 +148,9 @@ def distinct_strides(value):
 def _strides(value):
     values = distinct_strides(value)
     if values is None:
-        raise ParameterError("strides", f"must be distinct powers of 2 (2, 4, 8, ...), "
-                                        f"received strides={value!r}")
+        raise ParameterError(
+            "strides", f"must be distinct powers of 2 (2, 4, 8, ...), received strides={value!r}"
+        )
     return sorted(values)
 
 
@@ -153,8 +170,10 @@ def feature_extractor(model, strides=None, name: str | None = None):
         wanted = sorted(available) if strides is None else _strides(strides)
         missing = [s for s in wanted if s not in available]
         if missing:
-            raise ParameterError("strides", f"{missing} not among {model.name!r}'s "
-                                            f"pyramid_outputs {sorted(declared)}")
+            raise ParameterError(
+                "strides",
+                f"{missing} not among {model.name!r}'s pyramid_outputs {sorted(declared)}",
+            )
         outputs = {stride_key(s): available[s] for s in wanted}
     else:
         found = pyramid_layers(model, strides)
@@ -169,9 +188,13 @@ def _wrapped_backbone(model):
     input -> preprocessing -> a keras.applications model), or None."""
     import keras
 
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)
-              and len(getattr(layer, "inputs", None) or []) == 1
-              and len(layer.inputs[0].shape) == 4]
+    nested = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.Model)
+        and len(getattr(layer, "inputs", None) or []) == 1
+        and len(layer.inputs[0].shape) == 4
+    ]
     return nested[0] if len(nested) == 1 else None
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 KINDS = ("layer", "backbone")
 
@@ -55,10 +56,14 @@ class PretrainedWeights:
                 availability = "on this machine"
             else:
                 availability = "download" if info.get("url") else "missing"
-            files[variant] = {"manifest_name": manifest_name, "file": info["file"],
-                              "hash": info["hash"], "hash_algorithm": info["hash_algorithm"],
-                              "approx_size_mb": info.get("approx_size_mb"),
-                              "availability": availability}
+            files[variant] = {
+                "manifest_name": manifest_name,
+                "file": info["file"],
+                "hash": info["hash"],
+                "hash_algorithm": info["hash_algorithm"],
+                "approx_size_mb": info.get("approx_size_mb"),
+                "availability": availability,
+            }
         return {"name": self.name, "preprocessing": self.preprocessing, "files": files}
 
 
@@ -72,8 +77,13 @@ class Entry:
     pyramid: bool = False  # a strided backbone: `kerazoo.features` finds its five levels
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "summary": self.summary,
-                "weights": [w.as_dict() for w in self.weights], "pyramid": self.pyramid}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "summary": self.summary,
+            "weights": [w.as_dict() for w in self.weights],
+            "pyramid": self.pyramid,
+        }
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -97,8 +107,9 @@ def register(kind: str, name: str | None = None, weights=(), pyramid=None) -> Ca
             raise ValueError(f"Duplicate kerazoo registry name: {entry_name!r}")
         summary = (target.__doc__ or "").strip().splitlines()[0] if target.__doc__ else ""
         has_pyramid = (kind == "backbone") if pyramid is None else bool(pyramid)
-        _REGISTRY[entry_name] = Entry(entry_name, kind, summary, target, tuple(weights),
-                                      has_pyramid)
+        _REGISTRY[entry_name] = Entry(
+            entry_name, kind, summary, target, tuple(weights), has_pyramid
+        )
         return target
 
     return decorator
@@ -116,8 +127,11 @@ def list_entries(kind: str | None = None, pretrained: bool = False) -> list[Entr
     if kind is not None and kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, received: kind={kind!r}")
     _load_all()
-    entries = [e for e in _REGISTRY.values()
-               if (kind is None or e.kind == kind) and (not pretrained or e.weights)]
+    entries = [
+        e
+        for e in _REGISTRY.values()
+        if (kind is None or e.kind == kind) and (not pretrained or e.weights)
+    ]
     return sorted(entries, key=lambda e: (KINDS.index(e.kind), e.name))
 
 
@@ -127,8 +141,9 @@ def get(name: str) -> Entry:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"`name` must be a registered kerazoo name ({known}), "
-                         f"received: name={name!r}") from None
+        raise ValueError(
+            f"`name` must be a registered kerazoo name ({known}), received: name={name!r}"
+        ) from None
 
 
 def create(name: str, **kwargs) -> Any:

@@ -34,6 +34,7 @@ LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
 
 # ----------------------------------------------------------------- manifest
 
+
 def _package_dir() -> Path:
     return Path(str(resources.files("kerazoo._weights")))
 
@@ -55,12 +56,12 @@ def load_manifest(path=None) -> dict:
 def entry(name: str, manifest=None) -> dict:
     files = manifest if manifest is not None else load_manifest()
     if name not in files:
-        raise WeightsError(
-            f"unknown weights name {name!r}; known: {', '.join(sorted(files))}")
+        raise WeightsError(f"unknown weights name {name!r}; known: {', '.join(sorted(files))}")
     return dict(files[name], name=name)
 
 
 # ------------------------------------------------------------- directories
+
 
 def keras_cache_dir() -> Path:
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -78,6 +79,7 @@ def search_dirs() -> list[tuple[str, Path]]:
 
 
 # ------------------------------------------------------------ verification
+
 
 def file_hash(path, algorithm="sha256", chunk_size=1 << 20) -> str:
     digest = hashlib.new(algorithm)
@@ -122,19 +124,23 @@ def h5_fingerprint(path) -> str:
             shapes = []
             for name in names:
                 g = group[name]
-                weight_names = [w.decode() if isinstance(w, bytes) else w
-                                for w in g.attrs["weight_names"]]
+                weight_names = [
+                    w.decode() if isinstance(w, bytes) else w for w in g.attrs["weight_names"]
+                ]
                 if weight_names:
                     shapes.append([list(g[w].shape) for w in weight_names])
     except KeyError as e:
         raise WeightsVerificationError(
-            f"{path} is HDF5 but not a Keras weights file (missing {e})") from None
+            f"{path} is HDF5 but not a Keras weights file (missing {e})"
+        ) from None
     except (TypeError, ValueError, AttributeError):  # e.g. a scalar `layer_names`
         raise WeightsVerificationError(
-            f"{path} is HDF5 but not in the keras-applications weights layout") from None
+            f"{path} is HDF5 but not in the keras-applications weights layout"
+        ) from None
     except OSError as e:
         raise WeightsVerificationError(
-            f"{path} is truncated or corrupt ({str(e).splitlines()[0]})") from None
+            f"{path} is truncated or corrupt ({str(e).splitlines()[0]})"
+        ) from None
     return _fingerprint(shapes)
 
 
@@ -161,9 +167,15 @@ def verify(path, name, manifest=None, check_hash=True) -> dict:
         if found != info["fingerprint"]:
             raise WeightsVerificationError(
                 f"{path} holds weights for {_describe_fingerprint(found, files)}, not "
-                f"{name} ({info['architecture']}); pass the matching file")
-    result = {"name": name, "path": str(path), "size": path.stat().st_size,
-              "verified": False, "hash_checked": check_hash}
+                f"{name} ({info['architecture']}); pass the matching file"
+            )
+    result = {
+        "name": name,
+        "path": str(path),
+        "size": path.stat().st_size,
+        "verified": False,
+        "hash_checked": check_hash,
+    }
     if check_hash:
         algorithm = info["hash_algorithm"]
         got = file_hash(path, algorithm)
@@ -171,12 +183,14 @@ def verify(path, name, manifest=None, check_hash=True) -> dict:
             raise WeightsVerificationError(
                 f"{path}: {algorithm} {got} does not match the {name} release "
                 f"({info['hash']}): the file is corrupted or a different release; "
-                f"move it away, then run `kerazoo weights fetch {name}`")
+                f"move it away, then run `kerazoo weights fetch {name}`"
+            )
         result["verified"] = True
     return result
 
 
 # -------------------------------------------------------------- resolution
+
 
 def _download(info, target_dir: Path) -> Path:
     """Downloads into a temporary directory beside the target, verifies, renames.
@@ -190,9 +204,13 @@ def _download(info, target_dir: Path) -> Path:
     try:
         with tracked_temporary(tmp):
             keras.utils.get_file(
-                info["file"], origin=info["url"], file_hash=info["hash"],
-                hash_algorithm=info["hash_algorithm"], cache_dir=str(tmp),
-                cache_subdir="")
+                info["file"],
+                origin=info["url"],
+                file_hash=info["hash"],
+                hash_algorithm=info["hash_algorithm"],
+                cache_dir=str(tmp),
+                cache_subdir="",
+            )
             downloaded = tmp / info["file"]
             final = target_dir / info["file"]
             os.replace(downloaded, final)
@@ -232,7 +250,8 @@ def resolve(name, path=None, download=True, manifest=None) -> Path:
     if not download:
         raise WeightsNotFoundError(
             f"{info['file']} ({name}) not found in {_searched()}; run "
-            f"`kerazoo weights fetch {name}`")
+            f"`kerazoo weights fetch {name}`"
+        )
     return _download_or_explain(info, keras_cache_dir())
 
 
@@ -244,7 +263,8 @@ def _download_or_explain(info, target_dir: Path) -> Path:
     if not info.get("url"):
         raise WeightsNotFoundError(
             f"{info['file']} ({info['name']}) ships inside kerazoo and has no download URL; "
-            f"not found in {_searched()}: reinstall kerazoo")
+            f"not found in {_searched()}: reinstall kerazoo"
+        )
     try:
         return _download(info, target_dir)
     except Exception as e:  # get_file raises a bare Exception for URL errors
@@ -253,7 +273,8 @@ def _download_or_explain(info, target_dir: Path) -> Path:
             f"{info['file']} ({info['name']}) is not available: not found in "
             f"{_searched()}, and downloading {info['url']} failed ({reason}). Fetch "
             f"that file on a machine with internet, then run: kerazoo weights import "
-            f"/path/to/{info['file']}") from None
+            f"/path/to/{info['file']}"
+        ) from None
 
 
 def fetch(name, target_dir=None, manifest=None) -> Path:
@@ -288,7 +309,8 @@ def identify(path, manifest=None) -> str:
     except WeightsVerificationError as e:
         detail = f" ({e})"
     raise WeightsVerificationError(
-        f"{path} matches no release in the manifest{detail}; pass it by path instead")
+        f"{path} matches no release in the manifest{detail}; pass it by path instead"
+    )
 
 
 def import_file(path, name=None, target_dir=None, manifest=None) -> Path:
@@ -302,7 +324,8 @@ def import_file(path, name=None, target_dir=None, manifest=None) -> Path:
     final = target / info["file"]
     if final.exists() and file_hash(final, info["hash_algorithm"]) != info["hash"]:
         raise WeightsVerificationError(
-            f"{final} exists and is not the {name} release; move it away first")
+            f"{final} exists and is not the {name} release; move it away first"
+        )
     if final.exists() and final.resolve() == Path(path).resolve():
         return final
     return atomic_write(final, lambda tmp: shutil.copyfile(path, tmp))
@@ -314,9 +337,16 @@ def status(manifest=None) -> list[dict]:
     rows = []
     for name, info in files.items():
         found = find(name, files)
-        row = {"name": name, "architecture": info["architecture"], "file": info["file"],
-               "present": found is not None, "where": None, "path": None,
-               "verified": False, "error": None}
+        row = {
+            "name": name,
+            "architecture": info["architecture"],
+            "file": info["file"],
+            "present": found is not None,
+            "where": None,
+            "path": None,
+            "verified": False,
+            "error": None,
+        }
         if found:
             row["where"], row["path"] = found[0], str(found[1])
             try:
@@ -328,6 +358,7 @@ def status(manifest=None) -> list[dict]:
 
 
 # ------------------------------------------------------------------ loading
+
 
 def load_into(model, path, name, manifest=None) -> Path:
     """Loads the weights file at `path` into the keras-applications `model`.

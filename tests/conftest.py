@@ -39,8 +39,10 @@ def requires_extra(module, extra):
     if importlib.util.find_spec(module) is None:
         required = os.environ.get("KERAZOO_REQUIRE_EXTRAS", "").split(",")
         if extra in required:
-            raise RuntimeError(f"the '{extra}' extra is required here "
-                               f"(KERAZOO_REQUIRE_EXTRAS) but {module} is missing")
+            raise RuntimeError(
+                f"the '{extra}' extra is required here "
+                f"(KERAZOO_REQUIRE_EXTRAS) but {module} is missing"
+            )
         return pytest.mark.skip(reason=f"the '{extra}' extra is not installed ({module})")
     return pytest.mark.usefixtures()
 
@@ -115,6 +117,7 @@ def _fresh_keras_state():
 
 # ----------------------------------------------------------------- weights
 
+
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory):
     """Same-layout files for xception_notop and inception_v3_notop, a class
@@ -125,8 +128,10 @@ def generated(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("generated")
     manifest = copy.deepcopy(W.load_manifest())
-    builders = {"xception_notop": keras.applications.Xception,
-                "inception_v3_notop": keras.applications.InceptionV3}
+    builders = {
+        "xception_notop": keras.applications.Xception,
+        "inception_v3_notop": keras.applications.InceptionV3,
+    }
     models = {}
     for name, fn in builders.items():
         keras.utils.set_random_seed(1)

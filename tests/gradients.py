@@ -11,8 +11,9 @@ def trainable_gradients(model, x, loss_fn):
 
         with tf.GradientTape() as tape:
             loss = loss_fn(model(x))
-        return [keras.ops.convert_to_numpy(g) for g in
-                tape.gradient(loss, model.trainable_variables)]
+        return [
+            keras.ops.convert_to_numpy(g) for g in tape.gradient(loss, model.trainable_variables)
+        ]
     if backend == "jax":
         import jax
 

@@ -65,8 +65,13 @@ def _env():
 
 
 def test_two_device_training_matches_one_device_and_reloads():
-    result = subprocess.run([sys.executable, "-c", SCRIPT, STRATEGY], capture_output=True,
-                            text=True, env=_env(), timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, STRATEGY],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     assert numbers[f"replicas_{STRATEGY}"] == 2 and numbers["replicas_none"] == 1

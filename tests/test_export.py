@@ -9,12 +9,20 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cli_json, need_extra, run_cli, tiny_base
 
 from kerazoo import export
 from kerazoo.errors import ExportError, ParameterError
-from kerazoo.layers import (CorrelationVolume, InceptionBlock, MergePixelPhases, PixelPhases,
-                            ResidualBlock, SiameseEncoder, StereoXception)
+from kerazoo.layers import (
+    CorrelationVolume,
+    InceptionBlock,
+    MergePixelPhases,
+    PixelPhases,
+    ResidualBlock,
+    SiameseEncoder,
+    StereoXception,
+)
+
+from conftest import assert_one_line_error, cli_json, need_extra, run_cli, tiny_base
 
 BACKEND = keras.backend.backend()
 # Keras 3.15: which backend writes which format (and the package it needs).
@@ -50,16 +58,26 @@ def _models():
     # Where views must share a size the exporters cannot know, it is fixed.
     view = (1, 80, 96, 3)
     return {
-        "InceptionBlock": (lambda: _image_model(InceptionBlock(4, strides=2,
-                                                               use_batch_norm=True)), None),
-        "ResidualBlock": (lambda: _image_model(ResidualBlock(8, preactivation=True,
-                                                             use_batch_norm=True)), None),
-        "SiameseEncoder": (lambda: _two_view_model(
-            SiameseEncoder(keras.layers.Dense(6), merge="euclidean"), (5,)), None),
-        "StereoXception": (lambda: _two_view_model(
-            StereoXception(base=tiny_base(), levels=[2, 4]), (16, 16, 3)), None),
-        "CorrelationVolume": (lambda: _two_view_model(CorrelationVolume(6), (8, 12, 4)),
-                              [(2, 8, 12, 4)] * 2),
+        "InceptionBlock": (
+            lambda: _image_model(InceptionBlock(4, strides=2, use_batch_norm=True)),
+            None,
+        ),
+        "ResidualBlock": (
+            lambda: _image_model(ResidualBlock(8, preactivation=True, use_batch_norm=True)),
+            None,
+        ),
+        "SiameseEncoder": (
+            lambda: _two_view_model(SiameseEncoder(keras.layers.Dense(6), merge="euclidean"), (5,)),
+            None,
+        ),
+        "StereoXception": (
+            lambda: _two_view_model(StereoXception(base=tiny_base(), levels=[2, 4]), (16, 16, 3)),
+            None,
+        ),
+        "CorrelationVolume": (
+            lambda: _two_view_model(CorrelationVolume(6), (8, 12, 4)),
+            [(2, 8, 12, 4)] * 2,
+        ),
         "PixelPhases+MergePixelPhases": (_atrous_model, None),
         "stereo_matching": (lambda: build_matching_model(8), [view, view]),
         "chapter_posts": (lambda: chapter.posts(50, 4, 12), None),
@@ -89,8 +107,11 @@ def test_export_runs_and_matches_the_model(tmp_path, name, export_format):
             export.export_model(model, out, export_format, input_shapes=shapes)
         assert not out.exists()
         return
-    need_extra("export", export.REQUIRED_MODULES[(export_format, BACKEND)],
-               {"onnx": "onnxruntime", "litert": "ai_edge_litert"}.get(export_format))
+    need_extra(
+        "export",
+        export.REQUIRED_MODULES[(export_format, BACKEND)],
+        {"onnx": "onnxruntime", "litert": "ai_edge_litert"}.get(export_format),
+    )
     report = export.export_model(model, out, export_format, input_shapes=shapes)
     assert report["max_abs_difference"] <= 1e-4 and out.exists()
     # And again, on inputs of another batch size where it is free.
@@ -143,13 +164,15 @@ def test_a_refused_folder_is_named_as_the_user_gave_it(tmp_path, monkeypatch):
     assert raised.value.filename == str(out)
 
 
-@pytest.mark.parametrize("target, export_format, match", [
-    ("myproject", "tf_saved_model", r"myproject holds other files \(notes.txt\): give a new"),
-    ("myproject/notes.txt", "tf_saved_model", "notes.txt is a file; a SavedModel is a folder"),
-    ("myproject.onnx", "onnx", "myproject.onnx is a folder; onnx exports are files"),
-])
-def test_a_users_folder_or_file_is_refused_before_any_work(tmp_path, target, export_format,
-                                                           match):
+@pytest.mark.parametrize(
+    "target, export_format, match",
+    [
+        ("myproject", "tf_saved_model", r"myproject holds other files \(notes.txt\): give a new"),
+        ("myproject/notes.txt", "tf_saved_model", "notes.txt is a file; a SavedModel is a folder"),
+        ("myproject.onnx", "onnx", "myproject.onnx is a folder; onnx exports are files"),
+    ],
+)
+def test_a_users_folder_or_file_is_refused_before_any_work(tmp_path, target, export_format, match):
     """Export replaces only its own earlier output: a folder holding anything
     but a SavedModel is the user's, and stays as it was."""
     for folder in ("myproject", "myproject.onnx"):
@@ -178,13 +201,16 @@ def test_an_earlier_saved_model_export_is_replaced(tmp_path):
     export.export_model(model, tmp_path / "empty", "tf_saved_model", check=False)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"format": "pt2"}, "`format` must be one of onnx, tf_saved_model, litert"),
-    ({"path": "model.bin"}, "`path` must end with .onnx"),
-    ({"input_shapes": [(None, 5)]}, "`input_shapes` must give 2 shape"),
-    ({"input_shapes": [(None, 6), (None, 5)]}, r"\(None, 6\) does not fit the model's input"),
-    ({"input_shapes": [(0, 5), (None, 5)]}, "sizes must be positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"format": "pt2"}, "`format` must be one of onnx, tf_saved_model, litert"),
+        ({"path": "model.bin"}, "`path` must end with .onnx"),
+        ({"input_shapes": [(None, 5)]}, "`input_shapes` must give 2 shape"),
+        ({"input_shapes": [(None, 6), (None, 5)]}, r"\(None, 6\) does not fit the model's input"),
+        ({"input_shapes": [(0, 5), (None, 5)]}, "sizes must be positive"),
+    ],
+)
 def test_bad_arguments_raise_value_error(tmp_path, kwargs, match):
     model = _models()["SiameseEncoder"][0]()
     arguments = {"format": "onnx", "path": "model.onnx", **kwargs}
@@ -198,8 +224,11 @@ def test_a_missing_exporter_is_named_after_the_arguments_are_checked(tmp_path, m
     install, but a bad argument is still reported as such first."""
     module = export.REQUIRED_MODULES[("onnx", BACKEND)]
     real = export.importlib.util.find_spec
-    monkeypatch.setattr(export.importlib.util, "find_spec",
-                        lambda name, *a: None if name == module else real(name, *a))
+    monkeypatch.setattr(
+        export.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == module else real(name, *a),
+    )
     model = _models()["SiameseEncoder"][0]()
     with pytest.raises(ValueError, match="`path` must end with .onnx"):
         export.export_model(model, tmp_path / "model.bin", "onnx")
@@ -218,20 +247,26 @@ def test_string_inputs_cannot_be_exported():
 
 # ---------------------------------------------------------------- the CLI
 
+
 def test_export_command(tmp_path):
     need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
     model = _models()["ResidualBlock"][0]()
     model.save(tmp_path / "m.keras")
-    summary = cli_json("export", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"),
-                       "--format", "onnx")
+    summary = cli_json(
+        "export", str(tmp_path / "m.keras"), str(tmp_path / "m.onnx"), "--format", "onnx"
+    )
     assert summary["format"] == "onnx" and summary["max_abs_difference"] <= 1e-4
     assert summary["inputs"] == [[None, 16, 16, 3]] and (tmp_path / "m.onnx").is_file()
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     x = np.random.default_rng(0).standard_normal((2, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0],
-                               model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        session.run(None, {session.get_inputs()[0].name: x})[0],
+        model.predict(x, verbose=0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
@@ -240,24 +275,47 @@ def test_export_command_names_an_unwritable_out(tmp_path):
     need_extra("export", export.REQUIRED_MODULES[("onnx", BACKEND)], "onnxruntime")
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "m.keras")
-    result = run_cli("export", str(tmp_path / "m.keras"), "/proc/kerazoo-out.onnx",
-                     "--format", "onnx", "--no-check")
+    result = run_cli(
+        "export",
+        str(tmp_path / "m.keras"),
+        "/proc/kerazoo-out.onnx",
+        "--format",
+        "onnx",
+        "--no-check",
+    )
     assert_one_line_error(result, "/proc/kerazoo-out.onnx: No such file or directory")
 
 
-@pytest.mark.parametrize("args,match", [
-    (["missing.keras", "out.onnx", "--format", "onnx"], "missing.keras: no such model file"),
-    (["m.keras", "out.bin", "--format", "onnx"], "OUT: must end with .onnx"),
-    (["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "2xAx3"],
-     "--input-shape: expected sizes like"),
-    (["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "1x5", "--input-shape", "1x6"],
-     "--input-shape: (1, 6) does not fit"),
-    (["m.keras", ".", "--format", "tf_saved_model"], "holds other files (m.keras)"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["missing.keras", "out.onnx", "--format", "onnx"], "missing.keras: no such model file"),
+        (["m.keras", "out.bin", "--format", "onnx"], "OUT: must end with .onnx"),
+        (
+            ["m.keras", "out.onnx", "--format", "onnx", "--input-shape", "2xAx3"],
+            "--input-shape: expected sizes like",
+        ),
+        (
+            [
+                "m.keras",
+                "out.onnx",
+                "--format",
+                "onnx",
+                "--input-shape",
+                "1x5",
+                "--input-shape",
+                "1x6",
+            ],
+            "--input-shape: (1, 6) does not fit",
+        ),
+        (["m.keras", ".", "--format", "tf_saved_model"], "holds other files (m.keras)"),
+    ],
+)
 def test_export_command_bad_input_is_one_line(tmp_path, args, match, monkeypatch):
     monkeypatch.chdir(tmp_path)  # "." is this test's folder
     a, b = keras.Input((5,)), keras.Input((5,))
     keras.Model([a, b], SiameseEncoder(keras.layers.Dense(3), merge="euclidean")([a, b])).save(
-        tmp_path / "m.keras")
+        tmp_path / "m.keras"
+    )
     args = [str(tmp_path / a) if a.endswith((".keras", ".onnx", ".bin")) else a for a in args]
     assert_one_line_error(run_cli("export", *args), match)

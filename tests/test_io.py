@@ -14,8 +14,11 @@ from kerazoo.errors import InputError
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
 def test_image_formats(tmp_path, mode):
     rgb = np.random.default_rng(0).integers(0, 255, (80, 90, 3), np.uint8)
-    image = (Image.fromarray(rgb[..., 0].astype(np.uint16) * 257) if mode == "I;16"
-             else Image.fromarray(rgb).convert(mode))
+    image = (
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+        if mode == "I;16"
+        else Image.fromarray(rgb).convert(mode)
+    )
     image.save(tmp_path / "x.png")
     out = read_image_rgb(tmp_path / "x.png")
     assert out.shape == (80, 90, 3) and out.dtype == np.float32
@@ -81,8 +84,9 @@ def test_atomic_write_errors_name_the_path_not_its_temporary(tmp_path, stage, mo
         open(tmp, "w").write("{}")
 
     def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied",
-                              str(tmp_path / ".out.json.abc123.json"))
+        raise PermissionError(
+            errno.EACCES, "Permission denied", str(tmp_path / ".out.json.abc123.json")
+        )
 
     if stage == "create":
         monkeypatch.setattr(tempfile, "mkstemp", refuse)
@@ -114,11 +118,14 @@ def _archive(path, members):
     return path
 
 
-@pytest.mark.parametrize("members, message", [
-    ({"config.json": b" " * (65 << 20)}, "its config.json inflates to 65 MiB, over 64 MiB"),
-    ({"model.weights.h5": bytes(17 << 20)}, "model.weights.h5 inflates"),
-    ({f"assets/{i}": b"x" for i in range(1001)}, "1001 files in the archive, over 1000"),
-])
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"config.json": b" " * (65 << 20)}, "its config.json inflates to 65 MiB, over 64 MiB"),
+        ({"model.weights.h5": bytes(17 << 20)}, "model.weights.h5 inflates"),
+        ({f"assets/{i}": b"x" for i in range(1001)}, "1001 files in the archive, over 1000"),
+    ],
+)
 def test_a_zip_bomb_is_refused_before_keras_reads_it(tmp_path, members, message):
     from kerazoo._io import load_keras_model
 
@@ -132,8 +139,9 @@ def test_the_archive_total_is_bounded(tmp_path, monkeypatch):
     from kerazoo import _io
 
     monkeypatch.setattr(_io, "MAX_ARCHIVE_BYTES", 1000)
-    path = _archive(tmp_path / "big.keras", {"config.json": b"{}", "a": b"1" * 600,
-                                             "b": b"2" * 600})
+    path = _archive(
+        tmp_path / "big.keras", {"config.json": b"{}", "a": b"1" * 600, "b": b"2" * 600}
+    )
     with pytest.raises(InputError, match="the archive inflates to 1202 bytes, over 1000 bytes"):
         _io.load_keras_model(path)
 

@@ -4,11 +4,12 @@ and reloads, and gives its feature pyramid through kerazoo.features."""
 
 import keras
 import numpy as np
-from conftest import requires_extra
 
 from kerazoo import features
 from kerazoo.layers import SiameseEncoder, StereoXception
 from kerazoo.testing import check_layer
+
+from conftest import requires_extra
 
 pytestmark = requires_extra("keras_hub", "keras-hub")
 
@@ -18,9 +19,14 @@ def _resnet():
 
     # keras-hub's generic ResNet class at its smallest: random weights.
     return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 64],
-        stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
-        image_shape=(None, None, 3))
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 64],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(None, None, 3),
+    )
 
 
 def _xception():
@@ -28,14 +34,19 @@ def _xception():
 
     return keras_hub.models.XceptionBackbone(
         stackwise_conv_filters=[[8, 8], [16, 16], [32, 32]],
-        stackwise_pooling=[False, True, True], image_shape=(None, None, 3))
+        stackwise_pooling=[False, True, True],
+        image_shape=(None, None, 3),
+    )
 
 
 def test_keras_hub_backbone_as_the_stereo_base():
-    report = check_layer(StereoXception, lambda: {"base": _resnet(), "output_mode": "both"},
-                         input_shape=[(2, 32, 32, 3)] * 2,
-                         expected_output_shape=[(2, 4, 4, 64)] * 2,
-                         mixed_precision_policies=())
+    report = check_layer(
+        StereoXception,
+        lambda: {"base": _resnet(), "output_mode": "both"},
+        input_shape=[(2, 32, 32, 3)] * 2,
+        expected_output_shape=[(2, 4, 4, 64)] * 2,
+        mixed_precision_policies=(),
+    )
     assert report["saving"]
 
 
@@ -49,12 +60,18 @@ def test_keras_hub_backbone_levels_by_stride():
 
 def test_keras_hub_backbone_as_a_siamese_encoder():
     def kwargs():
-        encoder = keras.Sequential([keras.Input((32, 32, 3)), _xception(),
-                                    keras.layers.GlobalAveragePooling2D()])
+        encoder = keras.Sequential(
+            [keras.Input((32, 32, 3)), _xception(), keras.layers.GlobalAveragePooling2D()]
+        )
         return {"encoder": encoder, "merge": "euclidean"}
 
-    report = check_layer(SiameseEncoder, kwargs, input_shape=[(2, 32, 32, 3)] * 2,
-                         expected_output_shape=(2, 1), mixed_precision_policies=())
+    report = check_layer(
+        SiameseEncoder,
+        kwargs,
+        input_shape=[(2, 32, 32, 3)] * 2,
+        expected_output_shape=(2, 1),
+        mixed_precision_policies=(),
+    )
     assert report["saving"]
 
 
@@ -72,4 +89,7 @@ def test_keras_hub_xception_has_no_declared_pyramid_and_gets_one():
     extractor = features.feature_extractor(backbone)
     x = np.random.default_rng(0).standard_normal((1, 64, 64, 3)).astype("float32")
     assert {k: tuple(v.shape) for k, v in extractor(x).items()} == {
-        "P1": (1, 29, 29, 16), "P2": (1, 15, 15, 32), "P3": (1, 8, 8, 32)}
+        "P1": (1, 29, 29, 16),
+        "P2": (1, 15, 15, 32),
+        "P3": (1, 8, 8, 32),
+    }

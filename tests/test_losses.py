@@ -10,7 +10,7 @@ from kerazoo.losses import ContrastiveLoss, TripletLoss
 
 
 def _contrastive_reference(y, d, margin):
-    return np.mean(y * d ** 2 + (1 - y) * np.maximum(margin - d, 0) ** 2)
+    return np.mean(y * d**2 + (1 - y) * np.maximum(margin - d, 0) ** 2)
 
 
 def _triplet_reference(y_pred, margin):

@@ -33,5 +33,6 @@ def test_the_readme_stereo_example_runs(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     # The shipped pair's background lies near 10 px: 500 * 0.1 / 10 = 5 m.
-    assert re.fullmatch(r"median disparity \d+\.\d px, median depth \d+\.\d\d m\n",
-                        printed.getvalue())
+    assert re.fullmatch(
+        r"median disparity \d+\.\d px, median depth \d+\.\d\d m\n", printed.getvalue()
+    )

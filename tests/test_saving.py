@@ -9,10 +9,11 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_base
 
 import kerazoo
 from kerazoo.layers import InceptionBlock, ResidualBlock, SiameseEncoder, StereoXception
+
+from conftest import tiny_base
 
 
 def _models():
@@ -28,8 +29,9 @@ def _models():
     yield "inception_residual", keras.Model(x_in, keras.layers.Dense(2)(x)), img
 
     a, b = keras.Input((5, 4)), keras.Input((5, 4))
-    siamese = SiameseEncoder(keras.layers.LSTM(6), merge="abs_diff",
-                             head=keras.layers.Dense(1, activation="sigmoid"))
+    siamese = SiameseEncoder(
+        keras.layers.LSTM(6), merge="abs_diff", head=keras.layers.Dense(1, activation="sigmoid")
+    )
     yield "siamese", keras.Model([a, b], siamese([a, b])), seq
 
     left, right = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
@@ -50,8 +52,12 @@ def _train_a_little(model, x):
     # that a reload which dropped any of them would show.
     y = model.predict(x, verbose=0)
     model.compile(optimizer="adam", loss="mse")
-    model.fit(x, [np.ones_like(o) for o in y] if isinstance(y, list) else np.ones_like(y),
-              epochs=2, verbose=0)
+    model.fit(
+        x,
+        [np.ones_like(o) for o in y] if isinstance(y, list) else np.ones_like(y),
+        epochs=2,
+        verbose=0,
+    )
 
 
 def test_keras_files_reload_in_a_fresh_process(tmp_path):
@@ -80,7 +86,11 @@ def test_keras_files_reload_in_a_fresh_process(tmp_path):
     """)
     result = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path), json.dumps(sorted(expected))],
-        capture_output=True, text=True, env=dict(os.environ), timeout=600)
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for name, want in expected.items():
         got = np.load(tmp_path / f"{name}_out.npz")
@@ -97,19 +107,19 @@ def test_legacy_h5_with_custom_objects(tmp_path, name):
     path = tmp_path / "model.h5"
     model.save(path)
     # compile=False: Keras 3 cannot revive a legacy file's "mse" loss string.
-    reloaded = keras.models.load_model(path, custom_objects=kerazoo.custom_objects(),
-                                       compile=False)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    reloaded = keras.models.load_model(path, custom_objects=kerazoo.custom_objects(), compile=False)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_model_from_json_with_custom_objects():
     _, model, x = next(iter(_models()))
-    clone = keras.models.model_from_json(model.to_json(),
-                                         custom_objects=kerazoo.custom_objects())
+    clone = keras.models.model_from_json(model.to_json(), custom_objects=kerazoo.custom_objects())
     clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        clone.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_file_saved_by_kerazoo_0_1_still_loads(tmp_path):
@@ -124,15 +134,16 @@ def test_a_file_saved_by_kerazoo_0_1_still_loads(tmp_path):
         import keras, kerazoo
         sys.path.insert(0, {data!r})
         from make_legacy_model import inputs
-        model = keras.saving.load_model({os.path.join(data, 'legacy_0_1_0.keras')!r},
+        model = keras.saving.load_model({os.path.join(data, "legacy_0_1_0.keras")!r},
                                         safe_mode=True)
-        expected = np.load({os.path.join(data, 'legacy_outputs.npz')!r})
+        expected = np.load({os.path.join(data, "legacy_outputs.npz")!r})
         got = model.predict(inputs(), verbose=0)
         print(json.dumps({{k: float(np.abs(np.asarray(got[k]) - expected[k]).max())
                           for k in expected.files}}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     diffs = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(diffs) == {"cost", "stereo", "residual", "similar"}

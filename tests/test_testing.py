@@ -65,8 +65,11 @@ class AlwaysFloat32(keras.layers.Layer):
 
 
 def test_float32_outputs_under_a_mixed_policy_fail():
-    with pytest.raises(AssertionError, match=r"mixed_float16: output dtypes \{'float32'\} != "
-                                             "float16"):
+    with pytest.raises(
+        AssertionError,
+        match=r"mixed_float16: output dtypes \{'float32'\} != "
+        "float16",
+    ):
         check_layer(AlwaysFloat32, {}, input_shape=(2, 8), run_saving=False)
 
 
@@ -86,7 +89,12 @@ def test_mixed_precision_far_from_float32_fails():
 
 
 def test_a_sound_layer_passes_and_says_what_it_checked():
-    report = check_layer(keras.layers.Dense, {"units": 3}, input_shape=(2, 4),
-                         expected_output_shape=(2, 3), expected_num_trainable_weights=2)
+    report = check_layer(
+        keras.layers.Dense,
+        {"units": 3},
+        input_shape=(2, 4),
+        expected_output_shape=(2, 3),
+        expected_num_trainable_weights=2,
+    )
     assert report["training"].endswith("all 2 trainable weights moved")
     assert report["mixed_float16"].startswith("float16, within")

@@ -11,18 +11,20 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import (ServeDirectory, copy_weights, offline_manifest, requires_extra,
-                      served_manifest)
 
 from kerazoo import weights as W
+
+from conftest import ServeDirectory, copy_weights, offline_manifest, requires_extra, served_manifest
 
 
 def test_manifest_fingerprints_match_keras_applications():
     files = W.load_manifest()
-    for name, fn, top in [("xception", keras.applications.Xception, True),
-                          ("xception_notop", keras.applications.Xception, False),
-                          ("inception_v3", keras.applications.InceptionV3, True),
-                          ("inception_v3_notop", keras.applications.InceptionV3, False)]:
+    for name, fn, top in [
+        ("xception", keras.applications.Xception, True),
+        ("xception_notop", keras.applications.Xception, False),
+        ("inception_v3", keras.applications.InceptionV3, True),
+        ("inception_v3_notop", keras.applications.InceptionV3, False),
+    ]:
         assert files[name]["fingerprint"] == W.model_fingerprint(fn(include_top=top, weights=None))
         assert files[name]["hash_algorithm"] == "md5" and len(files[name]["hash"]) == 32
         assert files[name]["url"].endswith("/" + files[name]["file"])
@@ -38,7 +40,7 @@ def test_each_step_of_the_search_order(weights_env, generated, where):
     expected = copy_weights(generated, "xception_notop", directory)
     # Every later location also holds a copy: the earlier one must win.
     order = ["user", "package", "cache"]
-    for later in order[order.index(where) + 1:]:
+    for later in order[order.index(where) + 1 :]:
         copy_weights(generated, "xception_notop", weights_env[later])
     assert W.resolve("xception_notop") == expected
 
@@ -49,7 +51,9 @@ def test_a_corrupt_earlier_copy_is_refused_not_skipped(weights_env, generated):
     data[-100] ^= 0xFF
     bad.write_bytes(bytes(data))
     copy_weights(generated, "xception_notop", weights_env["cache"])
-    with pytest.raises(W.WeightsVerificationError, match="does not match the xception_notop release"):
+    with pytest.raises(
+        W.WeightsVerificationError, match="does not match the xception_notop release"
+    ):
         W.resolve("xception_notop")
     assert bad.exists()  # never deleted
 
@@ -62,7 +66,9 @@ def test_truncated_file(weights_env, generated):
 
 
 def test_not_hdf5(weights_env):
-    (weights_env["user"] / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").write_text("<html>")
+    (weights_env["user"] / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").write_text(
+        "<html>"
+    )
     with pytest.raises(W.WeightsVerificationError, match="is not an HDF5 weights file"):
         W.resolve("xception_notop")
 
@@ -71,12 +77,15 @@ def test_wrong_architecture(weights_env, generated, tmp_path):
     inception = copy_weights(generated, "inception_v3_notop", tmp_path / "x")
     wrong = weights_env["user"] / generated["files"]["xception_notop"]["file"]
     wrong.write_bytes(inception.read_bytes())
-    with pytest.raises(W.WeightsVerificationError,
-                       match="holds weights for inception_v3_notop, not xception_notop"):
+    with pytest.raises(
+        W.WeightsVerificationError, match="holds weights for inception_v3_notop, not xception_notop"
+    ):
         W.resolve("xception_notop")
 
 
-def test_offline_error_names_file_url_dirs_and_the_fix(weights_env, generated, monkeypatch, tmp_path):
+def test_offline_error_names_file_url_dirs_and_the_fix(
+    weights_env, generated, monkeypatch, tmp_path
+):
     offline_manifest(monkeypatch, tmp_path, generated["files"])
     with pytest.raises(W.WeightsNotFoundError) as err:
         W.resolve("xception_notop")
@@ -86,8 +95,10 @@ def test_offline_error_names_file_url_dirs_and_the_fix(weights_env, generated, m
     assert "http://127.0.0.1:9/" in message
     for d in ("user", "package", "cache"):
         assert str(weights_env[d]) in message
-    assert "kerazoo weights import /path/to/xception_weights_tf_dim_ordering_tf_kernels_notop.h5" \
+    assert (
+        "kerazoo weights import /path/to/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
         in message
+    )
     assert list(weights_env["cache"].iterdir()) == []  # no temp files left behind
 
 
@@ -155,16 +166,18 @@ def test_a_file_written_by_tf_keras_is_read_and_loaded(tmp_path):
     Keras 2 that wrote the published files): kerazoo's reader identifies the
     architecture and the loaded model computes what tf_keras computed."""
     path = tmp_path / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    result = subprocess.run([sys.executable, "-c", TF_KERAS_WRITER, str(path),
-                             str(tmp_path / "ref.npz")], capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", TF_KERAS_WRITER, str(path), str(tmp_path / "ref.npz")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert W.h5_fingerprint(path) == W.load_manifest()["xception_notop"]["fingerprint"]
     W.verify(path, "xception_notop", check_hash=False)
     from kerazoo import backbones
 
-    model = backbones.xception(weights=path, input_shape=(71, 71, 3),
-                               include_preprocessing=False)
+    model = backbones.xception(weights=path, input_shape=(71, 71, 3), include_preprocessing=False)
     ref = np.load(tmp_path / "ref.npz")
-    np.testing.assert_allclose(model.predict(ref["x"], verbose=0), ref["y"], rtol=1e-3,
-                               atol=1e-4)
+    np.testing.assert_allclose(model.predict(ref["x"], verbose=0), ref["y"], rtol=1e-3, atol=1e-4)

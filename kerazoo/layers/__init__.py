@@ -8,5 +8,13 @@ from kerazoo.layers.residual_block import ResidualBlock
 from kerazoo.layers.siamese_encoder import SiameseEncoder
 from kerazoo.layers.stereo_xception import StereoXception
 
-__all__ = ["CorrelationVolume", "HubLayer", "InceptionBlock", "MergePixelPhases", "PixelPhases",
-           "ResidualBlock", "SiameseEncoder", "StereoXception"]
+__all__ = [
+    "CorrelationVolume",
+    "HubLayer",
+    "InceptionBlock",
+    "MergePixelPhases",
+    "PixelPhases",
+    "ResidualBlock",
+    "SiameseEncoder",
+    "StereoXception",
+]

@@ -11,9 +11,7 @@ def positive_int(name: str, value) -> int:
 
 def one_of(name: str, value, options) -> object:
     if value not in options:
-        raise ValueError(
-            f"`{name}` must be one of {tuple(options)}, received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be one of {tuple(options)}, received: {name}={value!r}")
     return value
 
 
@@ -44,18 +42,24 @@ def activation(name: str, value):
         return keras.activations.get(value)
     except (ValueError, TypeError):
         raise ValueError(
-            f"`{name}` must name a Keras activation, received: {name}={value!r}") from None
+            f"`{name}` must name a Keras activation, received: {name}={value!r}"
+        ) from None
 
 
 def two_views(layer: str, input_shape, rank: int = 4) -> tuple:
     """Checks `[left, right]` input shapes of equal size; returns left's."""
-    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
-        isinstance(s, (list, tuple)) for s in input_shape
+    if (
+        not isinstance(input_shape, (list, tuple))
+        or len(input_shape) != 2
+        or not all(isinstance(s, (list, tuple)) for s in input_shape)
     ):
-        raise ValueError(f"{layer} expects [left, right] inputs, received "
-                         f"input_shape={input_shape!r}")
+        raise ValueError(
+            f"{layer} expects [left, right] inputs, received input_shape={input_shape!r}"
+        )
     left, right = (tuple(s) for s in input_shape)
     if len(left) != rank or left[1:] != right[1:]:
-        raise ValueError(f"{layer}'s left and right inputs must be {rank}D and of the same "
-                         f"size, received {left} and {right}")
+        raise ValueError(
+            f"{layer}'s left and right inputs must be {rank}D and of the same "
+            f"size, received {left} and {right}"
+        )
     return left

@@ -87,8 +87,7 @@ class CorrelationVolume(layers.Layer):
         left = ops.pad(left, [[0, 0], [0, 0], [0, padded - width], [0, 0]])
         left = ops.reshape(left, (batch, height, blocks, block, channels))
         # Right columns x - d_max .. padded - 1 + block - d_max, in blocks.
-        right = ops.pad(right, [[0, 0], [0, 0], [d_max, padded + block - d_max - width],
-                                [0, 0]])
+        right = ops.pad(right, [[0, 0], [0, 0], [d_max, padded + block - d_max - width], [0, 0]])
         right = ops.reshape(right, (batch, height, blocks + 1, block, channels))
         window = ops.concatenate([right[:, :, :-1], right[:, :, 1:]], axis=3)
         scores = ops.matmul(left, ops.swapaxes(window, -1, -2))  # (..., block, 2 * block)

@@ -86,8 +86,9 @@ class HubLayer(layers.Layer):
         lecture notes section 7.160 (models as layers).
     """
 
-    def __init__(self, handle, trainable=False, signature=None, output_key=None,
-                 output_shape=None, **kwargs):
+    def __init__(
+        self, handle, trainable=False, signature=None, output_key=None, output_shape=None, **kwargs
+    ):
         # Inputs are fed to the module in its own dtype, not autocast.
         kwargs.setdefault("autocast", False)
         super().__init__(trainable=trainable, **kwargs)
@@ -97,15 +98,17 @@ class HubLayer(layers.Layer):
         if backend != "tensorflow":
             raise ValueError(
                 "HubLayer needs the TensorFlow backend (TF-Hub modules are TensorFlow "
-                f"SavedModels), received: KERAS_BACKEND={backend!r}")
+                f"SavedModels), received: KERAS_BACKEND={backend!r}"
+            )
         try:
             import tensorflow_hub as hub
         except ModuleNotFoundError as e:
             if e.name != "tensorflow_hub":
-                raise ImportError(f"tensorflow-hub is installed but cannot be imported: {e}; "
-                                  "pip install 'kerazoo[hub]' installs what it needs") from e
-            raise ImportError(
-                "HubLayer needs tensorflow-hub: pip install 'kerazoo[hub]'") from None
+                raise ImportError(
+                    f"tensorflow-hub is installed but cannot be imported: {e}; "
+                    "pip install 'kerazoo[hub]' installs what it needs"
+                ) from e
+            raise ImportError("HubLayer needs tensorflow-hub: pip install 'kerazoo[hub]'") from None
         self.handle = handle
         self.signature = signature
         self.output_key = output_key
@@ -115,35 +118,47 @@ class HubLayer(layers.Layer):
         except Exception as e:
             raise ValueError(
                 f"`handle` could not be loaded as a SavedModel, received: handle={handle!r} "
-                f"({str(e).splitlines()[0][:200]})") from None
+                f"({str(e).splitlines()[0][:200]})"
+            ) from None
         if signature is not None:
             signatures = getattr(self._module, "signatures", {})
             if signature not in signatures:
                 raise ValueError(
                     f"`signature` must be one of {sorted(signatures)}, received: "
-                    f"signature={signature!r}")
+                    f"signature={signature!r}"
+                )
             self._fn = signatures[signature]
         else:
             if not callable(self._module):
                 raise ValueError(
                     f"the SavedModel at {handle!r} is not callable; pass `signature`, one of "
-                    f"{sorted(getattr(self._module, 'signatures', {}))}")
+                    f"{sorted(getattr(self._module, 'signatures', {}))}"
+                )
             self._fn = self._module
         args, kw = _input_specs(self._fn if signature else self._module.__call__)
         self._input_name = next(iter(kw)) if signature and kw else None
-        self._training_spec = kw.get("training", args[1] if len(args) > 1 else None) \
-            if not signature else None
+        self._training_spec = (
+            kw.get("training", args[1] if len(args) > 1 else None) if not signature else None
+        )
         variables = getattr(self._module, "variables", None)
         if variables is None:  # not a Reusable SavedModel: what the function uses
             variables = _captured_variables(self._fn if signature else self._module.__call__)
-        trainable_ids = {id(v) for v in getattr(self._module, "trainable_variables",
-                                                [v for v in variables if v.trainable])}
+        trainable_ids = {
+            id(v)
+            for v in getattr(
+                self._module, "trainable_variables", [v for v in variables if v.trainable]
+            )
+        }
         # Wrapping (not copying) the module's tf.Variables: training and
         # .keras loading then act on the variables the module computes with.
         # `trainable=False` hides them from the optimizer via the layer's flag.
         self.module_weights = [
-            keras.Variable(v, trainable=id(v) in trainable_ids,
-                           dtype=v.dtype.name, name=v.name.split(":")[0].replace("/", "_"))
+            keras.Variable(
+                v,
+                trainable=id(v) in trainable_ids,
+                dtype=v.dtype.name,
+                name=v.name.split(":")[0].replace("/", "_"),
+            )
             for v in variables
         ]
 
@@ -168,7 +183,8 @@ class HubLayer(layers.Layer):
             else:
                 raise ValueError(
                     f"`output_key` must be one of {sorted(outputs)}, received: "
-                    f"output_key={self.output_key!r}")
+                    f"output_key={self.output_key!r}"
+                )
         if keras.backend.is_float_dtype(outputs.dtype) and outputs.dtype != self.compute_dtype:
             outputs = ops.cast(outputs, self.compute_dtype)
         return outputs
@@ -178,7 +194,8 @@ class HubLayer(layers.Layer):
             return (input_shape[0],) + self.output_shape
         # Trace the module once on a symbolic input to learn its output.
         spec = keras.Operation.compute_output_spec(
-            self, keras.KerasTensor(input_shape, dtype=self._input_dtype()))
+            self, keras.KerasTensor(input_shape, dtype=self._input_dtype())
+        )
         return tuple(spec.shape)
 
     def _input_dtype(self):
@@ -188,13 +205,14 @@ class HubLayer(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "handle": self.handle,
-            "signature": self.signature,
-            "output_key": self.output_key,
-            "output_shape": (None if self.output_shape is None
-                             else list(self.output_shape)),
-        })
+        config.update(
+            {
+                "handle": self.handle,
+                "signature": self.signature,
+                "output_key": self.output_key,
+                "output_shape": (None if self.output_shape is None else list(self.output_shape)),
+            }
+        )
         config.pop("autocast", None)
         return config
 
@@ -208,5 +226,6 @@ class HubLayer(layers.Layer):
                 f"Requested the deserialization of a `HubLayer` (handle "
                 f"{config.get('handle')!r}), which loads an external SavedModel whose graph "
                 "can run arbitrary operations. If you trust this file, load it with "
-                "`safe_mode=False` or call `keras.config.enable_unsafe_deserialization()`.")
+                "`safe_mode=False` or call `keras.config.enable_unsafe_deserialization()`."
+            )
         return cls(**config)

@@ -96,23 +96,38 @@ class InceptionBlock(layers.Layer):
         for i, (kind, filters, kernel, strides) in enumerate(steps, start=1):
             prefix = f"branch_{branch}_{i}"
             if kind == "pool":
-                ops_.append(layers.AveragePooling2D(
-                    kernel, strides=strides, padding=self.padding,
-                    dtype=self.dtype_policy, name=f"{prefix}_pool"))
+                ops_.append(
+                    layers.AveragePooling2D(
+                        kernel,
+                        strides=strides,
+                        padding=self.padding,
+                        dtype=self.dtype_policy,
+                        name=f"{prefix}_pool",
+                    )
+                )
                 continue
-            ops_.append(layers.Conv2D(
-                filters, kernel, strides=strides, padding=self.padding,
-                # With batch norm right after, a bias is redundant.
-                use_bias=not self.use_batch_norm,
-                activation=None if self.use_batch_norm else self.activation,
-                kernel_initializer=self.kernel_initializer,
-                kernel_regularizer=self.kernel_regularizer,
-                dtype=self.dtype_policy, name=f"{prefix}_conv"))
+            ops_.append(
+                layers.Conv2D(
+                    filters,
+                    kernel,
+                    strides=strides,
+                    padding=self.padding,
+                    # With batch norm right after, a bias is redundant.
+                    use_bias=not self.use_batch_norm,
+                    activation=None if self.use_batch_norm else self.activation,
+                    kernel_initializer=self.kernel_initializer,
+                    kernel_regularizer=self.kernel_regularizer,
+                    dtype=self.dtype_policy,
+                    name=f"{prefix}_conv",
+                )
+            )
             if self.use_batch_norm:
-                ops_.append(layers.BatchNormalization(
-                    dtype=self.dtype_policy, name=f"{prefix}_bn"))
-                ops_.append(layers.Activation(
-                    self.activation, dtype=self.dtype_policy, name=f"{prefix}_act"))
+                ops_.append(layers.BatchNormalization(dtype=self.dtype_policy, name=f"{prefix}_bn"))
+                ops_.append(
+                    layers.Activation(
+                        self.activation, dtype=self.dtype_policy, name=f"{prefix}_act"
+                    )
+                )
         return ops_
 
     def _check_input(self, input_shape):
@@ -122,8 +137,10 @@ class InceptionBlock(layers.Layer):
                 f"channels), received input_shape={tuple(input_shape)}"
             )
         if input_shape[-1] is None:
-            raise ValueError("InceptionBlock needs a known channel count, "
-                             f"received input_shape={tuple(input_shape)}")
+            raise ValueError(
+                "InceptionBlock needs a known channel count, "
+                f"received input_shape={tuple(input_shape)}"
+            )
 
     def _branch_shapes(self, input_shape):
         shapes = []
@@ -147,8 +164,7 @@ class InceptionBlock(layers.Layer):
         if len(spatial) > 1:
             # The chapter's own snippet (default 'valid' padding) hits this:
             # fail here, with the numbers, not inside Concatenate.
-            detail = ", ".join(
-                f"branch {b}: {s[1]}x{s[2]}" for b, s in zip(BRANCHES, shapes))
+            detail = ", ".join(f"branch {b}: {s[1]}x{s[2]}" for b, s in zip(BRANCHES, shapes))
             raise ValueError(
                 f"InceptionBlock branches do not line up with padding="
                 f"{self.padding!r}, strides={self.strides} on input_shape="
@@ -167,8 +183,7 @@ class InceptionBlock(layers.Layer):
         for branch in self.branches:
             x = inputs
             for op in branch:
-                x = op(x, training=training) if isinstance(
-                    op, layers.BatchNormalization) else op(x)
+                x = op(x, training=training) if isinstance(op, layers.BatchNormalization) else op(x)
             outputs.append(x)
         return self.concat(outputs)
 
@@ -179,13 +194,15 @@ class InceptionBlock(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": list(self.filters),
-            "strides": self.strides,
-            "padding": self.padding,
-            "activation": keras.activations.serialize(self.activation),
-            "use_batch_norm": self.use_batch_norm,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-        })
+        config.update(
+            {
+                "filters": list(self.filters),
+                "strides": self.strides,
+                "padding": self.padding,
+                "activation": keras.activations.serialize(self.activation),
+                "use_batch_norm": self.use_batch_norm,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
+        )
         return config

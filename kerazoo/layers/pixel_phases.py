@@ -76,8 +76,12 @@ class PixelPhases(layers.Layer):
         def up(n, k=1):
             return None if n is None else k * n
 
-        return (up(batch, f * f), None if height is None else -(-height // f),
-                None if width is None else -(-width // f), channels)
+        return (
+            up(batch, f * f),
+            None if height is None else -(-height // f),
+            None if width is None else -(-width // f),
+            channels,
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -125,8 +129,9 @@ class MergePixelPhases(layers.Layer):
 
     def _check(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError("MergePixelPhases expects [phases, like], received "
-                             f"input_shape={input_shape!r}")
+            raise ValueError(
+                f"MergePixelPhases expects [phases, like], received input_shape={input_shape!r}"
+            )
         return input_shape
 
     def call(self, inputs):

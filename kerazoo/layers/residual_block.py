@@ -96,11 +96,15 @@ class ResidualBlock(layers.Layer):
 
     def _conv(self, filters, kernel, strides, name):
         return _CONV[self.rank](
-            filters, kernel, strides=strides, padding="same",
+            filters,
+            kernel,
+            strides=strides,
+            padding="same",
             use_bias=not self.use_batch_norm,
             kernel_initializer=self.kernel_initializer,
             kernel_regularizer=self.kernel_regularizer,
-            **self._layer_kwargs(name))
+            **self._layer_kwargs(name),
+        )
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 2 or input_shape[-1] is None:
@@ -114,10 +118,12 @@ class ResidualBlock(layers.Layer):
         self.steps = []
         for i in range(self.num_convs):
             name = f"conv{i + 1}"
-            conv = self._conv(filters, self.kernel_size,
-                              self.strides if i == 0 else 1, name)
-            bn = (layers.BatchNormalization(**self._layer_kwargs(f"{name}_bn"))
-                  if self.use_batch_norm else None)
+            conv = self._conv(filters, self.kernel_size, self.strides if i == 0 else 1, name)
+            bn = (
+                layers.BatchNormalization(**self._layer_kwargs(f"{name}_bn"))
+                if self.use_batch_norm
+                else None
+            )
             act = layers.Activation(self.activation, **self._layer_kwargs(f"{name}_act"))
             order = [bn, act, conv] if self.preactivation else [conv, bn, act]
             self.steps.append([op for op in order if op is not None])
@@ -127,7 +133,8 @@ class ResidualBlock(layers.Layer):
             self.projection = [self._conv(filters, 1, self.strides, "shortcut")]
             if self.use_batch_norm and not self.preactivation:
                 self.projection.append(
-                    layers.BatchNormalization(**self._layer_kwargs("shortcut_bn")))
+                    layers.BatchNormalization(**self._layer_kwargs("shortcut_bn"))
+                )
         shape = tuple(input_shape)
         for step in self.steps:
             for op in step:
@@ -159,22 +166,23 @@ class ResidualBlock(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
-        spatial = tuple(
-            None if d is None else -(-d // self.strides) for d in input_shape[1:-1])
+        spatial = tuple(None if d is None else -(-d // self.strides) for d in input_shape[1:-1])
         return (input_shape[0],) + spatial + (self.filters or input_shape[-1],)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "num_convs": self.num_convs,
-            "strides": self.strides,
-            "activation": keras.activations.serialize(self.activation),
-            "use_batch_norm": self.use_batch_norm,
-            "preactivation": self.preactivation,
-            "rank": self.rank,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "num_convs": self.num_convs,
+                "strides": self.strides,
+                "activation": keras.activations.serialize(self.activation),
+                "use_batch_norm": self.use_batch_norm,
+                "preactivation": self.preactivation,
+                "rank": self.rank,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
+        )
         return config

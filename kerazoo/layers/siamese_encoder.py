@@ -18,8 +18,7 @@ def _as_layer(name, value):
         return value
     if isinstance(value, dict):  # from a config; deserializing consumes it
         return keras.saving.deserialize_keras_object(copy.deepcopy(value))
-    raise ValueError(
-        f"`{name}` must be a Keras layer or model, received: {name}={value!r}")
+    raise ValueError(f"`{name}` must be a Keras layer or model, received: {name}={value!r}")
 
 
 @register("layer")
@@ -78,22 +77,28 @@ class SiameseEncoder(TwoViewLayer):
         super().__init__(**kwargs)
         self.merge = _checks.one_of("merge", merge, MERGES)
         encoder = _as_layer("encoder", encoder)
-        self.encoder = encoder if encoder is not None else layers.LSTM(
-            32, dtype=self.dtype_policy, name="lstm")
+        self.encoder = (
+            encoder
+            if encoder is not None
+            else layers.LSTM(32, dtype=self.dtype_policy, name="lstm")
+        )
         self.head = _as_layer("head", head)
 
     def _split(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
-            isinstance(s, (list, tuple)) for s in input_shape
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not all(isinstance(s, (list, tuple)) for s in input_shape)
         ):
             raise ValueError(
-                "SiameseEncoder expects a list of two inputs, received "
-                f"input_shape={input_shape!r}")
+                f"SiameseEncoder expects a list of two inputs, received input_shape={input_shape!r}"
+            )
         left, right = (tuple(s) for s in input_shape)
         if len(left) != len(right) or left[-1] != right[-1]:
             raise ValueError(
                 "SiameseEncoder's two inputs must have the same rank and feature "
-                f"size to share one encoder, received {left} and {right}")
+                f"size to share one encoder, received {left} and {right}"
+            )
         return left, right
 
     def _merged_shape(self, encoded_shape):
@@ -113,7 +118,8 @@ class SiameseEncoder(TwoViewLayer):
             # Keras would say so from deep inside call(), with terminal escapes.
             raise ValueError(
                 f"SiameseEncoder's encoder {self.encoder.name!r} expects {spec.ndim}D inputs, "
-                f"received input_shape={[left, left]}")
+                f"received input_shape={[left, left]}"
+            )
         if not self.encoder.built:
             self.encoder.build(left)
         if self.head is not None and not self.head.built:
@@ -150,10 +156,13 @@ class SiameseEncoder(TwoViewLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "merge": self.merge,
-            "head": (None if self.head is None
-                     else keras.saving.serialize_keras_object(self.head)),
-        })
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "merge": self.merge,
+                "head": (
+                    None if self.head is None else keras.saving.serialize_keras_object(self.head)
+                ),
+            }
+        )
         return config

@@ -13,7 +13,6 @@ from kerazoo.layers.two_view import TwoViewLayer
 from kerazoo.options import STEREO_OUTPUT_MODES as OUTPUTS
 from kerazoo.registry import register
 
-
 # Xception's output strides; `kerazoo.features` finds the layer of each.
 XCEPTION_STRIDES = (2, 4, 8, 16, 32)
 
@@ -25,7 +24,8 @@ def _levels(value):
     if levels is None:
         raise ValueError(
             f"`levels` must be one or more distinct output strides (powers of 2, e.g. "
-            f"{XCEPTION_STRIDES}), received: levels={value!r}")
+            f"{XCEPTION_STRIDES}), received: levels={value!r}"
+        )
     return levels
 
 
@@ -35,8 +35,10 @@ def _level_layers(base, levels, given):
     try:
         found = features.pyramid_layers(base, levels)
     except ValueError as e:
-        raise ValueError(f"`levels` must be strides of the base {base.name!r} "
-                         f"({str(e).split('; ')[-1]}), received: levels={given!r}") from None
+        raise ValueError(
+            f"`levels` must be strides of the base {base.name!r} "
+            f"({str(e).split('; ')[-1]}), received: levels={given!r}"
+        ) from None
     return [found[level] for level in levels]
 
 
@@ -94,7 +96,8 @@ class StereoXception(TwoViewLayer):
     >>> left = right = np.zeros((1, 96, 128, 3), "float32")
     >>> tuple(stereo([left, right]).shape)
     (1, 3, 4, 4096)
-    >>> [tuple(f.shape) for f in kerazoo.layers.StereoXception(levels=4, output_mode="both")([left, right])]
+    >>> both = kerazoo.layers.StereoXception(levels=4, output_mode="both")
+    >>> [tuple(f.shape) for f in both([left, right])]
     [(1, 23, 31, 256), (1, 23, 31, 256)]
 
     Reference:
@@ -120,21 +123,19 @@ class StereoXception(TwoViewLayer):
         self.levels = _levels(levels)
         self.trainable_base = bool(trainable_base)
         self.view_shape = None if input_shape is None else tuple(input_shape)
-        if self.view_shape is not None and (
-            len(self.view_shape) != 3 or self.view_shape[-1] != 3
-        ):
+        if self.view_shape is not None and (len(self.view_shape) != 3 or self.view_shape[-1] != 3):
             raise ValueError(
-                "`input_shape` must be (height, width, 3), received: "
-                f"input_shape={input_shape!r}")
+                f"`input_shape` must be (height, width, 3), received: input_shape={input_shape!r}"
+            )
         if isinstance(base, dict):  # from a config; deserializing consumes it
             base = keras.saving.deserialize_keras_object(copy.deepcopy(base))
         if base is not None and not isinstance(base, keras.Model):
-            raise ValueError(
-                f"`base` must be a Keras model, received: base={base!r}")
+            raise ValueError(f"`base` must be a Keras model, received: base={base!r}")
         if base is not None and weights is not None:
             raise ValueError(
                 "`weights` applies to the default Xception base only; load them "
-                f"into your base instead, received: weights={weights!r}")
+                f"into your base instead, received: weights={weights!r}"
+            )
         self.feature_layers = None if feature_layers is None else list(feature_layers)
 
         # Xception's own smallest input (keras.applications' limit); a custom
@@ -160,10 +161,11 @@ class StereoXception(TwoViewLayer):
             if missing:
                 raise ValueError(
                     f"`feature_layers` must name layers of the base, received: "
-                    f"feature_layers={names!r} (not found: {missing})")
+                    f"feature_layers={names!r} (not found: {missing})"
+                )
             base = keras.Model(
-                base.inputs, [base.get_layer(n).output for n in names],
-                name=f"{base.name}_features")
+                base.inputs, [base.get_layer(n).output for n in names], name=f"{base.name}_features"
+            )
         self.features = base
         self.features.trainable = self.trainable_base
         self.input_spec = [layers.InputSpec(ndim=4), layers.InputSpec(ndim=4)]
@@ -176,13 +178,17 @@ class StereoXception(TwoViewLayer):
         left = _checks.two_views("StereoXception", input_shape)
         channels = self.features.inputs[0].shape[-1]
         if channels is not None and left[-1] is not None and left[-1] != channels:
-            raise ValueError(f"StereoXception's base takes {channels}-channel views, received "
-                             f"input_shape={list(input_shape)}")
+            raise ValueError(
+                f"StereoXception's base takes {channels}-channel views, received "
+                f"input_shape={list(input_shape)}"
+            )
         small = [d for d in left[1:3] if d is not None and d < self._min_side]
         if small:
-            raise ValueError(f"StereoXception's Xception base needs views of at least "
-                             f"{self._min_side}x{self._min_side} pixels, received "
-                             f"input_shape={list(input_shape)}")
+            raise ValueError(
+                f"StereoXception's Xception base needs views of at least "
+                f"{self._min_side}x{self._min_side} pixels, received "
+                f"input_shape={list(input_shape)}"
+            )
         if not self.features.built:
             self.features.build(left)
 
@@ -222,16 +228,18 @@ class StereoXception(TwoViewLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "base": None if self._base_json is None else json.loads(self._base_json),
-            # Weights live in the saved variables, not in the config.
-            "weights": None,
-            "input_shape": None if self.view_shape is None else list(self.view_shape),
-            "levels": self.levels[0] if len(self.levels) == 1 else list(self.levels),
-            "feature_layers": self.feature_layers,
-            "output_mode": self.output_mode,
-            "trainable_base": self.trainable_base,
-        })
+        config.update(
+            {
+                "base": None if self._base_json is None else json.loads(self._base_json),
+                # Weights live in the saved variables, not in the config.
+                "weights": None,
+                "input_shape": None if self.view_shape is None else list(self.view_shape),
+                "levels": self.levels[0] if len(self.levels) == 1 else list(self.levels),
+                "feature_layers": self.feature_layers,
+                "output_mode": self.output_mode,
+                "trainable_base": self.trainable_base,
+            }
+        )
         return config
 
 
@@ -240,5 +248,4 @@ def _xception_base(weights, input_shape):
     `kerazoo.backbones.xception` (no preprocessing inside: callers scale)."""
     from kerazoo import backbones
 
-    return backbones.xception(weights=weights, input_shape=input_shape,
-                              include_preprocessing=False)
+    return backbones.xception(weights=weights, input_shape=input_shape, include_preprocessing=False)

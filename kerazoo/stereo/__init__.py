@@ -17,10 +17,15 @@ importing this package costs nothing until then.
 import importlib
 
 _EXPORTS = {
-    "depth": ("Calibration", "depth_from_disparity", "point_cloud",
-              "read_middlebury_calibration", "write_ply"),
-    "matcher": ("COMPILING", "StereoMatcher", "StereoResult", "prepare_pair",
-                "upsample_disparity"),
+    "depth": (
+        "Calibration",
+        "depth_from_disparity",
+        "point_cloud",
+        "read_middlebury_calibration",
+        "write_ply",
+    ),
+    "_kernels": ("COMPILING",),
+    "matcher": ("StereoMatcher", "StereoResult", "prepare_pair", "upsample_disparity"),
     "matching": ("bad_pixel_rate", "densify", "fill_occlusions", "median3"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -13,9 +13,9 @@ compiles (or loads from the cache) before the real work, and says so.
 
 from __future__ import annotations
 
-import numpy as np
 import threading
 
+import numpy as np
 from numba import njit, prange
 
 COMPILING = "compiling the matching kernels, first run only"
@@ -78,8 +78,9 @@ _CHAINS_PER_BLOCK = 64
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def add_column_paths(cost, total, guide, p1, p2, edge, guided, column_step,
-                     block_size=_CHAINS_PER_BLOCK):
+def add_column_paths(
+    cost, total, guide, p1, p2, edge, guided, column_step, block_size=_CHAINS_PER_BLOCK
+):
     """total += the paths moving one row down and `column_step` (-1, 0, 1)
     columns right per step, and their opposites.
 
@@ -161,7 +162,7 @@ def fill_out_of_view(volume, quantile):
     height, width, depth = volume.shape
     for y in prange(height):
         for x in range(min(depth - 1, width)):
-            values = np.sort(volume[y, x, :x + 1])
+            values = np.sort(volume[y, x, : x + 1])
             position = quantile * x  # x + 1 values: the last is at index x
             below = min(int(position), x)
             above = min(below + 1, x)
@@ -244,8 +245,7 @@ def warm_up(notify=None, after_s=0.5):
     seconds, i.e. when they are being compiled."""
     timer = None
     if notify is not None:
-        timer = threading.Timer(after_s, notify,
-                                (COMPILING,))
+        timer = threading.Timer(after_s, notify, (COMPILING,))
         timer.daemon = True
         timer.start()
     try:

@@ -49,7 +49,9 @@ def read_middlebury_calibration(path) -> Calibration:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: unreadable calibration ({getattr(e, 'strerror', e) or e})") from None
+        raise InputError(
+            f"{path}: unreadable calibration ({getattr(e, 'strerror', e) or e})"
+        ) from None
     fields = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -60,14 +62,17 @@ def read_middlebury_calibration(path) -> Calibration:
         fields[key.strip()] = (number, value.strip())
     for key in ("cam0", "baseline"):
         if key not in fields:
-            raise InputError(f"{path}: no {key}= line (a Middlebury calib.txt has cam0, "
-                             "doffs and baseline)")
+            raise InputError(
+                f"{path}: no {key}= line (a Middlebury calib.txt has cam0, doffs and baseline)"
+            )
 
     def number_of(key, text_value, line):
         try:
             value = float(text_value)
         except ValueError:
-            raise InputError(f"{path}, line {line}: {key} is not a number: {text_value!r}") from None
+            raise InputError(
+                f"{path}, line {line}: {key} is not a number: {text_value!r}"
+            ) from None
         if not math.isfinite(value):
             raise InputError(f"{path}, line {line}: {key} is not finite: {text_value!r}")
         return value
@@ -126,8 +131,10 @@ def point_cloud(disparity, image, calibration, scale=1.0):
     height, width = disparity.shape
     image = np.asarray(image)
     if image.shape[:2] != (height, width) or image.ndim != 3 or image.shape[-1] < 3:
-        raise ParameterError("image", f"must be (h, w, 3) like the disparity {height}x{width}, "
-                             f"received shape {image.shape}")
+        raise ParameterError(
+            "image",
+            f"must be (h, w, 3) like the disparity {height}x{width}, received shape {image.shape}",
+        )
     c = calibration
     depth = depth_from_disparity(disparity, c.focal_px, c.baseline, c.doffs, scale)
     cx = c.cx if c.cx is not None else (width / scale - 1) / 2
@@ -141,8 +148,9 @@ def point_cloud(disparity, image, calibration, scale=1.0):
     return points.astype(np.float32), colors
 
 
-_PLY_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                        ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+_PLY_VERTEX = np.dtype(
+    [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+)
 
 
 def write_ply(path, points, colors):
@@ -152,17 +160,21 @@ def write_ply(path, points, colors):
 
     points, colors = np.asarray(points), np.asarray(colors)
     if points.ndim != 2 or points.shape[1] != 3 or colors.shape != points.shape:
-        raise ParameterError("points", f"must be (n, 3) with colors (n, 3), received "
-                             f"{points.shape} and {colors.shape}")
+        raise ParameterError(
+            "points",
+            f"must be (n, 3) with colors (n, 3), received {points.shape} and {colors.shape}",
+        )
     vertices = np.empty(len(points), _PLY_VERTEX)
     for i, axis in enumerate("xyz"):
         vertices[axis] = points[:, i]
     for i, channel in enumerate(("red", "green", "blue")):
         vertices[channel] = colors[:, i]
-    header = ("ply\nformat binary_little_endian 1.0\ncomment written by kerazoo\n"
-              f"element vertex {len(vertices)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment written by kerazoo\n"
+        f"element vertex {len(vertices)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
 
     def write(tmp):
         with open(tmp, "wb") as f:

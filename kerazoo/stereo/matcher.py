@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 from kerazoo.errors import InputError, ParameterError
-from kerazoo.stereo import _kernels, matching, stem as stem_lib
-from kerazoo.stereo._kernels import COMPILING
+from kerazoo.stereo import _kernels, matching
+from kerazoo.stereo import stem as stem_lib
 
 # A pair keeping fewer left-right consistent pixels than this is matched
 # again with its views exchanged, to tell a swapped pair from a hard one.
@@ -140,49 +140,107 @@ class StereoMatcher:
         JMLR 2016.
     """
 
-    def __init__(self, weights="stereo", max_disparity=None, *, precision="auto", fill=True,
-                 max_pixels=1_000_000, sgm_paths=8, p1=0.3, p2=4.8, edge=4.0,
-                 right_sgm_paths=4, lr_tolerance_px=1.0, border_margin_px=2,
-                 speckle_size=200, speckle_step_px=2.0, out_of_view_quantile=None,
-                 fill_edge_px=1, fill_behind_both_px=1.0, fill_color_per_px=2.0,
-                 check_swapped=True, progress=None):
-        _check("max_disparity", max_disparity,
-               max_disparity is None or (isinstance(max_disparity, (int, np.integer))
-                                         and not isinstance(max_disparity, bool)
-                                         and max_disparity >= 4),
-               "None or an integer of at least 4")
+    def __init__(
+        self,
+        weights="stereo",
+        max_disparity=None,
+        *,
+        precision="auto",
+        fill=True,
+        max_pixels=1_000_000,
+        sgm_paths=8,
+        p1=0.3,
+        p2=4.8,
+        edge=4.0,
+        right_sgm_paths=4,
+        lr_tolerance_px=1.0,
+        border_margin_px=2,
+        speckle_size=200,
+        speckle_step_px=2.0,
+        out_of_view_quantile=None,
+        fill_edge_px=1,
+        fill_behind_both_px=1.0,
+        fill_color_per_px=2.0,
+        check_swapped=True,
+        progress=None,
+    ):
+        _check(
+            "max_disparity",
+            max_disparity,
+            max_disparity is None
+            or (
+                isinstance(max_disparity, (int, np.integer))
+                and not isinstance(max_disparity, bool)
+                and max_disparity >= 4
+            ),
+            "None or an integer of at least 4",
+        )
         smallest = stem_lib.MIN_SIDE**2
-        _check("max_pixels", max_pixels,
-               max_pixels is None or (_is_number(max_pixels) and max_pixels >= smallest),
-               f"None or at least {smallest}")
+        _check(
+            "max_pixels",
+            max_pixels,
+            max_pixels is None or (_is_number(max_pixels) and max_pixels >= smallest),
+            f"None or at least {smallest}",
+        )
         _check("sgm_paths", sgm_paths, sgm_paths in (4, 8), "4 or 8")
-        _check("right_sgm_paths", right_sgm_paths, right_sgm_paths in (None, 4, 8),
-               "None, 4 or 8")
-        for name, value in (("p1", p1), ("p2", p2), ("lr_tolerance_px", lr_tolerance_px),
-                            ("speckle_step_px", speckle_step_px)):
-            _check(name, value, _is_number(value) and math.isfinite(value) and value >= 0,
-                   "a finite number >= 0")
-        _check("edge", edge, edge is None or (_is_number(edge) and edge > 0),
-               "None or a number > 0")
-        _check("fill_color_per_px", fill_color_per_px,
-               fill_color_per_px is None or (_is_number(fill_color_per_px)
-                                             and math.isfinite(fill_color_per_px)
-                                             and fill_color_per_px >= 0),
-               "None or a finite number >= 0")
-        _check("fill_behind_both_px", fill_behind_both_px,
-               fill_behind_both_px is None or (_is_number(fill_behind_both_px)
-                                               and fill_behind_both_px >= 0),
-               "None or a number >= 0")
-        for name, value in (("border_margin_px", border_margin_px),
-                            ("speckle_size", speckle_size), ("fill_edge_px", fill_edge_px)):
-            _check(name, value, isinstance(value, (int, np.integer))
-                   and not isinstance(value, bool) and value >= 0, "an integer >= 0")
-        _check("out_of_view_quantile", out_of_view_quantile,
-               out_of_view_quantile is None or (_is_number(out_of_view_quantile)
-                                                and 0 <= out_of_view_quantile <= 1),
-               "None or a number in [0, 1]")
-        _check("progress", progress, progress is None or callable(progress),
-               "None or a callable (stage, seconds)")
+        _check("right_sgm_paths", right_sgm_paths, right_sgm_paths in (None, 4, 8), "None, 4 or 8")
+        for name, value in (
+            ("p1", p1),
+            ("p2", p2),
+            ("lr_tolerance_px", lr_tolerance_px),
+            ("speckle_step_px", speckle_step_px),
+        ):
+            _check(
+                name,
+                value,
+                _is_number(value) and math.isfinite(value) and value >= 0,
+                "a finite number >= 0",
+            )
+        _check(
+            "edge", edge, edge is None or (_is_number(edge) and edge > 0), "None or a number > 0"
+        )
+        _check(
+            "fill_color_per_px",
+            fill_color_per_px,
+            fill_color_per_px is None
+            or (
+                _is_number(fill_color_per_px)
+                and math.isfinite(fill_color_per_px)
+                and fill_color_per_px >= 0
+            ),
+            "None or a finite number >= 0",
+        )
+        _check(
+            "fill_behind_both_px",
+            fill_behind_both_px,
+            fill_behind_both_px is None
+            or (_is_number(fill_behind_both_px) and fill_behind_both_px >= 0),
+            "None or a number >= 0",
+        )
+        for name, value in (
+            ("border_margin_px", border_margin_px),
+            ("speckle_size", speckle_size),
+            ("fill_edge_px", fill_edge_px),
+        ):
+            _check(
+                name,
+                value,
+                isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,
+                "an integer >= 0",
+            )
+        _check(
+            "out_of_view_quantile",
+            out_of_view_quantile,
+            out_of_view_quantile is None
+            or (_is_number(out_of_view_quantile) and 0 <= out_of_view_quantile <= 1),
+            "None or a number in [0, 1]",
+        )
+        _check(
+            "progress",
+            progress,
+            progress is None or callable(progress),
+            "None or a callable (stage, seconds)",
+        )
         self.max_disparity = None if max_disparity is None else int(max_disparity)
         self.fill, self.max_pixels, self.check_swapped = bool(fill), max_pixels, check_swapped
         self.sgm_paths, self.p1, self.p2, self.edge = sgm_paths, p1, p2, edge
@@ -195,8 +253,9 @@ class StereoMatcher:
         self.progress = progress or (lambda stage, seconds: None)
         self.policy = stem_lib.feature_policy(precision)
         if not (weights is None or isinstance(weights, str) or hasattr(weights, "__fspath__")):
-            raise ParameterError("weights", "must be 'stereo', 'imagenet', None or a path, "
-                                 f"received {weights!r}")
+            raise ParameterError(
+                "weights", f"must be 'stereo', 'imagenet', None or a path, received {weights!r}"
+            )
         self.stem, self.weights_label = stem_lib.load_stem(weights)
         # For inference: BatchNormalization folded into the convolutions.
         self.features = stem_lib.fold_batch_norm(self.stem, self.policy)
@@ -223,7 +282,8 @@ class StereoMatcher:
         so a sequence of frames builds and compiles it once."""
         if max_disparity not in self._models:
             self._models[max_disparity] = stem_lib.build_matching_model(
-                max_disparity, stem=self.features)
+                max_disparity, stem=self.features
+            )
         return self._models[max_disparity]
 
     def correlate(self, left, right, max_disparity=None):
@@ -244,8 +304,7 @@ class StereoMatcher:
         cost = np.subtract(1.0, volume, out=volume)
         guided = self.edge is not None
         guide = left.mean(axis=-1) if guided else None
-        aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0,
-                                  self.sgm_paths)
+        aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0, self.sgm_paths)
         d, disparity = matching.winners(aggregated)
         if self.right_sgm_paths:
             # The right view's own aggregation: the left's smoothing spreads
@@ -253,9 +312,15 @@ class StereoMatcher:
             # view read from that cost agrees with it. The left's aggregated
             # memory is done with: the right's reuses it.
             right_cost = matching.right_view_cost(cost, self.out_of_view_quantile)
-            back_d = matching.sgm(right_cost, self.p1, self.p2,
-                                  right.mean(axis=-1) if guided else None, self.edge or 1.0,
-                                  self.right_sgm_paths, out=aggregated).argmin(axis=-1)
+            back_d = matching.sgm(
+                right_cost,
+                self.p1,
+                self.p2,
+                right.mean(axis=-1) if guided else None,
+                self.edge or 1.0,
+                self.right_sgm_paths,
+                out=aggregated,
+            ).argmin(axis=-1)
         else:
             back_d = matching.right_view_winners(aggregated)
         h, w = d.shape
@@ -263,15 +328,19 @@ class StereoMatcher:
         back = back_d[np.arange(h)[:, None], np.clip(xr, 0, w - 1)]
         valid = (xr >= self.border_margin_px) & (np.abs(d - back) <= self.lr_tolerance_px)
         disparity = np.where(valid, disparity, np.nan).astype(np.float32)
-        disparity = matching.remove_speckles(disparity, self.speckle_size,
-                                             self.speckle_step_px)
+        disparity = matching.remove_speckles(disparity, self.speckle_size, self.speckle_step_px)
         valid = np.isfinite(disparity)
         if self.fill:
             by_color = self.fill_color_per_px is not None
-            disparity = matching.median3(matching.fill_occlusions(
-                disparity, image=left if by_color else None, edge_px=self.fill_edge_px,
-                behind_both_px=self.fill_behind_both_px,
-                color_per_px=self.fill_color_per_px if by_color else 0.0))
+            disparity = matching.median3(
+                matching.fill_occlusions(
+                    disparity,
+                    image=left if by_color else None,
+                    edge_px=self.fill_edge_px,
+                    behind_both_px=self.fill_behind_both_px,
+                    color_per_px=self.fill_color_per_px if by_color else 0.0,
+                )
+            )
         return disparity, valid
 
     # --------------------------------------------------------------- compute
@@ -294,16 +363,19 @@ class StereoMatcher:
         height, width = left.shape[:2]
         max_disparity = self.max_disparity_for(width)
         if max_disparity >= width:
-            raise ParameterError("max_disparity", f"{max_disparity} is not smaller than the "
-                                 f"image width ({width})")
+            raise ParameterError(
+                "max_disparity", f"{max_disparity} is not smaller than the image width ({width})"
+            )
         scale = 1.0
         if self.max_pixels is not None and height * width > self.max_pixels:
             from kerazoo._io import resize_image
 
             with self._stage(seconds, "downscale"):
                 scale = math.sqrt(self.max_pixels / (height * width))
-                small = max(stem_lib.MIN_SIDE, int(height * scale)), max(
-                    stem_lib.MIN_SIDE, int(width * scale))
+                small = (
+                    max(stem_lib.MIN_SIDE, int(height * scale)),
+                    max(stem_lib.MIN_SIDE, int(width * scale)),
+                )
                 left, right = (resize_image(view, *small) for view in (left, right))
                 max_disparity = max(4, math.ceil(max_disparity * scale))
         with self._stage(seconds, "features + correlation"):
@@ -316,9 +388,13 @@ class StereoMatcher:
             with self._stage(seconds, "swap check"):
                 swapped = self._looks_swapped(left, right, max_disparity, valid.mean())
             if swapped:
-                warnings.warn("the views look swapped: exchanged, they match far better "
-                              "(LEFT is the camera whose view shows a scene point further "
-                              "right)", UserWarning, stacklevel=2)
+                warnings.warn(
+                    "the views look swapped: exchanged, they match far better "
+                    "(LEFT is the camera whose view shows a scene point further "
+                    "right)",
+                    UserWarning,
+                    stacklevel=2,
+                )
         if scale < 1.0:
             with self._stage(seconds, "upscale"):
                 disparity = upsample_disparity(disparity, height, width, 1 / scale, 0.0)
@@ -351,17 +427,21 @@ def prepare_pair(left, right):
     views = []
     for name, view in (("left", left), ("right", right)):
         view = np.asarray(view)
-        if view.dtype == bool or not (np.issubdtype(view.dtype, np.integer)
-                                      or np.issubdtype(view.dtype, np.floating)):
-            raise InputError(f"`{name}` must be an image of integers or floats, "
-                             f"received dtype {view.dtype}")
+        if view.dtype == bool or not (
+            np.issubdtype(view.dtype, np.integer) or np.issubdtype(view.dtype, np.floating)
+        ):
+            raise InputError(
+                f"`{name}` must be an image of integers or floats, received dtype {view.dtype}"
+            )
         if view.ndim == 3 and view.shape[-1] == 1:
             view = view[..., 0]
         if view.ndim == 2:
             view = np.repeat(view[..., None], 3, axis=-1)
         if view.ndim != 3 or view.shape[-1] not in (3, 4):
-            raise InputError(f"`{name}` must be (h, w, 3) RGB, (h, w, 4) RGBA or (h, w) grey, "
-                             f"received shape {np.shape(view)}")
+            raise InputError(
+                f"`{name}` must be (h, w, 3) RGB, (h, w, 4) RGBA or (h, w) grey, "
+                f"received shape {np.shape(view)}"
+            )
         view = view[..., :3]
         if np.issubdtype(view.dtype, np.floating) and not np.isfinite(view).all():
             raise InputError(f"`{name}` holds NaN or infinite values")
@@ -370,17 +450,22 @@ def prepare_pair(left, right):
         views.append(view)
     if views[0].shape != views[1].shape:
         (lh, lw), (rh, rw) = views[0].shape[:2], views[1].shape[:2]
-        raise InputError(f"left and right views differ in size: {lw}x{lh} vs {rw}x{rh} "
-                         "(a rectified pair has one size)")
+        raise InputError(
+            f"left and right views differ in size: {lw}x{lh} vs {rw}x{rh} "
+            "(a rectified pair has one size)"
+        )
     height, width = views[0].shape[:2]
     if min(height, width) < stem_lib.MIN_SIDE:
-        raise InputError(f"images of {width}x{height} are too small (each side must be at "
-                         f"least {stem_lib.MIN_SIDE} pixels)")
+        raise InputError(
+            f"images of {width}x{height} are too small (each side must be at "
+            f"least {stem_lib.MIN_SIDE} pixels)"
+        )
     if all(v.dtype == np.uint8 for v in views):
         return tuple(np.ascontiguousarray(v, np.float32) for v in views)
     factor = 255.0 / _shared_full_scale(views)
-    return tuple(np.ascontiguousarray(np.clip(v.astype(np.float32) * factor, 0, 255))
-                 for v in views)
+    return tuple(
+        np.ascontiguousarray(np.clip(v.astype(np.float32) * factor, 0, 255)) for v in views
+    )
 
 
 def upsample_disparity(disparity, height, width, stride, offset=0.0):

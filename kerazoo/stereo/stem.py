@@ -71,24 +71,26 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True
         return layers.BatchNormalization(name=bn_name, dtype=dtype)(x) if batch_norm else x
 
     inputs = keras.Input((None, None, 3), name="image")
-    x = layers.Conv2D(32, 3, strides=stride, padding=padding, use_bias=bias,
-                      name="block1_conv1", dtype=dtype)(inputs)
+    x = layers.Conv2D(
+        32, 3, strides=stride, padding=padding, use_bias=bias, name="block1_conv1", dtype=dtype
+    )(inputs)
     x = normalized(x, "block1_conv1_bn")
     x = layers.Activation("relu", name="block1_conv1_act", dtype=dtype)(x)
     if atrous:
         # Split once and merged once: dilated convolutions split and merge
         # the phases in every layer.
         x = PixelPhases(2, name="atrous_split", dtype=dtype)(x)
-    x = layers.Conv2D(64, 3, padding=padding, use_bias=bias, name="block1_conv2",
-                      dtype=dtype)(x)
+    x = layers.Conv2D(64, 3, padding=padding, use_bias=bias, name="block1_conv2", dtype=dtype)(x)
     x = normalized(x, "block1_conv2_bn")
     x = layers.Activation("relu", name="block1_conv2_act", dtype=dtype)(x)
-    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
-                               name="block2_sepconv1", dtype=dtype)(x)
+    x = layers.SeparableConv2D(
+        128, 3, padding="same", use_bias=bias, name="block2_sepconv1", dtype=dtype
+    )(x)
     x = normalized(x, "block2_sepconv1_bn")
     x = layers.Activation("relu", name="block2_sepconv2_act", dtype=dtype)(x)
-    x = layers.SeparableConv2D(128, 3, padding="same", use_bias=bias,
-                               name="block2_sepconv2", dtype=dtype)(x)
+    x = layers.SeparableConv2D(
+        128, 3, padding="same", use_bias=bias, name="block2_sepconv2", dtype=dtype
+    )(x)
     x = normalized(x, STEM_FEATURES)
     if atrous:
         x = MergePixelPhases(2, name="atrous_merge", dtype=dtype)([x, inputs])
@@ -104,8 +106,7 @@ def fold_batch_norm(stem, dtype=None):
     import keras
 
     atrous = any(layer.name == "atrous_split" for layer in stem.layers)
-    folded = xception_stem(atrous=atrous, name=f"{stem.name}_folded", dtype=dtype,
-                           batch_norm=False)
+    folded = xception_stem(atrous=atrous, name=f"{stem.name}_folded", dtype=dtype, batch_norm=False)
     for conv_name, bn_name in STEM_CONVOLUTIONS:
         bn = stem.get_layer(bn_name)
         gamma, beta, mean, variance = (
@@ -187,9 +188,18 @@ def load_stem(weights="stereo"):
     return copy_xception_weights(stem, xception), label
 
 
-@register("backbone", weights=(PretrainedWeights(
-    "stereo", top=None, notop=STEREO_WEIGHTS,
-    preprocessing="RGB 0-255 scaled to [-1, 1] (xception_preprocessing)"),), pyramid=False)
+@register(
+    "backbone",
+    weights=(
+        PretrainedWeights(
+            "stereo",
+            top=None,
+            notop=STEREO_WEIGHTS,
+            preprocessing="RGB 0-255 scaled to [-1, 1] (xception_preprocessing)",
+        ),
+    ),
+    pyramid=False,
+)
 def stereo_xception_stem(weights="stereo"):
     """Xception's first layers run atrous, stereo-trained: the network StereoMatcher shares.
 
@@ -257,8 +267,9 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
     shape = tuple(input_shape) if input_shape else (None, None, 3)
     left, right = keras.Input(shape, name="left"), keras.Input(shape, name="right")
     scale = xception_preprocessing()
-    shared = StereoXception(base=stem, output_mode="both", trainable_base=trainable,
-                            name="shared_xception")
+    shared = StereoXception(
+        base=stem, output_mode="both", trainable_base=trainable, name="shared_xception"
+    )
     fl, fr = shared([scale(left), scale(right)])
     cost = CorrelationVolume(max_disparity_px, name="correlation")([fl, fr])
     return keras.Model([left, right], cost, name="kerazoo_stereo_matching")

@@ -2,12 +2,13 @@
 baselines; --retrain trains; the table-driven runner returns the model."""
 
 import pytest
-from conftest import assert_one_line_error, cli_json, run_cli
 from PIL import Image
 
 import kerazoo
 from kerazoo.app.demos import chapter as demos_chapter
 from kerazoo.app.models import chapter
+
+from conftest import assert_one_line_error, cli_json, run_cli
 
 
 def test_builders_match_the_chapter():
@@ -18,23 +19,44 @@ def test_builders_match_the_chapter():
     assert qa.output_shape == (None, 50)
     posts = chapter.posts(500, 10)
     assert {k: tuple(v.shape) for k, v in posts.output.items()} == {
-        "age": (None, 1), "income": (None, 10), "gender": (None, 1)}
+        "age": (None, 1),
+        "income": (None, 10),
+        "gender": (None, 1),
+    }
     assert chapter.sequence_similarity(features=128).output_shape == (None, 1)
 
 
-@pytest.mark.parametrize("name,check", [
-    ("adder", lambda s: s["test_mae"] < 0.5 * s["baseline_mae"]),
-    # The answer needs both inputs: far above the best rule blind to either,
-    # and back near the question-blind level when the questions are shuffled.
-    ("qa", lambda s: s["test_accuracy"] > s["question_blind_accuracy"] + 0.5
-     and s["test_accuracy"] > s["text_blind_accuracy"] + 0.5
-     and s["shuffled_questions_accuracy"] < s["question_blind_accuracy"] + 0.1),
-    ("posts", lambda s: s["age_mae"] < 0.5 * s["age_baseline_mae"]
-     and s["income_accuracy"] > 0.9 and s["gender_accuracy"] > 0.9),
-    # Beats a threshold on the raw-pixel distance (no learning), and is symmetric.
-    ("similarity", lambda s: s["test_accuracy"] > s["pixel_l1_accuracy"] + 0.03
-     and s["order_agreement"] == 1.0),
-])
+@pytest.mark.parametrize(
+    "name,check",
+    [
+        ("adder", lambda s: s["test_mae"] < 0.5 * s["baseline_mae"]),
+        # The answer needs both inputs: far above the best rule blind to either,
+        # and back near the question-blind level when the questions are shuffled.
+        (
+            "qa",
+            lambda s: (
+                s["test_accuracy"] > s["question_blind_accuracy"] + 0.5
+                and s["test_accuracy"] > s["text_blind_accuracy"] + 0.5
+                and s["shuffled_questions_accuracy"] < s["question_blind_accuracy"] + 0.1
+            ),
+        ),
+        (
+            "posts",
+            lambda s: (
+                s["age_mae"] < 0.5 * s["age_baseline_mae"]
+                and s["income_accuracy"] > 0.9
+                and s["gender_accuracy"] > 0.9
+            ),
+        ),
+        # Beats a threshold on the raw-pixel distance (no learning), and is symmetric.
+        (
+            "similarity",
+            lambda s: (
+                s["test_accuracy"] > s["pixel_l1_accuracy"] + 0.03 and s["order_agreement"] == 1.0
+            ),
+        ),
+    ],
+)
 def test_shipped_weights_answer_at_once_and_beat_the_baseline(name, check):
     summary = cli_json("demo", name)
     assert summary["weights"].endswith(f"demo_{name}.weights.h5")
@@ -58,15 +80,20 @@ def test_retrain_with_plot(tmp_path):
 
 
 def test_posts_without_loss_weights_trains_anew():
-    summary = cli_json("demo", "posts", "--loss-weights", "age=1,income=1,gender=1",
-                    "--epochs", 1)
+    summary = cli_json("demo", "posts", "--loss-weights", "age=1,income=1,gender=1", "--epochs", 1)
     assert summary["weights"] == "trained now"
     assert summary["loss_weights"] == {"age": 1.0, "income": 1.0, "gender": 1.0}
 
 
-@pytest.mark.parametrize("value,message", [
-    ("age=x", "'x' is not a number"), ("height=1", "with NAME in age, income, gender"),
-    ("age", "expected NAME=NUMBER"), ("age=-1", "non-negative")])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("age=x", "'x' is not a number"),
+        ("height=1", "with NAME in age, income, gender"),
+        ("age", "expected NAME=NUMBER"),
+        ("age=-1", "non-negative"),
+    ],
+)
 def test_bad_loss_weights(value, message):
     assert_one_line_error(run_cli("demo", "posts", "--loss-weights", value), message)
 
@@ -74,16 +101,16 @@ def test_bad_loss_weights(value, message):
 def test_inception_and_residual_report_counts():
     s = cli_json("demo", "inception", "--weights", "none")
     assert s["inception_v3"]["total"] == 23_851_784
-    assert s["chapter_block_params"] == (3 * 128 + 128) + (3 * 128 + 128) + (128 * 9 * 128 + 128) \
-        + (3 * 9 * 128 + 128) + (3 * 128 + 128) + 2 * (128 * 9 * 128 + 128)
+    assert s["chapter_block_params"] == (3 * 128 + 128) + (3 * 128 + 128) + (
+        128 * 9 * 128 + 128
+    ) + (3 * 9 * 128 + 128) + (3 * 128 + 128) + 2 * (128 * 9 * 128 + 128)
     r = cli_json("demo", "residual")
     assert r["xception"]["total"] == 20_861_480 and r["xception_residual_connections"] == 12
 
 
 def test_demo_help_says_what_each_shows():
     result = run_cli("demo", "--help")
-    for name in ("adder", "qa", "posts", "similarity", "inception", "residual", "price",
-                 "stereo"):
+    for name in ("adder", "qa", "posts", "similarity", "inception", "residual", "price", "stereo"):
         assert name in result.output
     assert "7.150" in run_cli("demo", "similarity", "--help").output
 
@@ -107,8 +134,7 @@ def test_pixel_baseline_is_a_real_rule():
 
 
 def test_the_runner_returns_the_trained_model():
-    summary, model = demos_chapter.run("adder", retrain=True, epochs=1, samples=2_000,
-                                       quiet=True)
+    summary, model = demos_chapter.run("adder", retrain=True, epochs=1, samples=2_000, quiet=True)
     assert summary["weights"] == "trained now" and model.count_params() == summary["params"]
     assert model.optimizer is not None  # trained here, not loaded
     with pytest.raises(ValueError, match="`merge` is not an option of the adder demo"):
@@ -132,7 +158,8 @@ def inception_top(generated, tmp_path_factory):
     path = W.write_keras_applications_h5(model, root / files["inception_v3"]["file"])
     files["inception_v3"]["hash"] = W.file_hash(path, "md5")
     (root / files["imagenet_class_index"]["file"]).write_bytes(
-        (generated["root"] / files["imagenet_class_index"]["file"]).read_bytes())
+        (generated["root"] / files["imagenet_class_index"]["file"]).read_bytes()
+    )
     (root / "manifest.json").write_text(json.dumps({"files": files}))
     return root, model
 

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BACKEND, assert_one_line_error, cli_json, run_cli
 
 import kerazoo
+
+from conftest import BACKEND, assert_one_line_error, cli_json, run_cli
 
 HEAVY = ("keras", "tensorflow", "jax", "torch", "kerazoo.layers", "kerazoo.app.demos")
 
@@ -27,14 +28,16 @@ def test_help_and_version_import_no_backend():
         "        assert e.code == 0, e.code\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert "Usage: kerazoo" in result.stdout and kerazoo.__version__ in result.stdout
     # The choices come from the library's lists, not copies.
-    assert "abs_diff|concat|product|cosine" in result.stdout.replace("concat|abs_diff",
-                                                                     "abs_diff|concat")
+    assert "abs_diff|concat|product|cosine" in result.stdout.replace(
+        "concat|abs_diff", "abs_diff|concat"
+    )
 
 
 @pytest.mark.slow
@@ -53,16 +56,25 @@ def test_list_shows_the_registry_and_the_demos():
     assert listed["stereo"]["kind"] == "demo" and "7.160" in listed["stereo"]["summary"]
     assert listed["xception"]["weights"][0]["name"] == "imagenet"
     table = run_cli("list", "--kind", "layer")
-    assert table.exit_code == 0 and "InceptionBlock" in table.output and "stereo" not in \
-        table.output
+    assert (
+        table.exit_code == 0 and "InceptionBlock" in table.output and "stereo" not in table.output
+    )
 
 
 def test_list_filters_like_timm():
     assert [e["name"] for e in cli_json("list", "*ception*")] == [
-        "InceptionBlock", "StereoXception", "inception_v3", "stereo_xception_stem", "xception",
-        "inception"]
+        "InceptionBlock",
+        "StereoXception",
+        "inception_v3",
+        "stereo_xception_stem",
+        "xception",
+        "inception",
+    ]
     assert [e["name"] for e in cli_json("list", "--pretrained")] == [
-        "inception_v3", "stereo_xception_stem", "xception"]
+        "inception_v3",
+        "stereo_xception_stem",
+        "xception",
+    ]
     assert cli_json("list", "nothing-like-this") == []
 
 
@@ -88,8 +100,9 @@ def test_parameter_errors_name_the_flag():
     assert_one_line_error(result, "--loss-weights: age must be a non-negative number")
     # The strategy of the other backend is refused before any training.
     other = "mirrored" if BACKEND == "jax" else "data-parallel"
-    assert_one_line_error(run_cli("demo", "adder", "--retrain", "--strategy", other),
-                          f"--strategy: '{other}' ")
+    assert_one_line_error(
+        run_cli("demo", "adder", "--retrain", "--strategy", other), f"--strategy: '{other}' "
+    )
 
 
 def test_library_errors_are_public_value_errors():
@@ -101,11 +114,14 @@ def test_library_errors_are_public_value_errors():
     assert json.dumps(str(error))
 
 
-@pytest.mark.parametrize("args, code", [
-    (["demo", "stereo", "missing-left.png", "missing-right.png"], 2),
-    (["no-such-command"], 2),
-    (["--version"], 0),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["demo", "stereo", "missing-left.png", "missing-right.png"], 2),
+        (["no-such-command"], 2),
+        (["--version"], 0),
+    ],
+)
 def test_main_exits_with_the_commands_code(args, code, capsys):
     """The console script's own entry point, not click's runner: bad input is
     exit 2 with one line, never 1 and never a traceback."""
@@ -117,25 +133,35 @@ def test_main_exits_with_the_commands_code(args, code, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     if code == 2 and args[0] == "demo":
-        assert err.strip().splitlines()[-1] == ("kerazoo: error: missing-left.png: "
-                                                "no such file")
+        assert err.strip().splitlines()[-1] == ("kerazoo: error: missing-left.png: no such file")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend, message", [
-    ("bogus", "cannot start Keras with KERAS_BACKEND=bogus"),
-    ("torch", "cannot start Keras with KERAS_BACKEND=torch"),
-])
+@pytest.mark.parametrize(
+    "backend, message",
+    [
+        ("bogus", "cannot start Keras with KERAS_BACKEND=bogus"),
+        ("torch", "cannot start Keras with KERAS_BACKEND=torch"),
+    ],
+)
 def test_a_backend_that_cannot_start_is_one_line(backend, message, tmp_path):
     """A backend that is not valid, or not installed (torch hidden from this
     process), is one line and exit 2, not Keras's traceback."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "torch.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
-    env = {**__import__("os").environ, "KERAS_BACKEND": backend,
-           "PYTHONPATH": str(hide) if backend == "torch" else ""}
-    result = subprocess.run([sys.executable, "-m", "kerazoo", "list"], capture_output=True,
-                            text=True, timeout=300, env=env)
+    env = {
+        **__import__("os").environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": str(hide) if backend == "torch" else "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "kerazoo", "list"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"kerazoo: error: {message}"), lines

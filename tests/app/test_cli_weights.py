@@ -2,8 +2,15 @@
 
 import json
 
-from conftest import (ServeDirectory, assert_one_line_error, cli_json, copy_weights,
-                      offline_manifest, run_cli, served_manifest)
+from conftest import (
+    ServeDirectory,
+    assert_one_line_error,
+    cli_json,
+    copy_weights,
+    offline_manifest,
+    run_cli,
+    served_manifest,
+)
 
 
 def test_cli_weights_commands(weights_env, generated, tmp_path):
@@ -26,8 +33,12 @@ def test_cli_weights_commands(weights_env, generated, tmp_path):
 
     bad = tmp_path / "bad.h5"
     bad.write_text("nope")
-    for args in (["weights", "verify", str(bad)], ["weights", "import", str(bad)],
-                 ["weights", "verify", "inception_v3"], ["weights", "fetch", "nope"]):
+    for args in (
+        ["weights", "verify", str(bad)],
+        ["weights", "import", str(bad)],
+        ["weights", "verify", "inception_v3"],
+        ["weights", "fetch", "nope"],
+    ):
         result = run_cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert result.output.startswith("kerazoo: error: ") and result.output.count("\n") == 1
@@ -44,8 +55,9 @@ def test_cli_fetch_offline_is_one_line(weights_env, generated, monkeypatch, tmp_
     assert list((tmp_path / "t").iterdir()) == []
 
 
-def test_cli_fetch_succeeds_into_a_dir_and_again_when_present(weights_env, generated, tmp_path,
-                                                              monkeypatch):
+def test_cli_fetch_succeeds_into_a_dir_and_again_when_present(
+    weights_env, generated, tmp_path, monkeypatch
+):
     target = tmp_path / "into"
     with ServeDirectory(generated["root"]) as server:
         served_manifest(generated, server.url, tmp_path, monkeypatch)
@@ -53,12 +65,14 @@ def test_cli_fetch_succeeds_into_a_dir_and_again_when_present(weights_env, gener
         assert first.exit_code == 0, first.output
         fetched = json.loads(first.stdout)
         assert fetched["verified"] and fetched["path"] == str(
-            target / generated["files"]["xception_notop"]["file"])
+            target / generated["files"]["xception_notop"]["file"]
+        )
         again = run_cli("weights", "fetch", "xception_notop", "--dir", target, "--json")
         assert again.exit_code == 0 and json.loads(again.stdout) == fetched
         assert server.requests == 1  # already present: verified, not downloaded again
-    assert sorted(p.name for p in target.iterdir()) == [generated["files"]["xception_notop"]
-                                                        ["file"]]
+    assert sorted(p.name for p in target.iterdir()) == [
+        generated["files"]["xception_notop"]["file"]
+    ]
 
 
 def test_cli_verify_without_a_target_checks_every_file_present(weights_env, generated):

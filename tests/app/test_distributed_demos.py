@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import BACKEND
 
 STRATEGY = {"tensorflow": "mirrored", "jax": "data-parallel"}.get(BACKEND)
@@ -23,9 +24,24 @@ def _env():
 def test_demo_cli_trains_with_a_strategy():
     env = _env()
     result = subprocess.run(
-        [sys.executable, "-m", "kerazoo", "demo", "adder",
-         "--retrain", "--epochs", "1", "--strategy", STRATEGY, "--json"],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "kerazoo",
+            "demo",
+            "adder",
+            "--retrain",
+            "--epochs",
+            "1",
+            "--strategy",
+            STRATEGY,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["weights"] == "trained now" and summary["replicas"] == 2
@@ -36,8 +52,12 @@ def test_demo_cli_trains_with_a_strategy():
 def test_two_workers_on_localhost(tmp_path):
     """The README's multi-worker command: two processes, one model, in sync."""
     script = os.path.join(os.path.dirname(__file__), "..", "..", "demos", "multiworker.py")
-    result = subprocess.run([sys.executable, script, "--workers", "2", "--out",
-                             str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, script, "--workers", "2", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     workers = [json.loads((tmp_path / f"r.{i}.json").read_text()) for i in range(2)]
     assert all(w["replicas"] == 2 for w in workers)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import BACKEND, cli_json, needs_tf, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +28,51 @@ def price_csv(tmp_path_factory):
 @needs_tf
 def test_price_trains_saves_and_predicts_in_a_fresh_process(price_csv, tmp_path):
     model = tmp_path / "price.keras"
-    s = cli_json("demo", "price", "train", "--data", price_csv, "--epochs", 2, "--weights", "none",
-              "--out", model, "--plot", tmp_path / "curves.png")
+    s = cli_json(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        price_csv,
+        "--epochs",
+        2,
+        "--weights",
+        "none",
+        "--out",
+        model,
+        "--plot",
+        tmp_path / "curves.png",
+    )
     assert s["rows"] == 40 and s["skipped"] == 0 and s["validation"] == 8
     assert s["validation_mae"] > 0 and s["baseline_mae"] > 0 and model.is_file()
     assert (tmp_path / "curves.png").is_file()
     image = price_csv.parent / "images" / "item_00000.png"
     result = subprocess.run(
-        [sys.executable, "-m", "kerazoo", "demo", "price",
-         "predict", str(model), "--brand", "vela", "--age", "1.5", "--condition", "new",
-         "--description", "elegant silk jacket designer label", "--image", str(image), "--json"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+        [
+            sys.executable,
+            "-m",
+            "kerazoo",
+            "demo",
+            "price",
+            "predict",
+            str(model),
+            "--brand",
+            "vela",
+            "--age",
+            "1.5",
+            "--condition",
+            "new",
+            "--description",
+            "elegant silk jacket designer label",
+            "--image",
+            str(image),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["price"] > 0
 
@@ -54,11 +88,27 @@ def test_price_bad_rows_are_reported_and_skipped(price_csv, tmp_path):
     with open(bad, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     shutil.copytree(price_csv.parent / "images", tmp_path / "images")
-    result = run_cli("demo", "price", "train", "--data", bad, "--epochs", 1, "--weights", "none",
-                  "--out", tmp_path / "m.keras", "--json")
+    result = run_cli(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        bad,
+        "--epochs",
+        1,
+        "--weights",
+        "none",
+        "--out",
+        tmp_path / "m.keras",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
-    for message in ("line 2: image 'missing.png' not found", "line 3: age_years 'old'",
-                    "line 4: empty description", "line 5: price '-3'"):
+    for message in (
+        "line 2: image 'missing.png' not found",
+        "line 3: age_years 'old'",
+        "line 4: empty description",
+        "line 5: price '-3'",
+    ):
         assert message in result.stderr
     assert json.loads(result.stdout)["skipped"] == 4
 
@@ -66,8 +116,9 @@ def test_price_bad_rows_are_reported_and_skipped(price_csv, tmp_path):
 @needs_tf
 def test_price_errors_are_one_line_and_write_no_model(price_csv, tmp_path):
     only_bad = tmp_path / "bad.csv"
-    only_bad.write_text("brand,age_years,condition,description,image,price\n"
-                        "acme,x,new,shirt,a.png,3\n")
+    only_bad.write_text(
+        "brand,age_years,condition,description,image,price\nacme,x,new,shirt,a.png,3\n"
+    )
     not_csv = tmp_path / "cols.csv"
     not_csv.write_text("a,b\n1,2\n")
     cases = [
@@ -75,12 +126,40 @@ def test_price_errors_are_one_line_and_write_no_model(price_csv, tmp_path):
         (["train", "--data", not_csv], "missing column(s) brand"),
         (["train", "--data", tmp_path / "nope.csv"], "nope.csv: no such file"),
         (["train"], "give either --data ITEMS.csv or --synthetic N"),
-        (["predict", tmp_path / "none.keras", "--brand", "a", "--age", 1, "--condition", "new",
-          "--description", "x", "--image", price_csv.parent / "images" / "item_00000.png"],
-         "none.keras: no such model file"),
-        (["predict", not_csv, "--brand", "a", "--age", 1, "--condition", "new",
-          "--description", "x", "--image", price_csv.parent / "images" / "item_00000.png"],
-         "not a .keras model (not a zip archive"),
+        (
+            [
+                "predict",
+                tmp_path / "none.keras",
+                "--brand",
+                "a",
+                "--age",
+                1,
+                "--condition",
+                "new",
+                "--description",
+                "x",
+                "--image",
+                price_csv.parent / "images" / "item_00000.png",
+            ],
+            "none.keras: no such model file",
+        ),
+        (
+            [
+                "predict",
+                not_csv,
+                "--brand",
+                "a",
+                "--age",
+                1,
+                "--condition",
+                "new",
+                "--description",
+                "x",
+                "--image",
+                price_csv.parent / "images" / "item_00000.png",
+            ],
+            "not a .keras model (not a zip archive",
+        ),
     ]
     for args, message in cases:
         out = tmp_path / "m.keras"
@@ -98,17 +177,41 @@ def test_price_on_other_backends_says_why(price_csv, tmp_path):
 
 @needs_tf
 def test_synthetic_data_and_a_separate_images_folder(tmp_path):
-    s = cli_json("demo", "price", "train", "--synthetic", 12, "--synthetic-dir",
-                 tmp_path / "gen", "--epochs", 1, "--weights", "none", "--out",
-                 tmp_path / "m.keras")
+    s = cli_json(
+        "demo",
+        "price",
+        "train",
+        "--synthetic",
+        12,
+        "--synthetic-dir",
+        tmp_path / "gen",
+        "--epochs",
+        1,
+        "--weights",
+        "none",
+        "--out",
+        tmp_path / "m.keras",
+    )
     assert s["rows"] == 12 and (tmp_path / "gen" / "items.csv").is_file()
     assert len(list((tmp_path / "gen" / "images").iterdir())) == 12
     # The CSV in one folder, its images in another, named with --images.
     (tmp_path / "csv").mkdir()
     shutil.move(tmp_path / "gen" / "items.csv", tmp_path / "csv" / "items.csv")
-    s = cli_json("demo", "price", "train", "--data", tmp_path / "csv" / "items.csv", "--images",
-                 tmp_path / "gen" / "images", "--epochs", 1, "--weights", "none", "--out",
-                 tmp_path / "m2.keras")
+    s = cli_json(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        tmp_path / "csv" / "items.csv",
+        "--images",
+        tmp_path / "gen" / "images",
+        "--epochs",
+        1,
+        "--weights",
+        "none",
+        "--out",
+        tmp_path / "m2.keras",
+    )
     assert s["rows"] == 12 and s["skipped"] == 0
 
 
@@ -117,9 +220,20 @@ def test_synthetic_data_and_a_separate_images_folder(tmp_path):
 def test_the_shipped_items_beat_the_median_and_each_input_helps(tmp_path):
     """The README's price row, as its command gives it on the 150 shipped
     items: below the median-price baseline, and worse without any one input."""
-    s = cli_json("demo", "price", "train", "--data", ROOT / "demos/data/price/items.csv",
-                 "--weights", "none", "--epochs", 8, "--ablation", "--out",
-                 tmp_path / "m.keras")
+    s = cli_json(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        ROOT / "demos/data/price/items.csv",
+        "--weights",
+        "none",
+        "--epochs",
+        8,
+        "--ablation",
+        "--out",
+        tmp_path / "m.keras",
+    )
     assert s["validation_mae"] < 0.8 * s["baseline_mae"], s
     for dropped, mae in s["validation_mae_without"].items():
         assert mae > s["validation_mae"], (dropped, s)
@@ -145,10 +259,13 @@ def test_csv_numbers_out_of_range_and_twice_named_columns(price_csv, tmp_path):
     assert problems[:3] == [
         "line 2: age_years '1e308' is not a number from 0 to 200",
         "line 3: price 'inf' is not a number from 0 to 1e+09",
-        "line 4: field larger than field limit (131072)"]
+        "line 4: field larger than field limit (131072)",
+    ]
     assert len(items["price"]) == len(rows) - 4 and np.isfinite(items["age_years"]).all()
     twice = tmp_path / "twice.csv"
-    twice.write_text("brand,age_years,condition,description,image,price,price\n"
-                     "acme,1,new,shirt,item_00000.png,3,4\n")
+    twice.write_text(
+        "brand,age_years,condition,description,image,price,price\n"
+        "acme,1,new,shirt,item_00000.png,3,4\n"
+    )
     with pytest.raises(InputError, match="line 1: column.s. price appear more than once"):
         read_items(twice, tmp_path / "images")

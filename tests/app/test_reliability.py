@@ -14,10 +14,11 @@ import time
 import h5py
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_one_line_error, needs_tf, run_cli, write_pair
 from PIL import Image
 
 from kerazoo.app.demos.stereo_data import synthetic_pair
+
+from conftest import BACKEND, assert_one_line_error, needs_tf, run_cli, write_pair
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,14 @@ def _file(path):
     return path
 
 
-@pytest.mark.parametrize("make_out,message", [
-    (lambda t: _file(t / "file") / "out", "is a file, not a folder"),
-    (lambda t: _file(t / "plain"), "exists and is not a folder"),
-    (lambda t: "/proc/kerazoo-out", "cannot write in /proc"),
-])
+@pytest.mark.parametrize(
+    "make_out,message",
+    [
+        (lambda t: _file(t / "file") / "out", "is a file, not a folder"),
+        (lambda t: _file(t / "plain"), "exists and is not a folder"),
+        (lambda t: "/proc/kerazoo-out", "cannot write in /proc"),
+    ],
+)
 def test_unwritable_out_fails_first_in_one_line(pair, tmp_path, make_out, message):
     start = time.perf_counter()
     result = _stereo(pair, "--out", make_out(tmp_path))
@@ -51,13 +55,18 @@ def test_unwritable_out_fails_first_in_one_line(pair, tmp_path, make_out, messag
 
 def test_unwritable_save_model_and_plot_fail_first(pair, tmp_path):
     (tmp_path / "f").write_text("x")
-    assert_one_line_error(_stereo(pair, "--out", tmp_path / "o", "--save-model",
-                                  tmp_path / "f" / "m.keras"), "--save-model: ")
+    assert_one_line_error(
+        _stereo(pair, "--out", tmp_path / "o", "--save-model", tmp_path / "f" / "m.keras"),
+        "--save-model: ",
+    )
     assert not (tmp_path / "o").exists()
-    assert_one_line_error(run_cli("demo", "adder", "--retrain", "--plot", tmp_path / "f" / "c.png"),
-                          "--plot: ")
-    assert_one_line_error(run_cli("demo", "adder", "--plot", tmp_path / "c.png"),
-                          "--plot: draws the training curves: it needs --retrain")
+    assert_one_line_error(
+        run_cli("demo", "adder", "--retrain", "--plot", tmp_path / "f" / "c.png"), "--plot: "
+    )
+    assert_one_line_error(
+        run_cli("demo", "adder", "--plot", tmp_path / "c.png"),
+        "--plot: draws the training curves: it needs --retrain",
+    )
 
 
 def test_outputs_are_one_set_and_user_files_are_kept(pair, tmp_path):
@@ -65,8 +74,11 @@ def test_outputs_are_one_set_and_user_files_are_kept(pair, tmp_path):
     first = _stereo(pair, "--out", out, "--json")
     second = _stereo(pair, "--out", out, "--weights", "none", "--json")
     assert first.exit_code == 0 and second.exit_code == 0, second.output
-    assert sorted(p.name for p in out.iterdir()) == ["disparity.npy", "disparity.png",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "disparity.npy",
+        "disparity.png",
+        "summary.json",
+    ]
     assert json.loads((out / "summary.json").read_text())["weights"] == "random"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
     # A folder holding something else is not ours to replace.
@@ -97,13 +109,15 @@ def test_a_second_writer_is_refused_and_a_killed_run_is_cleaned(pair, tmp_path):
 def test_a_decompression_bomb_and_a_huge_image_are_refused(tmp_path):
     # 160 megapixels, over kerazoo's 150 MP limit, in a few kilobytes.
     Image.new("1", (16_000, 10_000)).save(tmp_path / "huge.png")
-    result = run_cli("demo", "stereo", tmp_path / "huge.png", tmp_path / "huge.png",
-                     "--out", tmp_path / "o")
+    result = run_cli(
+        "demo", "stereo", tmp_path / "huge.png", tmp_path / "huge.png", "--out", tmp_path / "o"
+    )
     assert_one_line_error(result, "is 160 megapixels, over the 150 MP kerazoo reads")
     # 400 megapixels: a decompression bomb by Pillow's own check too.
     Image.new("1", (20_000, 20_000)).save(tmp_path / "bomb.png")
-    result = run_cli("demo", "stereo", tmp_path / "bomb.png", tmp_path / "bomb.png",
-                     "--out", tmp_path / "o")
+    result = run_cli(
+        "demo", "stereo", tmp_path / "bomb.png", tmp_path / "bomb.png", "--out", tmp_path / "o"
+    )
     assert_one_line_error(result, "refused as a decompression bomb")
 
 
@@ -113,28 +127,49 @@ def test_large_pairs_keep_memory_bounded(tmp_path):
     big = synthetic_pair(height=400, width=600, seed=8, max_disparity=40)
     for name, view in (("l.png", big.left), ("r.png", big.right)):
         Image.fromarray(view).resize((6000, 4000)).save(tmp_path / name)
-    code = ("import resource, sys\nfrom kerazoo.app.cli import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-            "sys.exit(code)")
-    result = subprocess.run([sys.executable, "-c", code, "demo", "stereo", str(tmp_path / "l.png"),
-                             str(tmp_path / "r.png"), "--max-disparity", "400", "--out",
-                             str(tmp_path / "o"), "--json"], capture_output=True, text=True,
-                            timeout=600)
+    code = (
+        "import resource, sys\nfrom kerazoo.app.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "demo",
+            "stereo",
+            str(tmp_path / "l.png"),
+            str(tmp_path / "r.png"),
+            "--max-disparity",
+            "400",
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     peak_mb = int(result.stderr.split("PEAK")[-1].split()[0]) / 1024
     summary = json.loads(result.stdout)
-    assert summary["downscaled"] and summary["output_size"][0] * summary["output_size"][1] \
-        <= 1_000_000
+    assert (
+        summary["downscaled"] and summary["output_size"][0] * summary["output_size"][1] <= 1_000_000
+    )
     assert np.load(tmp_path / "o" / "disparity.npy").nbytes <= 4_000_000
     assert peak_mb < 3000, peak_mb
 
 
 @pytest.mark.slow
 def test_ctrl_c_is_exit_130_in_one_line():
-    process = subprocess.Popen([sys.executable, "-m", "kerazoo", "demo", "adder", "--retrain",
-                                "--epochs", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kerazoo", "demo", "adder", "--retrain", "--epochs", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Interrupt once training runs (not during start-up, whose length depends
     # on the machine's load).
     for line in process.stdout:
@@ -150,19 +185,23 @@ def test_ctrl_c_is_exit_130_in_one_line():
 def test_weights_files_that_are_not_what_they_seem(pair, tmp_path):
     with h5py.File(tmp_path / "scalar.h5", "w") as f:
         f.attrs["layer_names"] = "not a list"
-    assert_one_line_error(run_cli("weights", "verify", tmp_path / "scalar.h5"),
-                          "not in the keras-applications weights layout")
+    assert_one_line_error(
+        run_cli("weights", "verify", tmp_path / "scalar.h5"),
+        "not in the keras-applications weights layout",
+    )
     assert_one_line_error(run_cli("weights", "verify", tmp_path), "is a folder")
     import keras
 
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(
-        tmp_path / "foreign.weights.h5")
+        tmp_path / "foreign.weights.h5"
+    )
     result = _stereo(pair, "--out", tmp_path / "o", "--weights", tmp_path / "foreign.weights.h5")
     assert_one_line_error(result, "does not fit the stereo stem")
     assert result.stderr.count("\n") <= 3 and "Traceback" not in result.stderr
 
 
 # ------------------------------------------------------------------ price
+
 
 @pytest.fixture(scope="module")
 def price_model(tmp_path_factory):
@@ -172,16 +211,42 @@ def price_model(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("price")
     csv_path = synthetic_dataset(30, root, seed=1)
-    result = run_cli("demo", "price", "train", "--data", csv_path, "--epochs", 1, "--weights",
-                     "none", "--out", root / "m.keras", "--json")
+    result = run_cli(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        csv_path,
+        "--epochs",
+        1,
+        "--weights",
+        "none",
+        "--out",
+        root / "m.keras",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     return root
 
 
 def _predict(model, root, *extra, brand="vela", condition="new", age=1.5):
-    return run_cli("demo", "price", "predict", model, "--brand", brand, "--age", age,
-                   "--condition", condition, "--description", "silk jacket", "--image",
-                   root / "images" / "item_00000.png", *extra)
+    return run_cli(
+        "demo",
+        "price",
+        "predict",
+        model,
+        "--brand",
+        brand,
+        "--age",
+        age,
+        "--condition",
+        condition,
+        "--description",
+        "silk jacket",
+        "--image",
+        root / "images" / "item_00000.png",
+        *extra,
+    )
 
 
 @needs_tf
@@ -190,8 +255,10 @@ def test_price_predict_refuses_what_is_not_its_model(price_model, tmp_path):
 
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     other.save(tmp_path / "other.keras")
-    assert_one_line_error(_predict(tmp_path / "other.keras", price_model),
-                          "not a price model from `kerazoo demo price train`")
+    assert_one_line_error(
+        _predict(tmp_path / "other.keras", price_model),
+        "not a price model from `kerazoo demo price train`",
+    )
     data = (price_model / "m.keras").read_bytes()
     (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
     (tmp_path / "empty.keras").write_bytes(b"")
@@ -220,9 +287,22 @@ def test_price_csv_with_a_bom_and_paths_out_of_the_images_folder(price_model, tm
     rows[2][4] = str(price_model / "items.csv")  # absolute, and outside the images
     with open(tmp_path / "items.csv", "w", newline="", encoding="utf-8-sig") as f:
         csv.writer(f).writerows(rows)
-    result = run_cli("demo", "price", "train", "--data", tmp_path / "items.csv", "--images",
-                     price_model / "images", "--epochs", 1, "--weights", "none", "--out",
-                     tmp_path / "m.keras", "--json")
+    result = run_cli(
+        "demo",
+        "price",
+        "train",
+        "--data",
+        tmp_path / "items.csv",
+        "--images",
+        price_model / "images",
+        "--epochs",
+        1,
+        "--weights",
+        "none",
+        "--out",
+        tmp_path / "m.keras",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert "line 2: image '../../../etc/hostname' is outside" in result.stderr
     assert "line 3: image" in result.stderr and "is outside" in result.stderr

@@ -1,13 +1,11 @@
 """The stereo demo (7.160): the pipeline, the command, its outputs and errors."""
 
-import functools
 import json
 import os
 
 import keras
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, offline_manifest, run_cli, write_pair
 from PIL import Image
 
 from kerazoo.app.demos import stereo
@@ -15,6 +13,8 @@ from kerazoo.app.demos.stereo_data import synthetic_pair
 from kerazoo.app.models.stereo import build_similarity_model
 from kerazoo.stereo import bad_pixel_rate
 from kerazoo.stereo.stem import build_matching_model, feature_policy, load_stem
+
+from conftest import assert_one_line_error, offline_manifest, run_cli, write_pair
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,19 @@ def pair_files(tmp_path_factory):
 def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
     root, pair = pair_files
     out = tmp_path / "out"
-    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", "none",
-                  "--max-disparity", 24, "--out", out, "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        root / "left.png",
+        root / "right.png",
+        "--weights",
+        "none",
+        "--max-disparity",
+        24,
+        "--out",
+        out,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout is pure JSON with --json
     assert summary["weights"] == "random" and summary["precision"] == feature_policy()
@@ -37,13 +48,17 @@ def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
     assert disparity.shape == (96, 128) and disparity.dtype == np.float32
     # Not the quality bar (that is benchmarks/stereo.py), but a bar a broken
     # matcher fails: at most half the errors of the best constant map.
-    best_constant = min(bad_pixel_rate(np.full_like(disparity, d), pair.disparity, 4)
-                        for d in range(0, 25))
+    best_constant = min(
+        bad_pixel_rate(np.full_like(disparity, d), pair.disparity, 4) for d in range(0, 25)
+    )
     assert bad_pixel_rate(disparity, pair.disparity, 4) < 0.5 * best_constant
     with Image.open(out / "disparity.png") as figure:
         assert figure.width > 2 * 128 and figure.height >= 96
-    assert sorted(p.name for p in out.iterdir()) == ["disparity.npy", "disparity.png",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "disparity.npy",
+        "disparity.png",
+        "summary.json",
+    ]
     # Nothing else beside it: no lock file, no staging folder.
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     # Written through temporary files, yet with ordinary permissions.
@@ -52,8 +67,18 @@ def test_demo_command_writes_outputs_and_json(pair_files, tmp_path):
 
 def test_no_fill_leaves_nan(pair_files, tmp_path):
     root, _ = pair_files
-    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--no-fill",
-                     "--max-disparity", 24, "--out", tmp_path / "o", "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        root / "left.png",
+        root / "right.png",
+        "--no-fill",
+        "--max-disparity",
+        24,
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["weights"] == "stereo-trained"
     disparity = np.load(tmp_path / "o" / "disparity.npy")
@@ -66,8 +91,19 @@ def test_bfloat16_features_give_the_float32_map(pair_files, tmp_path):
     root, _ = pair_files
     maps = {}
     for precision in ("float32", "mixed_bfloat16"):
-        result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--precision",
-                         precision, "--max-disparity", 24, "--out", tmp_path / precision, "--json")
+        result = run_cli(
+            "demo",
+            "stereo",
+            root / "left.png",
+            root / "right.png",
+            "--precision",
+            precision,
+            "--max-disparity",
+            24,
+            "--out",
+            tmp_path / precision,
+            "--json",
+        )
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["precision"] == precision
         maps[precision] = np.load(tmp_path / precision / "disparity.npy")
@@ -84,15 +120,34 @@ def test_auto_says_loudly_when_it_falls_back(pair_files, tmp_path, monkeypatch):
     offline_manifest(monkeypatch, tmp_path, files)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     root, _ = pair_files
-    result = run_cli("demo", "stereo", root / "left.png", root / "right.png",
-                     "--max-disparity", 24, "--out", tmp_path / "o", "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        root / "left.png",
+        root / "right.png",
+        "--max-disparity",
+        24,
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert "WARNING: the stereo-trained weights are not usable" in result.stderr
     assert "WARNING: ImageNet Xception weights not available, using UNTRAINED" in result.stderr
     assert json.loads(result.stdout)["weights"] == "random"
-    assert_one_line_error(run_cli("demo", "stereo", root / "left.png", root / "right.png",
-                                  "--weights", "stereo", "--out", tmp_path / "o2"),
-                          "does not match the stereo_xception_stem release")
+    assert_one_line_error(
+        run_cli(
+            "demo",
+            "stereo",
+            root / "left.png",
+            root / "right.png",
+            "--weights",
+            "stereo",
+            "--out",
+            tmp_path / "o2",
+        ),
+        "does not match the stereo_xception_stem release",
+    )
 
 
 def _umask():
@@ -136,8 +191,16 @@ def test_imagenet_weights_offline_fail_clearly(pair_files, tmp_path, monkeypatch
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     offline_manifest(monkeypatch, tmp_path)
     root, _ = pair_files
-    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights",
-                  "imagenet", "--out", tmp_path / "o")
+    result = run_cli(
+        "demo",
+        "stereo",
+        root / "left.png",
+        root / "right.png",
+        "--weights",
+        "imagenet",
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 2
     assert "kerazoo weights import" in result.stderr
     assert not (tmp_path / "o").exists()
@@ -147,8 +210,9 @@ def test_large_pairs_are_decoded_downscaled(tmp_path):
     big = np.random.default_rng(0).integers(0, 255, (400, 500, 3), np.uint8)
     for name in ("l.png", "r.png"):
         Image.fromarray(big).save(tmp_path / name)
-    left, right, scale, size, _ = stereo.load_pair(tmp_path / "l.png", tmp_path / "r.png",
-                                                   max_pixels=50_000)
+    left, right, scale, size, _ = stereo.load_pair(
+        tmp_path / "l.png", tmp_path / "r.png", max_pixels=50_000
+    )
     assert size == (500, 400) and left.shape == right.shape
     assert left.shape[0] * left.shape[1] <= 50_000 and scale == pytest.approx(0.5)
 
@@ -163,8 +227,9 @@ def test_stereo_model_saves_and_reloads(tmp_path):
     assert expected.shape == (1, 80, 96, 17)  # full resolution
     matching.save(tmp_path / "stereo.keras")
     reloaded = keras.saving.load_model(tmp_path / "stereo.keras", safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x)), expected,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(x)), expected, rtol=1e-5, atol=1e-5
+    )
     # One stem for both models: the matching layers are the similarity's too.
     shared = matching.get_layer("shared_xception").features.get_layer("block1_conv1")
     pooled = similarity.get_layer("shared_xception_pooled").features.get_layer("block1_conv1")
@@ -177,9 +242,21 @@ def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_en
     which reloads and gives the volume the demo used."""
     root, _ = pair_files
     path = generated["root"] / generated["files"]["xception_notop"]["file"]
-    result = run_cli("demo", "stereo", root / "left.png", root / "right.png", "--weights", path,
-                     "--max-disparity", 24, "--out", tmp_path / "o",
-                     "--save-model", tmp_path / "m.keras", "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        root / "left.png",
+        root / "right.png",
+        "--weights",
+        path,
+        "--max-disparity",
+        24,
+        "--out",
+        tmp_path / "o",
+        "--save-model",
+        tmp_path / "m.keras",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["weights"] == str(path) and summary["model"] == str(tmp_path / "m.keras")
@@ -187,9 +264,11 @@ def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_en
     features = model.get_layer("shared_xception").features
     want = generated["models"]["xception_notop"].get_layer("block1_conv1").get_weights()[0]
     np.testing.assert_array_equal(features.get_layer("block1_conv1").get_weights()[0], want)
-    left, right = (np.asarray(Image.open(root / n), np.float32)[None]
-                   for n in ("left.png", "right.png"))
+    left, right = (
+        np.asarray(Image.open(root / n), np.float32)[None] for n in ("left.png", "right.png")
+    )
     volume = keras.ops.convert_to_numpy(model([left, right]))[0]
     built = build_matching_model(24, stem=load_stem(str(path))[0])
-    np.testing.assert_allclose(volume, keras.ops.convert_to_numpy(built([left, right]))[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        volume, keras.ops.convert_to_numpy(built([left, right]))[0], atol=1e-5
+    )

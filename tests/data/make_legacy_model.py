@@ -12,8 +12,13 @@ import keras
 import numpy as np
 
 import kerazoo
-from kerazoo.layers import (CorrelationVolume, InceptionBlock, ResidualBlock, SiameseEncoder,
-                            StereoXception)
+from kerazoo.layers import (
+    CorrelationVolume,
+    InceptionBlock,
+    ResidualBlock,
+    SiameseEncoder,
+    StereoXception,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,23 +39,33 @@ def build():
         t = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c2")(t)
         return keras.Model(tiny_in, t, name="tiny")
 
-    fl, fr = StereoXception(base=tiny(), feature_layers=["c1"], output="both",
-                            name="stereo_both")([left, right])
+    fl, fr = StereoXception(base=tiny(), feature_layers=["c1"], output="both", name="stereo_both")(
+        [left, right]
+    )
     cost = CorrelationVolume(3, name="cost")([fl, fr])
     both = StereoXception(base=tiny(), output="concat", name="stereo_concat")([left, right])
     x = InceptionBlock(4, strides=2, use_batch_norm=True, name="inception")(left)
     x = ResidualBlock(8, strides=2, name="residual")(x)
-    similar = SiameseEncoder(keras.layers.LSTM(6), merge="abs_diff",
-                             head=keras.layers.Dense(1, activation="sigmoid"),
-                             name="siamese")([seq_a, seq_b])
-    return keras.Model([left, right, seq_a, seq_b],
-                       {"cost": cost, "stereo": both, "residual": x, "similar": similar})
+    similar = SiameseEncoder(
+        keras.layers.LSTM(6),
+        merge="abs_diff",
+        head=keras.layers.Dense(1, activation="sigmoid"),
+        name="siamese",
+    )([seq_a, seq_b])
+    return keras.Model(
+        [left, right, seq_a, seq_b],
+        {"cost": cost, "stereo": both, "residual": x, "similar": similar},
+    )
 
 
 def inputs():
     r = np.random.default_rng(0)
-    return [r.random((2, 16, 16, 3), np.float32), r.random((2, 16, 16, 3), np.float32),
-            r.random((2, 5, 4), np.float32), r.random((2, 5, 4), np.float32)]
+    return [
+        r.random((2, 16, 16, 3), np.float32),
+        r.random((2, 16, 16, 3), np.float32),
+        r.random((2, 5, 4), np.float32),
+        r.random((2, 5, 4), np.float32),
+    ]
 
 
 if __name__ == "__main__":

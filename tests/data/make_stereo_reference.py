@@ -18,6 +18,11 @@ if __name__ == "__main__":
     assert keras.backend.backend() == "tensorflow", "make the reference under TensorFlow"
     pair = synthetic_pair(height=72, width=104, seed=31, max_disparity=16)
     result = StereoMatcher(max_disparity=16, precision="float32").compute(pair.left, pair.right)
-    np.savez_compressed(Path(__file__).parent / "stereo_reference.npz", left=pair.left,
-                        right=pair.right, max_disparity=16, disparity=result.disparity)
+    np.savez_compressed(
+        Path(__file__).parent / "stereo_reference.npz",
+        left=pair.left,
+        right=pair.right,
+        max_disparity=16,
+        disparity=result.disparity,
+    )
     print("written;", os.path.getsize(Path(__file__).parent / "stereo_reference.npz"), "bytes")

@@ -25,17 +25,26 @@ def test_correlation_volume_needs_matching_shapes():
         CorrelationVolume(3)([keras.Input((4, 8, 2)), keras.Input((4, 9, 2))])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"max_disparity": 0}, "received: max_disparity=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"max_disparity": 0}, "received: max_disparity=0"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CorrelationVolume(**kwargs)
 
 
-@pytest.mark.parametrize("shape,max_disparity,normalize", [
-    ((2, 3, 17, 5), 4, True), ((1, 2, 10, 3), 9, False), ((1, 4, 50, 8), 12, True),
-    ((1, 1, 5, 2), 7, True)])  # a range wider than the image, too
+@pytest.mark.parametrize(
+    "shape,max_disparity,normalize",
+    [
+        ((2, 3, 17, 5), 4, True),
+        ((1, 2, 10, 3), 9, False),
+        ((1, 4, 50, 8), 12, True),
+        ((1, 1, 5, 2), 7, True),
+    ],
+)  # a range wider than the image, too
 def test_correlation_volume_equals_the_definition(shape, max_disparity, normalize):
     """The blocked-matmul implementation against the plain loop it replaces."""
     rng = np.random.default_rng(0)
@@ -46,7 +55,7 @@ def test_correlation_volume_equals_the_definition(shape, max_disparity, normaliz
         if not normalize:
             return x
         x = x - x.mean(-1, keepdims=True)
-        return x / np.sqrt((x ** 2).sum(-1, keepdims=True) + 1e-6)
+        return x / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-6)
 
     a, b = prepare(left), prepare(right)
     width = shape[2]
@@ -55,4 +64,4 @@ def test_correlation_volume_equals_the_definition(shape, max_disparity, normaliz
             want = (a[:, :, x] * b[:, :, x - d]).sum(-1) / (1 if normalize else shape[-1])
             np.testing.assert_allclose(got[:, :, x, d], want, rtol=1e-5, atol=1e-5)
         if normalize:
-            assert (got[:, :, :min(d, width), d] == -1).all()
+            assert (got[:, :, : min(d, width), d] == -1).all()

@@ -4,14 +4,15 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import requires_extra
-
 import kerazoo
 from kerazoo.layers import HubLayer
 from kerazoo.testing import check_layer
 
-needs_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                              reason="TF-Hub modules are TensorFlow SavedModels")
+from conftest import requires_extra
+
+needs_tf = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TF-Hub modules are TensorFlow SavedModels"
+)
 needs_hub = requires_extra("tensorflow_hub", "hub")
 
 
@@ -26,8 +27,7 @@ def saved_model(tmp_path_factory):
     calls = tf.Variable(0, trainable=False, name="calls")
     obj.w, obj.b, obj.calls = w, b, calls
 
-    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32),
-                                  tf.TensorSpec((), tf.bool)])
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((), tf.bool)])
     def call(x, training=False):
         # Dropout-like behaviour only in training, to check the flag arrives.
         y = tf.nn.tanh(x @ w + b)
@@ -47,17 +47,25 @@ def saved_model(tmp_path_factory):
 
 @needs_tf
 @needs_hub
-@pytest.mark.parametrize("kwargs,expected_shape,n_trainable", [
-    ({"trainable": True}, (2, 3), 2),
-    ({"trainable": False}, (2, 3), 0),
-    ({"signature": "serving_default", "output_key": "embedding", "trainable": True}, (2, 3), 2),
-    ({"signature": "serving_default", "output_key": "norm", "output_shape": ()}, (2,), 0),
-])
+@pytest.mark.parametrize(
+    "kwargs,expected_shape,n_trainable",
+    [
+        ({"trainable": True}, (2, 3), 2),
+        ({"trainable": False}, (2, 3), 0),
+        ({"signature": "serving_default", "output_key": "embedding", "trainable": True}, (2, 3), 2),
+        ({"signature": "serving_default", "output_key": "norm", "output_shape": ()}, (2,), 0),
+    ],
+)
 def test_hub_layer_check_layer(saved_model, kwargs, expected_shape, n_trainable):
-    check_layer(HubLayer, {"handle": saved_model, **kwargs}, input_shape=(2, 4), safe_mode=False,
-                expected_output_shape=expected_shape,
-                expected_num_trainable_weights=n_trainable,
-                expected_num_non_trainable_weights=3 - n_trainable)
+    check_layer(
+        HubLayer,
+        {"handle": saved_model, **kwargs},
+        input_shape=(2, 4),
+        safe_mode=False,
+        expected_output_shape=expected_shape,
+        expected_num_trainable_weights=n_trainable,
+        expected_num_non_trainable_weights=3 - n_trainable,
+    )
 
 
 @needs_tf
@@ -100,13 +108,17 @@ def test_hub_layer_argument_errors(saved_model, tmp_path):
 
     only_signature = tf.train.Checkpoint()
     only_signature.v = tf.Variable(1.0)
-    serve = tf.function(lambda x: {"y": x * only_signature.v},
-                        input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+    serve = tf.function(
+        lambda x: {"y": x * only_signature.v},
+        input_signature=[tf.TensorSpec((None, 4), tf.float32)],
+    )
     tf.saved_model.save(only_signature, str(tmp_path / "sig"), signatures={"serve": serve})
     with pytest.raises(ValueError, match=r"is not callable; pass `signature`, one of \['serve'\]"):
         HubLayer(str(tmp_path / "sig"))
-    assert HubLayer(str(tmp_path / "sig"), signature="serve")(
-        np.ones((2, 4), "float32")).shape == (2, 4)
+    assert HubLayer(str(tmp_path / "sig"), signature="serve")(np.ones((2, 4), "float32")).shape == (
+        2,
+        4,
+    )
 
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="non-TF backends only")
@@ -137,8 +149,10 @@ def test_hub_layer_with_a_broken_extra_says_so(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", broken)
-    with pytest.raises(ImportError, match="tensorflow-hub is installed but cannot be imported: "
-                                          "No module named 'pkg_resources'"):
+    with pytest.raises(
+        ImportError,
+        match="tensorflow-hub is installed but cannot be imported: No module named 'pkg_resources'",
+    ):
         HubLayer("https://tfhub.dev/some/model/1")
 
 

@@ -30,8 +30,7 @@ def test_inception_is_the_chapters_graph(use_batch_norm):
     def conv(name, filters, kernel, strides, t):
         source = by_name[f"{name}_conv"]
         if not use_batch_norm:
-            y = layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                              activation="relu")
+            y = layers.Conv2D(filters, kernel, strides=strides, padding="same", activation="relu")
             y.build(t.shape)
             y.set_weights(source.get_weights())
             return y(t)
@@ -46,23 +45,27 @@ def test_inception_is_the_chapters_graph(use_batch_norm):
 
     branch_a = conv("branch_a_1", 4, 1, 2, x)
     branch_b = conv("branch_b_2", 4, 3, 2, conv("branch_b_1", 4, 1, 1, x))
-    branch_c = conv("branch_c_2", 4, 3, 1,
-                    layers.AveragePooling2D(3, strides=2, padding="same")(x))
-    branch_d = conv("branch_d_3", 4, 3, 2,
-                    conv("branch_d_2", 4, 3, 1, conv("branch_d_1", 4, 1, 1, x)))
+    branch_c = conv("branch_c_2", 4, 3, 1, layers.AveragePooling2D(3, strides=2, padding="same")(x))
+    branch_d = conv(
+        "branch_d_3", 4, 3, 2, conv("branch_d_2", 4, 3, 1, conv("branch_d_1", 4, 1, 1, x))
+    )
     want = keras.ops.convert_to_numpy(
-        layers.concatenate([branch_a, branch_b, branch_c, branch_d], axis=-1))
+        layers.concatenate([branch_a, branch_b, branch_c, branch_d], axis=-1)
+    )
     assert np.abs(want).max() > 0.1 and (want == 0).mean() > 0.2  # the ReLUs act
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"filters": 0}, "received: filters=0"),
-    ({"filters": (1, 2, 3)}, r"received: filters=\(1, 2, 3\)"),
-    ({"strides": 0}, "received: strides=0"),
-    ({"padding": "full"}, "received: padding='full'"),
-    ({"activation": "nope"}, "received: activation='nope'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"filters": 0}, "received: filters=0"),
+        ({"filters": (1, 2, 3)}, r"received: filters=\(1, 2, 3\)"),
+        ({"strides": 0}, "received: strides=0"),
+        ({"padding": "full"}, "received: padding='full'"),
+        ({"activation": "nope"}, "received: activation='nope'"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         InceptionBlock(**kwargs)
@@ -71,8 +74,11 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 def test_inception_branches_that_do_not_line_up_fail_at_build():
     # The chapter's snippet as printed (default 'valid' padding) cannot concatenate.
     block = InceptionBlock(128, strides=2, padding="valid")
-    with pytest.raises(ValueError, match=r"branch a: 64x64, branch b: 63x63, branch c: 61x61, "
-                                         r"branch d: 62x62\); use padding='same'"):
+    with pytest.raises(
+        ValueError,
+        match=r"branch a: 64x64, branch b: 63x63, branch c: 61x61, "
+        r"branch d: 62x62\); use padding='same'",
+    ):
         block(keras.Input((128, 128, 3)))
 
 

@@ -16,16 +16,18 @@ def test_shared_lstm_matches_the_chapter_model():
     chapter = keras.Model([left, right], keras.layers.Dense(1, activation="sigmoid")(merged))
 
     left2, right2 = keras.Input((None, 128)), keras.Input((None, 128))
-    siamese = SiameseEncoder(keras.layers.LSTM(32),
-                             head=keras.layers.Dense(1, activation="sigmoid"))
+    siamese = SiameseEncoder(
+        keras.layers.LSTM(32), head=keras.layers.Dense(1, activation="sigmoid")
+    )
     model = keras.Model([left2, right2], siamese([left2, right2]))
     assert model.output_shape == chapter.output_shape == (None, 1)
     assert model.count_params() == chapter.count_params() == 4 * 32 * (128 + 32 + 1) + 65
     model.set_weights(chapter.get_weights())
     x = np.random.default_rng(1).standard_normal((3, 7, 128)).astype("float32")
     y = np.random.default_rng(2).standard_normal((3, 7, 128)).astype("float32")
-    np.testing.assert_allclose(model.predict([x, y], verbose=0),
-                               chapter.predict([x, y], verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict([x, y], verbose=0), chapter.predict([x, y], verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def _sequences(seed, n=4):
@@ -42,11 +44,16 @@ def test_siamese_identical_inputs_give_identical_embeddings():
 
 @pytest.mark.parametrize("merge", ["abs_diff", "product", "cosine", "euclidean"])
 def test_symmetric_merges_ignore_input_order(merge):
-    siamese = SiameseEncoder(keras.layers.GRU(6), merge=merge,
-                             head=keras.layers.Dense(1, activation="sigmoid"))
+    siamese = SiameseEncoder(
+        keras.layers.GRU(6), merge=merge, head=keras.layers.Dense(1, activation="sigmoid")
+    )
     a, b = _sequences(1), _sequences(2)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(siamese([a, b])),
-                               keras.ops.convert_to_numpy(siamese([b, a])), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(siamese([a, b])),
+        keras.ops.convert_to_numpy(siamese([b, a])),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_euclidean_merge_is_the_distance_of_the_two_encodings():
@@ -59,8 +66,9 @@ def test_euclidean_merge_is_the_distance_of_the_two_encodings():
     # At distance 0 the value is ~0 and its gradient finite (no NaN from sqrt).
     same = keras.ops.convert_to_numpy(siamese([a, a]))
     assert same.max() < 1e-3
-    gradients = trainable_gradients(keras.Model(*_two_inputs(siamese)), [a, a],
-                                    lambda y: keras.ops.sum(y))
+    gradients = trainable_gradients(
+        keras.Model(*_two_inputs(siamese)), [a, a], lambda y: keras.ops.sum(y)
+    )
     assert all(np.isfinite(g).all() for g in gradients)
 
 
@@ -72,8 +80,9 @@ def test_cosine_merge_of_a_zero_encoding_is_zero_not_nan():
     a, b = _sequences(1)[:, 0], _sequences(2)[:, 0]
     cosine = keras.ops.convert_to_numpy(siamese([a, b]))
     np.testing.assert_array_equal(cosine, np.zeros((len(a), 1), "float32"))
-    gradients = trainable_gradients(keras.Model(*_two_inputs(siamese)), [a, b],
-                                    lambda y: keras.ops.sum(y))
+    gradients = trainable_gradients(
+        keras.Model(*_two_inputs(siamese)), [a, b], lambda y: keras.ops.sum(y)
+    )
     assert all(np.isfinite(g).all() for g in gradients)
 
 
@@ -85,8 +94,9 @@ def _two_inputs(layer):
 def test_siamese_concat_is_order_sensitive():
     siamese = SiameseEncoder(keras.layers.GRU(6))
     a, b = _sequences(1), _sequences(2)
-    assert not np.allclose(keras.ops.convert_to_numpy(siamese([a, b])),
-                           keras.ops.convert_to_numpy(siamese([b, a])))
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(siamese([a, b])), keras.ops.convert_to_numpy(siamese([b, a]))
+    )
 
 
 def test_gradients_reach_the_one_encoder_from_both_branches():
@@ -103,11 +113,14 @@ def test_gradients_reach_the_one_encoder_from_both_branches():
         np.testing.assert_allclose(gb, gl + gr, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"merge": "sum"}, "received: merge='sum'"),
-    ({"encoder": "lstm"}, "received: encoder='lstm'"),
-    ({"head": 3}, "received: head=3"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"merge": "sum"}, "received: merge='sum'"),
+        ({"encoder": "lstm"}, "received: encoder='lstm'"),
+        ({"head": 3}, "received: head=3"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SiameseEncoder(**kwargs)

@@ -4,18 +4,18 @@ the 0.1 `output` name, argument errors."""
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_base
 
 from kerazoo.layers import SiameseEncoder, StereoXception
 from kerazoo.layers.two_view import TwoViewLayer
+
+from conftest import tiny_base
 
 IMG = (2, 16, 16, 3)
 
 
 def test_stereo_xception_holds_one_base():
     stereo = StereoXception(input_shape=(71, 71, 3))
-    xception = keras.applications.Xception(include_top=False, weights=None,
-                                           input_shape=(71, 71, 3))
+    xception = keras.applications.Xception(include_top=False, weights=None, input_shape=(71, 71, 3))
     left = keras.Input((71, 71, 3))
     right = keras.Input((71, 71, 3))
     model = keras.Model([left, right], stereo([left, right]))
@@ -28,12 +28,17 @@ def test_stereo_xception_levels_shapes_and_sharing():
     x = np.random.default_rng(0).uniform(-1, 1, (1, 96, 128, 3)).astype("float32")
     outs = [keras.ops.convert_to_numpy(o) for o in stereo([x, x])]
     shapes = [o.shape for o in outs]
-    assert shapes == [(1, 45, 61, 128)] * 2 + [(1, 23, 31, 256)] * 2 + [(1, 12, 16, 728)] * 2 \
-        + [(1, 6, 8, 1024)] * 2 + [(1, 3, 4, 2048)] * 2
+    assert (
+        shapes
+        == [(1, 45, 61, 128)] * 2
+        + [(1, 23, 31, 256)] * 2
+        + [(1, 12, 16, 728)] * 2
+        + [(1, 6, 8, 1024)] * 2
+        + [(1, 3, 4, 2048)] * 2
+    )
     for left, right in zip(outs[0::2], outs[1::2]):
         np.testing.assert_array_equal(left, right)  # same weights, same view
-    assert stereo.compute_output_shape([(1, 96, 128, 3)] * 2) == [
-        (1,) + s[1:] for s in shapes]
+    assert stereo.compute_output_shape([(1, 96, 128, 3)] * 2) == [(1,) + s[1:] for s in shapes]
 
 
 def test_stereo_custom_base_same_weights_on_both_views():
@@ -52,15 +57,18 @@ def test_frozen_base_has_no_trainable_weights():
     assert stereo.trainable_weights == [] and len(stereo.non_trainable_weights) == 4
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"output_mode": "stack"}, "received: output_mode='stack'"),
-    ({"levels": 3}, "received: levels=3"),
-    ({"levels": []}, r"received: levels=\[\]"),
-    ({"levels": [4, 4]}, r"received: levels=\[4, 4\]"),
-    ({"levels": 64}, r"it has strides \[2, 4, 8, 16, 32\]\), received: levels=64"),
-    ({"input_shape": (64, 64, 1)}, r"received: input_shape=\(64, 64, 1\)"),
-    ({"base": "xception"}, "received: base='xception'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"output_mode": "stack"}, "received: output_mode='stack'"),
+        ({"levels": 3}, "received: levels=3"),
+        ({"levels": []}, r"received: levels=\[\]"),
+        ({"levels": [4, 4]}, r"received: levels=\[4, 4\]"),
+        ({"levels": 64}, r"it has strides \[2, 4, 8, 16, 32\]\), received: levels=64"),
+        ({"input_shape": (64, 64, 1)}, r"received: input_shape=\(64, 64, 1\)"),
+        ({"base": "xception"}, "received: base='xception'"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         StereoXception(**kwargs)
@@ -96,10 +104,13 @@ def test_both_two_view_layers_share_one_base_class():
     assert SiameseEncoder.shared_attribute == "encoder"
 
 
-@pytest.mark.parametrize("shape,match", [
-    ((1, 96, 96, 1), "takes 3-channel views"),
-    ((1, 40, 40, 3), "needs views of at least 71x71"),
-])
+@pytest.mark.parametrize(
+    "shape,match",
+    [
+        ((1, 96, 96, 1), "takes 3-channel views"),
+        ((1, 40, 40, 3), "needs views of at least 71x71"),
+    ],
+)
 def test_views_the_base_cannot_take_are_refused_plainly(shape, match):
     with pytest.raises(ValueError, match=match) as error:
         StereoXception()([np.zeros(shape, "float32")] * 2)

@@ -9,40 +9,59 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli
 from PIL import Image
 
 from kerazoo.errors import InputError, ParameterError
-from kerazoo.stereo import (Calibration, StereoMatcher, depth_from_disparity, point_cloud,
-                            prepare_pair, read_middlebury_calibration, write_ply)
+from kerazoo.stereo import (
+    Calibration,
+    StereoMatcher,
+    depth_from_disparity,
+    point_cloud,
+    prepare_pair,
+    read_middlebury_calibration,
+    write_ply,
+)
+
+from conftest import assert_one_line_error, run_cli
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "demos", "data")
 MAX_DISPARITY = 32  # the shipped pair's truth stays below 60; 32 keeps the tests quick
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped():
-    left, right = (np.asarray(Image.open(os.path.join(DATA, f"{side}.png")).convert("RGB"))
-                   for side in ("left", "right"))
+    left, right = (
+        np.asarray(Image.open(os.path.join(DATA, f"{side}.png")).convert("RGB"))
+        for side in ("left", "right")
+    )
     return left[:192, :256], right[:192, :256]  # a corner: quicker, the same code
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matcher(**settings):
     return StereoMatcher(max_disparity=MAX_DISPARITY, **settings)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference():
     return _matcher().compute(*_shipped())
 
 
 def test_compute_returns_the_map_the_command_writes(tmp_path):
-    left, right = (np.asarray(Image.open(os.path.join(DATA, f"{side}.png")).convert("RGB"))
-                   for side in ("left", "right"))
+    left, right = (
+        np.asarray(Image.open(os.path.join(DATA, f"{side}.png")).convert("RGB"))
+        for side in ("left", "right")
+    )
     result = StereoMatcher().compute(left, right)
-    command = run_cli("demo", "stereo", os.path.join(DATA, "left.png"),
-                      os.path.join(DATA, "right.png"), "--out", tmp_path / "o", "--json")
+    command = run_cli(
+        "demo",
+        "stereo",
+        os.path.join(DATA, "left.png"),
+        os.path.join(DATA, "right.png"),
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert command.exit_code == 0, command.output
     np.testing.assert_array_equal(np.load(tmp_path / "o" / "disparity.npy"), result.disparity)
     summary = json.loads(command.stdout)
@@ -100,14 +119,17 @@ def test_deep_views_share_one_scale():
     assert prepared_left.dtype == np.float32 and prepared_left.shape == (80, 90, 3)
 
 
-@pytest.mark.parametrize("left, right, message", [
-    (np.zeros((80, 90, 3), bool), None, "`left` must be an image of integers or floats"),
-    (np.zeros((80, 90, 2), np.uint8), None, "`left` must be (h, w, 3) RGB, (h, w, 4) RGBA"),
-    (np.zeros((80, 90, 3)), np.zeros((80, 91, 3)), "differ in size: 90x80 vs 91x80"),
-    (np.zeros((10, 90, 3), np.uint8), np.zeros((10, 90, 3), np.uint8), "too small"),
-    (np.full((80, 90, 3), np.nan), None, "`left` holds NaN or infinite values"),
-    (np.full((80, 90, 3), -1.0), None, "`left` holds negative values"),
-])
+@pytest.mark.parametrize(
+    "left, right, message",
+    [
+        (np.zeros((80, 90, 3), bool), None, "`left` must be an image of integers or floats"),
+        (np.zeros((80, 90, 2), np.uint8), None, "`left` must be (h, w, 3) RGB, (h, w, 4) RGBA"),
+        (np.zeros((80, 90, 3)), np.zeros((80, 91, 3)), "differ in size: 90x80 vs 91x80"),
+        (np.zeros((10, 90, 3), np.uint8), np.zeros((10, 90, 3), np.uint8), "too small"),
+        (np.full((80, 90, 3), np.nan), None, "`left` holds NaN or infinite values"),
+        (np.full((80, 90, 3), -1.0), None, "`left` holds negative values"),
+    ],
+)
 def test_bad_arrays_are_one_clear_error(left, right, message):
     right = left if right is None else right
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -149,25 +171,32 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
     assert close.mean() > 0.7
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"max_disparity": 3}, "`max_disparity` must be None or an integer of at least 4, "
-                           "received 3"),
-    ({"max_disparity": 16.5}, "`max_disparity` must be None or an integer"),
-    ({"max_pixels": 100}, "`max_pixels` must be None or at least 256, received 100"),
-    ({"sgm_paths": 6}, "`sgm_paths` must be 4 or 8, received 6"),
-    ({"right_sgm_paths": 2}, "`right_sgm_paths` must be None, 4 or 8, received 2"),
-    ({"p1": -1}, "`p1` must be a finite number >= 0, received -1"),
-    ({"p2": float("nan")}, "`p2` must be a finite number >= 0"),
-    ({"edge": 0}, "`edge` must be None or a number > 0, received 0"),
-    ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
-    ({"out_of_view_quantile": 1.5}, "`out_of_view_quantile` must be None or a number in "
-                                    "[0, 1], received 1.5"),
-    ({"fill_color_per_px": -2}, "`fill_color_per_px` must be None or a finite number >= 0"),
-    ({"precision": "half"}, "`precision` must be one of auto, float32, mixed_bfloat16"),
-    ({"weights": 3}, "`weights` must be 'stereo', 'imagenet', None or a path, received 3"),
-    ({"weights": "nope.weights.h5"}, "`weights` nope.weights.h5: no such file"),
-    ({"progress": "loud"}, "`progress` must be None or a callable"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"max_disparity": 3},
+            "`max_disparity` must be None or an integer of at least 4, received 3",
+        ),
+        ({"max_disparity": 16.5}, "`max_disparity` must be None or an integer"),
+        ({"max_pixels": 100}, "`max_pixels` must be None or at least 256, received 100"),
+        ({"sgm_paths": 6}, "`sgm_paths` must be 4 or 8, received 6"),
+        ({"right_sgm_paths": 2}, "`right_sgm_paths` must be None, 4 or 8, received 2"),
+        ({"p1": -1}, "`p1` must be a finite number >= 0, received -1"),
+        ({"p2": float("nan")}, "`p2` must be a finite number >= 0"),
+        ({"edge": 0}, "`edge` must be None or a number > 0, received 0"),
+        ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
+        (
+            {"out_of_view_quantile": 1.5},
+            "`out_of_view_quantile` must be None or a number in [0, 1], received 1.5",
+        ),
+        ({"fill_color_per_px": -2}, "`fill_color_per_px` must be None or a finite number >= 0"),
+        ({"precision": "half"}, "`precision` must be one of auto, float32, mixed_bfloat16"),
+        ({"weights": 3}, "`weights` must be 'stereo', 'imagenet', None or a path, received 3"),
+        ({"weights": "nope.weights.h5"}, "`weights` nope.weights.h5: no such file"),
+        ({"progress": "loud"}, "`progress` must be None or a callable"),
+    ],
+)
 def test_settings_are_validated_in_the_constructor(settings, message):
     with pytest.raises(ParameterError, match=message.replace("[", r"\[").replace("]", r"\]")):
         StereoMatcher(**settings)
@@ -175,8 +204,9 @@ def test_settings_are_validated_in_the_constructor(settings, message):
 
 def test_a_range_as_wide_as_the_image_is_refused():
     left, right = _shipped()
-    with pytest.raises(ParameterError, match="`max_disparity` 256 is not smaller than the "
-                                             "image width"):
+    with pytest.raises(
+        ParameterError, match="`max_disparity` 256 is not smaller than the image width"
+    ):
         StereoMatcher(max_disparity=256).compute(left, right)
 
 
@@ -195,8 +225,13 @@ ndisp=270
 def test_middlebury_calibration_and_depth(tmp_path):
     (tmp_path / "calib.txt").write_text(CALIB)
     c = read_middlebury_calibration(tmp_path / "calib.txt")
-    assert (c.focal_px, c.cx, c.cy, c.doffs, c.baseline) == (3979.911, 1244.772, 1019.507,
-                                                              124.343, 193.001)
+    assert (c.focal_px, c.cx, c.cy, c.doffs, c.baseline) == (
+        3979.911,
+        1244.772,
+        1019.507,
+        124.343,
+        193.001,
+    )
     disparity = np.array([[100.0, np.nan, -200.0]], np.float32)
     depth = depth_from_disparity(disparity, c.focal_px, c.baseline, c.doffs)
     assert depth[0, 0] == pytest.approx(193.001 * 3979.911 / 224.343, rel=1e-6)
@@ -207,13 +242,16 @@ def test_middlebury_calibration_and_depth(tmp_path):
     np.testing.assert_allclose(quarter, depth, rtol=1e-6)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("baseline=1\n", "no cam0= line"),
-    ("cam0=[1 0 2; 0 1 3]\nbaseline=1\n", "line 1: cam0 must be a 3x3 matrix"),
-    ("cam0=[1 0 2; 0 1 3; 0 0 1]\nbaseline=far\n", "line 2: baseline is not a number"),
-    ("cam0=[1 0 2; 0 1 3; 0 0 1]\nbaseline=-4\n", "`baseline` must be a finite number > 0"),
-    ("cam0=[1 0 2; 0 1 3; 0 0 1]\njunk\n", "line 2: expected NAME=VALUE"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("baseline=1\n", "no cam0= line"),
+        ("cam0=[1 0 2; 0 1 3]\nbaseline=1\n", "line 1: cam0 must be a 3x3 matrix"),
+        ("cam0=[1 0 2; 0 1 3; 0 0 1]\nbaseline=far\n", "line 2: baseline is not a number"),
+        ("cam0=[1 0 2; 0 1 3; 0 0 1]\nbaseline=-4\n", "`baseline` must be a finite number > 0"),
+        ("cam0=[1 0 2; 0 1 3; 0 0 1]\njunk\n", "line 2: expected NAME=VALUE"),
+    ],
+)
 def test_bad_calibration_files_are_one_clear_error(tmp_path, text, message):
     (tmp_path / "calib.txt").write_text(text)
     with pytest.raises(InputError, match=message):
@@ -231,10 +269,12 @@ def test_point_cloud_round_trips_through_a_ply_reader(tmp_path):
     assert len(vertices) == 5
     z = 50.0 * 100.0 / np.array([10, 20, 5, 10, 10])
     np.testing.assert_allclose(vertices["z"], z, rtol=1e-6)
-    np.testing.assert_allclose(vertices["x"], (np.array([0, 1, 0, 1, 2]) - 2.0) * z / 100,
-                               rtol=1e-6)
-    np.testing.assert_allclose(vertices["y"], (np.array([0, 0, 1, 1, 1]) - 1.0) * z / 100,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        vertices["x"], (np.array([0, 1, 0, 1, 2]) - 2.0) * z / 100, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        vertices["y"], (np.array([0, 0, 1, 1, 1]) - 1.0) * z / 100, rtol=1e-6
+    )
     np.testing.assert_array_equal(vertices["red"], image[np.isfinite(disparity)][:, 0])
     np.testing.assert_array_equal(vertices["blue"], image[np.isfinite(disparity)][:, 2])
 
@@ -243,26 +283,52 @@ def test_the_command_writes_depth_and_points(tmp_path):
     plyfile = pytest.importorskip("plyfile")
     (tmp_path / "calib.txt").write_text(CALIB.replace("3979.911", "500"))
     out = tmp_path / "o"
-    result = run_cli("demo", "stereo", os.path.join(DATA, "left.png"),
-                     os.path.join(DATA, "right.png"), "--max-disparity", 64,
-                     "--calib", tmp_path / "calib.txt", "--out", out, "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        os.path.join(DATA, "left.png"),
+        os.path.join(DATA, "right.png"),
+        "--max-disparity",
+        64,
+        "--calib",
+        tmp_path / "calib.txt",
+        "--out",
+        out,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     disparity, depth = np.load(out / "disparity.npy"), np.load(out / "depth.npy")
     np.testing.assert_allclose(depth, 193.001 * 500 / (disparity + 124.343), rtol=1e-5)
     vertices = plyfile.PlyData.read(str(out / "points.ply"))["vertex"]
     assert len(vertices) == np.isfinite(depth).sum()
     assert json.loads(result.stdout)["depth"]["points"] == len(vertices)
-    assert sorted(p.name for p in out.iterdir()) == ["depth.npy", "disparity.npy",
-                                                     "disparity.png", "points.ply",
-                                                     "summary.json"]
-    assert_one_line_error(run_cli("demo", "stereo", os.path.join(DATA, "left.png"),
-                                  os.path.join(DATA, "right.png"), "--focal-px", 0,
-                                  "--baseline", 1, "--out", tmp_path / "never"),
-                          "--focal-px: must be a finite number > 0, received 0.0")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "depth.npy",
+        "disparity.npy",
+        "disparity.png",
+        "points.ply",
+        "summary.json",
+    ]
+    assert_one_line_error(
+        run_cli(
+            "demo",
+            "stereo",
+            os.path.join(DATA, "left.png"),
+            os.path.join(DATA, "right.png"),
+            "--focal-px",
+            0,
+            "--baseline",
+            1,
+            "--out",
+            tmp_path / "never",
+        ),
+        "--focal-px: must be a finite number > 0, received 0.0",
+    )
     assert not (tmp_path / "never").exists()
 
 
 # ------------------------------------------------------------------- EXIF
+
 
 def _save_turned(image, path, orientation):
     """Stores `image` as a camera would with EXIF `orientation` 6 (the pixels
@@ -278,23 +344,47 @@ def test_exif_orientation_is_applied_and_said(tmp_path):
         _save_turned(image, tmp_path / f"{side}.png", 6)
         # The same pixels, with no tag to say they are turned.
         Image.fromarray(np.rot90(image, 1).copy()).save(tmp_path / f"untagged_{side}.png")
-    result = run_cli("demo", "stereo", tmp_path / "left.png", tmp_path / "right.png",
-                     "--max-disparity", MAX_DISPARITY, "--out", tmp_path / "o", "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        tmp_path / "left.png",
+        tmp_path / "right.png",
+        "--max-disparity",
+        MAX_DISPARITY,
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["exif_orientation"] == {"left": 6, "right": 6}
-    np.testing.assert_array_equal(np.load(tmp_path / "o" / "disparity.npy"),
-                                  _reference().disparity)
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "disparity.npy"), _reference().disparity)
     # One view tagged only: the size message says why.
-    assert_one_line_error(run_cli("demo", "stereo", tmp_path / "untagged_left.png",
-                                  tmp_path / "right.png", "--out", tmp_path / "o2"),
-                          "the right file's EXIF orientation: rotated 90 degrees")
+    assert_one_line_error(
+        run_cli(
+            "demo",
+            "stereo",
+            tmp_path / "untagged_left.png",
+            tmp_path / "right.png",
+            "--out",
+            tmp_path / "o2",
+        ),
+        "the right file's EXIF orientation: rotated 90 degrees",
+    )
 
 
 def test_the_command_warns_of_swapped_views(tmp_path):
-    result = run_cli("demo", "stereo", os.path.join(DATA, "right.png"),
-                     os.path.join(DATA, "left.png"), "--max-disparity", 64,
-                     "--out", tmp_path / "o", "--json")
+    result = run_cli(
+        "demo",
+        "stereo",
+        os.path.join(DATA, "right.png"),
+        os.path.join(DATA, "left.png"),
+        "--max-disparity",
+        64,
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert "WARNING: the views look swapped" in result.stderr
     assert json.loads(result.stdout)["views_look_swapped"] is True

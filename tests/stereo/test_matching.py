@@ -12,16 +12,19 @@ import pytest
 from kerazoo import weights as W
 from kerazoo.app.demos.stereo_data import synthetic_pair
 from kerazoo.errors import ParameterError
-from kerazoo.stereo import (StereoMatcher, bad_pixel_rate, matching, prepare_pair,
-                            upsample_disparity)
+from kerazoo.stereo import StereoMatcher, bad_pixel_rate, matching, prepare_pair, upsample_disparity
 from kerazoo.stereo import stem as stem_lib
-from kerazoo.stereo.stem import (STEM_CONVOLUTIONS, build_matching_model, fold_batch_norm,
-                                 xception_stem)
+from kerazoo.stereo.stem import (
+    STEM_CONVOLUTIONS,
+    build_matching_model,
+    fold_batch_norm,
+    xception_stem,
+)
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _features(weights="stereo"):
     return StereoMatcher(weights, check_swapped=False)
 
@@ -54,7 +57,8 @@ def test_trained_weights_beat_random_ones_on_a_generated_pair():
     trained, _ = _match(pair.left, pair.right, 24)
     random, _ = _match(pair.left, pair.right, 24, weights=None)
     assert bad_pixel_rate(trained, pair.disparity, 2) < 0.5 * bad_pixel_rate(
-        random, pair.disparity, 2)
+        random, pair.disparity, 2
+    )
 
 
 @pytest.mark.parametrize("shift", [4, 5, 6, 7])
@@ -104,10 +108,12 @@ def _sgm_one_path_at_a_time(cost, p1, p2, guide, edge, paths):
                 prev = path[py, px]
                 jump = max(p1 * 1.5, p2 / (1 + abs(guide[y, x] - guide[py, px]) / edge))
                 for d in range(depth):
-                    near = min(prev[d - 1] if d > 0 else np.inf,
-                               prev[d + 1] if d < depth - 1 else np.inf)
-                    path[y, x, d] = cost[y, x, d] + min(prev[d], near + p1,
-                                                        prev.min() + jump) - prev.min()
+                    near = min(
+                        prev[d - 1] if d > 0 else np.inf, prev[d + 1] if d < depth - 1 else np.inf
+                    )
+                    path[y, x, d] = (
+                        cost[y, x, d] + min(prev[d], near + p1, prev.min() + jump) - prev.min()
+                    )
         total += path
     return total / paths
 
@@ -141,8 +147,7 @@ def test_right_view_disparity_is_the_skewed_winner():
     cost = rng.uniform(0, 1, (70, 12, 6)).astype(np.float32)
     expected = np.zeros((70, 12), np.int64)
     for x in range(12):  # right pixel x at disparity d is left pixel x + d
-        candidates = [cost[:, x + d, d] if x + d < 12 else np.full(70, np.inf)
-                      for d in range(6)]
+        candidates = [cost[:, x + d, d] if x + d < 12 else np.full(70, np.inf) for d in range(6)]
         expected[:, x] = np.argmin(np.stack(candidates, axis=-1), axis=-1)
     np.testing.assert_array_equal(matching.right_view_winners(cost, rows=64), expected)
 
@@ -152,8 +157,8 @@ def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
     volume = rng.uniform(-1, 1, (4, 9, 6)).astype(np.float32)
     expected = volume.copy()
     for x in range(5):  # left x at d > x matches left of the right image
-        in_view = volume[:, x, :x + 1]
-        expected[:, x, x + 1:] = np.quantile(in_view, 0.75, axis=-1, keepdims=True)
+        in_view = volume[:, x, : x + 1]
+        expected[:, x, x + 1 :] = np.quantile(in_view, 0.75, axis=-1, keepdims=True)
     out = matching.neutralize_out_of_view(volume.copy(), 0.75)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     np.testing.assert_array_equal(matching.neutralize_out_of_view(volume.copy(), None), volume)
@@ -162,8 +167,7 @@ def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
 def test_the_left_band_follows_its_neighbours_not_the_padding():
     # Middlebury scores the band whose match lies left of the right image;
     # scored as padding (a poor match), it took a wrong in-view disparity.
-    pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24,
-                          truth_out_of_view=True)
+    pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24, truth_out_of_view=True)
     x = np.arange(160)[None, :]
     band = np.isfinite(pair.disparity) & (x - pair.disparity < 0)
     assert band.sum() > 200
@@ -172,10 +176,10 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     def band_bad2(out_of_view, edge_px):
         # Neither speckles nor the right view's own aggregation, which also
         # rejects the band's wrong winners: the scores and the fill alone.
-        d, _ = _matcher(out_of_view_quantile=out_of_view, speckle_size=0,
-                        right_sgm_paths=None, fill=False).match(volume, *views)
-        d = matching.median3(matching.fill_occlusions(d, edge_px=edge_px,
-                                                      behind_both_px=None))
+        d, _ = _matcher(
+            out_of_view_quantile=out_of_view, speckle_size=0, right_sgm_paths=None, fill=False
+        ).match(volume, *views)
+        d = matching.median3(matching.fill_occlusions(d, edge_px=edge_px, behind_both_px=None))
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
     # The few wrong winners the padding leaves sit at the band's edge, and
@@ -187,8 +191,9 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     assert band_bad2(None, edge_px=1) < 0.6 * band_bad2(None, edge_px=0)
 
 
-@pytest.mark.parametrize("out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6),
-                                                       (0.8, 12, 5)])
+@pytest.mark.parametrize(
+    "out_of_view, width, depth", [(None, 12, 5), (0.5, 12, 5), (0.5, 4, 6), (0.8, 12, 5)]
+)
 def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, depth):
     cost = np.random.default_rng(0).uniform(0, 2, (3, width, depth)).astype(np.float32)
     right = matching.right_view_cost(cost.copy(), out_of_view)
@@ -196,17 +201,20 @@ def test_right_view_cost_reads_the_left_cost_from_the_right(out_of_view, width, 
         in_view = min(depth, width - xr)  # right pixel xr at d is left pixel xr + d
         for d in range(in_view):
             np.testing.assert_array_equal(right[:, xr, d], cost[:, xr + d, d])
-        expected = 2.0 if out_of_view is None else np.quantile(
-            right[:, xr, :in_view], 1 - out_of_view, axis=-1, keepdims=True)
-        np.testing.assert_allclose(right[:, xr, in_view:],
-                                   np.broadcast_to(expected, right[:, xr, in_view:].shape))
+        expected = (
+            2.0
+            if out_of_view is None
+            else np.quantile(right[:, xr, :in_view], 1 - out_of_view, axis=-1, keepdims=True)
+        )
+        np.testing.assert_allclose(
+            right[:, xr, in_view:], np.broadcast_to(expected, right[:, xr, in_view:].shape)
+        )
 
 
 def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
     # Read from the left's aggregated cost, the right view agrees with the
     # left's smoothing of a near surface over the background it hides.
-    pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24,
-                          truth_out_of_view=True)
+    pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24, truth_out_of_view=True)
     volume, views = _volume(pair.left, pair.right, 24)
 
     def wrong_among_kept(right_paths):
@@ -228,8 +236,10 @@ def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
     from PIL import Image
 
     data = os.path.join(DATA, "..", "..", "demos", "data")
-    left, right = (np.asarray(Image.open(os.path.join(data, f"{side}.png")).convert("RGB"))
-                   for side in ("left", "right"))
+    left, right = (
+        np.asarray(Image.open(os.path.join(data, f"{side}.png")).convert("RGB"))
+        for side in ("left", "right")
+    )
     truth = np.asarray(Image.open(os.path.join(data, "disparity_gt.png")), np.float32) / 256
     disparity, _ = _match(left, right, left.shape[1] // 4)
     ellipse = truth > 45
@@ -276,7 +286,7 @@ def test_median3_is_the_median_of_the_finite_neighbours(holes):
     padded = np.pad(disparity, 1, mode="edge")
     expected = np.full_like(disparity, np.nan)
     for y, x in zip(*np.nonzero(np.isfinite(disparity))):
-        expected[y, x] = np.nanmedian(padded[y:y + 3, x:x + 3])
+        expected[y, x] = np.nanmedian(padded[y : y + 3, x : x + 3])
     np.testing.assert_array_equal(matching.median3(disparity), expected)
 
 
@@ -288,12 +298,14 @@ def test_disparity_helpers():
     # No aggregation to speak of (penalties 0), no speckle filter (14 px
     # would be one), no fill: the winners and the left-right check alone.
     views = [np.zeros((2, 12, 3), np.float32)] * 2
-    disparity, valid = _matcher(p1=0, p2=0, edge=None, speckle_size=0, right_sgm_paths=None,
-                                fill=False).match(volume, *views)
+    disparity, valid = _matcher(
+        p1=0, p2=0, edge=None, speckle_size=0, right_sgm_paths=None, fill=False
+    ).match(volume, *views)
     assert np.allclose(disparity[:, 5:], 3) and valid[:, 5:].all()
     assert not valid[:, :2].any()  # matches on the right view's border are rejected
-    filled = matching.fill_occlusions(np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32),
-                                    edge_px=0, behind_both_px=None)
+    filled = matching.fill_occlusions(
+        np.array([[np.nan, 5, np.nan, 2, np.nan]], np.float32), edge_px=0, behind_both_px=None
+    )
     np.testing.assert_array_equal(filled, [[5, 5, 2, 2, 2]])
     up = upsample_disparity(np.full((4, 6), 2.0, np.float32), 11, 15, 2, 3)
     assert up.shape == (11, 15) and np.allclose(up, 4.0)
@@ -333,7 +345,7 @@ def test_fill_occlusions_refills_the_pixels_next_to_a_hole(edge_px):
     row = np.array([[4, 4, 4, 4, 5.5, np.nan, np.nan, 9.5, 9, 9, 9, 9]], np.float32)
     filled = matching.fill_occlusions(row, edge_px=edge_px)
     expected = row.copy()
-    expected[0, 5 - edge_px:7 + edge_px] = 4  # the farther side, beyond the edge pixels
+    expected[0, 5 - edge_px : 7 + edge_px] = 4  # the farther side, beyond the edge pixels
     np.testing.assert_array_equal(filled, expected)
     untouched = np.array([[3, 3, 3, 3]], np.float32)  # no hole: nothing changes
     np.testing.assert_array_equal(matching.fill_occlusions(untouched, edge_px=edge_px), untouched)
@@ -354,7 +366,8 @@ def test_a_hole_behind_both_its_row_neighbours_takes_its_column():
     np.testing.assert_array_equal(old_rule[2:7, 4:7], 20)
     scene[2:7, :4] = 20.5  # within the tolerance of the right one: the row decides
     np.testing.assert_array_equal(
-        matching.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)[2:7, 4:7], 20)
+        matching.fill_occlusions(scene, edge_px=0, behind_both_px=1.0)[2:7, 4:7], 20
+    )
 
 
 def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
@@ -374,8 +387,7 @@ def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
     by_distance = matching.fill_occlusions(disparity, edge_px=0)
     assert (by_distance[10:30, :4] == 25).any()  # the background took the object's
     grey = image.mean(axis=-1)  # the two colours differ in grey too
-    np.testing.assert_array_equal(matching.fill_occlusions(disparity, edge_px=0, image=grey),
-                                  truth)
+    np.testing.assert_array_equal(matching.fill_occlusions(disparity, edge_px=0, image=grey), truth)
     with pytest.raises(ValueError, match="`image` must be the left view, 40x30 pixels"):
         matching.fill_occlusions(disparity, image=image[:, :20])
 
@@ -428,19 +440,26 @@ def test_folded_batch_norm_gives_the_same_features(atrous):
     for _, bn_name in STEM_CONVOLUTIONS:
         bn = stem.get_layer(bn_name)
         gamma, beta, mean, variance = (w.shape for w in bn.get_weights())
-        bn.set_weights([rng.uniform(0.5, 2, gamma), rng.normal(0, 1, beta),
-                        rng.normal(0, 1, mean), rng.uniform(0.5, 2, variance)])
+        bn.set_weights(
+            [
+                rng.uniform(0.5, 2, gamma),
+                rng.normal(0, 1, beta),
+                rng.normal(0, 1, mean),
+                rng.uniform(0.5, 2, variance),
+            ]
+        )
     image = rng.uniform(-1, 1, (2, 40, 56, 3)).astype("float32")
     want = keras.ops.convert_to_numpy(stem(image))
     folded = fold_batch_norm(stem)
-    assert not [layer for layer in folded.layers
-                if isinstance(layer, keras.layers.BatchNormalization)]
+    assert not [
+        layer for layer in folded.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     # Each BatchNormalization's 4 vectors become one bias.
     assert folded.count_params() == stem.count_params() - 3 * sum(
-        stem.get_layer(bn).gamma.shape[0] for _, bn in STEM_CONVOLUTIONS)
+        stem.get_layer(bn).gamma.shape[0] for _, bn in STEM_CONVOLUTIONS
+    )
     scale = np.abs(want).max()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded(image)), want,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded(image)), want, atol=1e-5 * scale)
     mixed = fold_batch_norm(stem, "mixed_bfloat16")
     assert mixed.get_layer("block2_sepconv2").compute_dtype == "bfloat16"
     got = keras.ops.convert_to_numpy(keras.ops.cast(mixed(image), "float32"))
@@ -463,8 +482,10 @@ def test_auto_precision_is_bfloat16_only_where_it_was_faster(has_bfloat16, monke
     assert stem_lib.feature_policy() == ("mixed_bfloat16" if fast else "float32")
     assert stem_lib.feature_policy("float32") == "float32"
     assert stem_lib.feature_policy("mixed_bfloat16") == "mixed_bfloat16"
-    with pytest.raises(ParameterError, match="`precision` must be one of auto, float32, "
-                                             "mixed_bfloat16, received 'half'"):
+    with pytest.raises(
+        ParameterError,
+        match="`precision` must be one of auto, float32, mixed_bfloat16, received 'half'",
+    ):
         stem_lib.feature_policy("half")
 
 
@@ -492,8 +513,18 @@ def test_a_slow_first_run_says_the_kernels_are_compiling(monkeypatch):
 def test_the_sub_pixel_step_is_the_parabolas_vertex():
     """Values, not a tolerance of 1 px: the vertex of the parabola through
     the winner and its neighbours, towards the cheaper neighbour."""
-    cost = np.array([[[4.0, 1.0, 2.0, 9.0], [9.0, 2.0, 1.0, 4.0], [0.0, 1.0, 2.0, 3.0],
-                      [3.0, 2.0, 1.5, 0.5], [5.0, 1.0, 1.0, 5.0]]], np.float32)
+    cost = np.array(
+        [
+            [
+                [4.0, 1.0, 2.0, 9.0],
+                [9.0, 2.0, 1.0, 4.0],
+                [0.0, 1.0, 2.0, 3.0],
+                [3.0, 2.0, 1.5, 0.5],
+                [5.0, 1.0, 1.0, 5.0],
+            ]
+        ],
+        np.float32,
+    )
     best, refined = matching.winners(cost)
     np.testing.assert_array_equal(best, [[1, 2, 0, 3, 1]])
     # 1 + (4 - 2) / (2 (4 - 2 + 2)) = 1.25; mirrored, 1.75; none at the ends;

@@ -12,13 +12,20 @@ summary and the model.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from kerazoo import distribute
-from kerazoo.app.demos.common import (check_output, choose_weights, fit, load_pretrained,
-                                      parse_loss_weights, plot_history, rng)
+from kerazoo.app.demos.common import (
+    check_output,
+    choose_weights,
+    fit,
+    load_pretrained,
+    parse_loss_weights,
+    plot_history,
+    rng,
+)
 from kerazoo.errors import InputError, ParameterError
 
 TEST_SEED = 10_000  # held-out data: never the training seed
@@ -54,6 +61,7 @@ class ChapterDemo:
 
 
 # ------------------------------------------------------------------ adder
+
 
 def adder_data(n, seed):
     x = rng(seed).random((n, 64)).astype("float32")
@@ -114,12 +122,15 @@ def qa_baselines(text, question, answer, train_answers=None, train_questions=Non
         train_questions, train_answers = question, answer
     by_topic = {}
     for topic in np.unique(train_questions[:, 1]):
-        by_topic[topic] = np.bincount(train_answers[train_questions[:, 1] == topic],
-                                      minlength=QA_ANSWERS).argmax()
+        by_topic[topic] = np.bincount(
+            train_answers[train_questions[:, 1] == topic], minlength=QA_ANSWERS
+        ).argmax()
     text_blind = np.array([by_topic.get(t, 0) for t in question[:, 1]])
-    return {"question_blind_accuracy": round(float((question_blind == answer).mean()), 4),
-            "text_blind_accuracy": round(float((text_blind == answer).mean()), 4),
-            "majority_accuracy": round(float(np.bincount(answer).max() / len(answer)), 4)}
+    return {
+        "question_blind_accuracy": round(float((question_blind == answer).mean()), 4),
+        "text_blind_accuracy": round(float((text_blind == answer).mean()), 4),
+        "majority_accuracy": round(float(np.bincount(answer).max() / len(answer)), 4),
+    }
 
 
 def _qa_evaluate(model, x, answer):
@@ -131,12 +142,18 @@ def _qa_evaluate(model, x, answer):
     with_shuffled = model.predict([text, shuffled], verbose=0, batch_size=1024).argmax(-1)
     (_, train_questions), train_answers = qa_data(5_000, 0)
     topic = QA_TOPICS[int(question[0, 1]) - 2]
-    example = {"text": text[0].tolist(), "question": ["which", topic],
-               "answer": int(answer[0]), "predicted": int(predicted[0])}
-    return {"test_accuracy": round(float((predicted == answer).mean()), 4),
-            "shuffled_questions_accuracy": round(float((with_shuffled == answer).mean()), 4),
-            **qa_baselines(text, question, answer, train_answers, train_questions),
-            "example": example}
+    example = {
+        "text": text[0].tolist(),
+        "question": ["which", topic],
+        "answer": int(answer[0]),
+        "predicted": int(predicted[0]),
+    }
+    return {
+        "test_accuracy": round(float((predicted == answer).mean()), 4),
+        "shuffled_questions_accuracy": round(float((with_shuffled == answer).mean()), 4),
+        **qa_baselines(text, question, answer, train_answers, train_questions),
+        "example": example,
+    }
 
 
 # ------------------------------------------------------------------ posts
@@ -156,12 +173,17 @@ def posts_data(n, seed):
     band = ((age - 16) // 6).astype(int)[:, None]
     tokens = np.where(kind == 0, r.integers(100, POSTS_VOCAB, (n, POSTS_LENGTH)), 0)
     tokens = np.where(kind == 1, 1 + band * 3 + r.integers(0, 3, (n, POSTS_LENGTH)), tokens)
-    tokens = np.where(kind == 2, 31 + income[:, None] * 10 + r.integers(0, 10, (n, POSTS_LENGTH)),
-                      tokens)
-    tokens = np.where(kind == 3, 81 + gender[:, None] * 9 + r.integers(0, 9, (n, POSTS_LENGTH)),
-                      tokens)
-    return tokens.astype("int32"), {"age": age[:, None], "income": income.astype("int32"),
-                                    "gender": gender[:, None].astype("float32")}
+    tokens = np.where(
+        kind == 2, 31 + income[:, None] * 10 + r.integers(0, 10, (n, POSTS_LENGTH)), tokens
+    )
+    tokens = np.where(
+        kind == 3, 81 + gender[:, None] * 9 + r.integers(0, 9, (n, POSTS_LENGTH)), tokens
+    )
+    return tokens.astype("int32"), {
+        "age": age[:, None],
+        "income": income.astype("int32"),
+        "gender": gender[:, None].astype("float32"),
+    }
 
 
 # Age MSE is in years squared (~100x the cross-entropies at the start): the
@@ -172,11 +194,16 @@ DEFAULT_POSTS_LOSS_WEIGHTS = "age=0.01,income=1,gender=1"
 def _posts_compile(model, loss_weights=DEFAULT_POSTS_LOSS_WEIGHTS):
     # The three losses live on different scales: the chapter's point is that
     # they must be weighted (age MSE is in years squared).
-    model.compile(optimizer="rmsprop",
-                  loss={"age": "mse", "income": "sparse_categorical_crossentropy",
-                        "gender": "binary_crossentropy"},
-                  loss_weights=parse_loss_weights(loss_weights, POSTS_HEADS),
-                  metrics={"age": ["mae"], "income": ["accuracy"], "gender": ["accuracy"]})
+    model.compile(
+        optimizer="rmsprop",
+        loss={
+            "age": "mse",
+            "income": "sparse_categorical_crossentropy",
+            "gender": "binary_crossentropy",
+        },
+        loss_weights=parse_loss_weights(loss_weights, POSTS_HEADS),
+        metrics={"age": ["mae"], "income": ["accuracy"], "gender": ["accuracy"]},
+    )
 
 
 def _posts_evaluate(model, x, y):
@@ -186,14 +213,15 @@ def _posts_evaluate(model, x, y):
         "age_baseline_mae": round(float(np.abs(np.median(y["age"]) - y["age"]).mean()), 3),
         "income_accuracy": round(float((pred["income"].argmax(-1) == y["income"]).mean()), 4),
         "income_baseline_accuracy": round(float(np.bincount(y["income"]).max() / len(x)), 4),
-        "gender_accuracy": round(float(((pred["gender"] > 0.5) == (y["gender"] > 0.5)).mean()),
-                                 4),
-        "gender_baseline_accuracy": round(float(max(y["gender"].mean(),
-                                                    1 - y["gender"].mean())), 4),
+        "gender_accuracy": round(float(((pred["gender"] > 0.5) == (y["gender"] > 0.5)).mean()), 4),
+        "gender_baseline_accuracy": round(
+            float(max(y["gender"].mean(), 1 - y["gender"].mean())), 4
+        ),
     }
 
 
 # ------------------------------------------------------------- similarity
+
 
 def digit_pairs(n, seed, split):
     """Pairs of scikit-learn's bundled 8x8 digits, read row by row as 8-step
@@ -203,8 +231,9 @@ def digit_pairs(n, seed, split):
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise InputError("the similarity demo reads scikit-learn's bundled digits: "
-                         "pip install scikit-learn") from None
+        raise InputError(
+            "the similarity demo reads scikit-learn's bundled digits: pip install scikit-learn"
+        ) from None
     digits = load_digits()
     images = (digits.images / 16.0).astype("float32")
     labels = digits.target
@@ -235,6 +264,7 @@ def best_threshold(distances, labels):
 def pixel_l1_baseline(train_pairs, train_labels, test_pairs, test_labels):
     """No learning: "same digit" when the raw-pixel L1 distance of the two
     images is below a threshold, the threshold chosen on the training pairs."""
+
     def distance(pairs):
         a, b = pairs
         return np.abs(a - b).reshape(len(a), -1).sum(axis=1)
@@ -260,14 +290,18 @@ def _similarity_evaluate(model, x, y):
         def same(pairs):
             return score(pairs) < threshold
     else:
+
         def same(pairs):
             return score(pairs) > 0.5
 
     p, swapped = same((a, b)), same((b, a))
-    return {"test_accuracy": round(float((p == (y[:, 0] > 0.5)).mean()), 4),
-            "pixel_l1_accuracy": round(pixel_l1_baseline(train_x, train_y, x, y), 4),
-            "baseline_accuracy": 0.5,
-            "order_agreement": round(float((p == swapped).mean()), 4), **results}
+    return {
+        "test_accuracy": round(float((p == (y[:, 0] > 0.5)).mean()), 4),
+        "pixel_l1_accuracy": round(pixel_l1_baseline(train_x, train_y, x, y), 4),
+        "baseline_accuracy": 0.5,
+        "order_agreement": round(float((p == swapped).mean()), 4),
+        **results,
+    }
 
 
 def _similarity_compile(model, merge="abs_diff"):
@@ -281,55 +315,101 @@ def _similarity_compile(model, merge="abs_diff"):
 
 # ------------------------------------------------------------- the table
 
+
 def _models():
     from kerazoo.app.models import chapter
 
     return chapter
 
 
-DEMOS = {demo.name: demo for demo in [
-    ChapterDemo(
-        "adder", "7.110", "functional API: a dense model learns to add 64 numbers",
-        build=lambda: _models().adder(),
-        compile=lambda m: m.compile(optimizer="rmsprop", loss="mse", metrics=["mae"]),
-        data=lambda n, seed, split: adder_data(n, seed), evaluate=_adder_evaluate,
-        epochs=30, samples=50_000, batch_size=128, test_samples=10_000),
-    ChapterDemo(
-        "qa", "7.120", "two inputs (text, question), one softmax answer",
-        build=lambda: _models().question_answering(QA_TEXT_VOCAB, QA_QUESTION_VOCAB,
-                                                   QA_ANSWERS),
-        compile=lambda m: m.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                                    metrics=["accuracy"]),
-        data=lambda n, seed, split: qa_data(n, seed), evaluate=_qa_evaluate,
-        epochs=12, samples=20_000, batch_size=128, test_samples=5_000),
-    ChapterDemo(
-        "posts", "7.130", "one base, three heads: age (mse), income (softmax), gender (sigmoid)",
-        build=lambda loss_weights=None: _models().posts(POSTS_VOCAB, INCOME_GROUPS,
-                                                        POSTS_LENGTH),
-        compile=_posts_compile,
-        data=lambda n, seed, split: posts_data(n, seed), evaluate=_posts_evaluate,
-        epochs=8, samples=10_000, batch_size=64, test_samples=3_000,
-        shipped={"loss_weights": DEFAULT_POSTS_LOSS_WEIGHTS}),
-    ChapterDemo(
-        "similarity", "7.150", "the shared LSTM: same digit or not (scikit-learn's digits)",
-        build=lambda merge="abs_diff": _models().sequence_similarity(steps=8, features=8,
-                                                                     merge=merge),
-        compile=_similarity_compile,
-        data=digit_pairs, evaluate=_similarity_evaluate,
-        epochs=15, samples=20_000, batch_size=128, test_samples=4_000,
-        shipped={"merge": "abs_diff"}),
-]}
+DEMOS = {
+    demo.name: demo
+    for demo in [
+        ChapterDemo(
+            "adder",
+            "7.110",
+            "functional API: a dense model learns to add 64 numbers",
+            build=lambda: _models().adder(),
+            compile=lambda m: m.compile(optimizer="rmsprop", loss="mse", metrics=["mae"]),
+            data=lambda n, seed, split: adder_data(n, seed),
+            evaluate=_adder_evaluate,
+            epochs=30,
+            samples=50_000,
+            batch_size=128,
+            test_samples=10_000,
+        ),
+        ChapterDemo(
+            "qa",
+            "7.120",
+            "two inputs (text, question), one softmax answer",
+            build=lambda: _models().question_answering(
+                QA_TEXT_VOCAB, QA_QUESTION_VOCAB, QA_ANSWERS
+            ),
+            compile=lambda m: m.compile(
+                optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            ),
+            data=lambda n, seed, split: qa_data(n, seed),
+            evaluate=_qa_evaluate,
+            epochs=12,
+            samples=20_000,
+            batch_size=128,
+            test_samples=5_000,
+        ),
+        ChapterDemo(
+            "posts",
+            "7.130",
+            "one base, three heads: age (mse), income (softmax), gender (sigmoid)",
+            build=lambda loss_weights=None: _models().posts(
+                POSTS_VOCAB, INCOME_GROUPS, POSTS_LENGTH
+            ),
+            compile=_posts_compile,
+            data=lambda n, seed, split: posts_data(n, seed),
+            evaluate=_posts_evaluate,
+            epochs=8,
+            samples=10_000,
+            batch_size=64,
+            test_samples=3_000,
+            shipped={"loss_weights": DEFAULT_POSTS_LOSS_WEIGHTS},
+        ),
+        ChapterDemo(
+            "similarity",
+            "7.150",
+            "the shared LSTM: same digit or not (scikit-learn's digits)",
+            build=lambda merge="abs_diff": _models().sequence_similarity(
+                steps=8, features=8, merge=merge
+            ),
+            compile=_similarity_compile,
+            data=digit_pairs,
+            evaluate=_similarity_evaluate,
+            epochs=15,
+            samples=20_000,
+            batch_size=128,
+            test_samples=4_000,
+            shipped={"merge": "abs_diff"},
+        ),
+    ]
+}
 
 
 def _same_options(demo, options):
     if demo.name == "posts":  # compare the parsed weights, not their spelling
-        return (parse_loss_weights(options["loss_weights"], POSTS_HEADS)
-                == parse_loss_weights(demo.shipped["loss_weights"], POSTS_HEADS))
+        return parse_loss_weights(options["loss_weights"], POSTS_HEADS) == parse_loss_weights(
+            demo.shipped["loss_weights"], POSTS_HEADS
+        )
     return options == demo.shipped
 
 
-def run(name, retrain=False, epochs=None, samples=None, plot=None, quiet=False, seed=0,
-        strategy=None, **options):
+def run(
+    name,
+    retrain=False,
+    epochs=None,
+    samples=None,
+    plot=None,
+    quiet=False,
+    seed=0,
+    strategy=None,
+    **options,
+):
     """Runs chapter demo `name`: `(summary, model)`.
 
     Loads the shipped weights unless `retrain` (or `options` other than those
@@ -357,16 +437,20 @@ def run(name, retrain=False, epochs=None, samples=None, plot=None, quiet=False, 
         if retrain:
             demo.compile(model, **options)
             x, y = demo.data(samples or demo.samples, seed, "train")
-            history = fit(model, x, y, epochs, demo.batch_size * distribute.replicas(dist),
-                          quiet)
+            history = fit(model, x, y, epochs, demo.batch_size * distribute.replicas(dist), quiet)
             source = "trained now"
         else:
             # The shipped files hold weights only: loaded uncompiled.
             source = str(load_pretrained(model, demo.weights_name))
         replicas = distribute.replicas(dist)
     x, y = demo.data(demo.test_samples, TEST_SEED, "test")
-    summary = {"demo": name, "weights": source, **options,
-               **demo.evaluate(model, x, y), "params": model.count_params()}
+    summary = {
+        "demo": name,
+        "weights": source,
+        **options,
+        **demo.evaluate(model, x, y),
+        "params": model.count_params(),
+    }
     if name == "posts":
         summary["loss_weights"] = parse_loss_weights(options["loss_weights"], POSTS_HEADS)
     if strategy not in (None, "none"):
@@ -379,6 +463,7 @@ def run(name, retrain=False, epochs=None, samples=None, plot=None, quiet=False, 
 
 
 # ------------------------------------------------------ inception / residual
+
 
 def _count(model):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -408,14 +493,20 @@ def run_inception(image=None, weights="auto", quiet=False, summary_print=None):
     v3 = backbones.inception_v3(weights=None, include_top=True, include_preprocessing=False)
     block = InceptionBlock(128, strides=2)
     block(keras.Input((128, 128, 3)))
-    result = {"demo": "inception",
-              "chapter_block_params": block.count_params(),
-              "small_inception": _count(small), "inception_v3": _count(v3)}
+    result = {
+        "demo": "inception",
+        "chapter_block_params": block.count_params(),
+        "small_inception": _count(small),
+        "inception_v3": _count(v3),
+    }
     if summary_print:
         small.summary(print_fn=summary_print)
-    path, _, warning = choose_weights(weights, backbones.weights_file("inception_v3",
-                                                                      include_top=True),
-                                      "InceptionV3", "so no top-5 labels")
+    path, _, warning = choose_weights(
+        weights,
+        backbones.weights_file("inception_v3", include_top=True),
+        "InceptionV3",
+        "so no top-5 labels",
+    )
     if warning:
         result["note"] = warning
     if image is not None and path is not None:
@@ -437,5 +528,9 @@ def run_residual(quiet=False, summary_print=None):
     adds = sum(isinstance(layer, keras.layers.Add) for layer in xception.layers)
     if summary_print:
         small.summary(print_fn=summary_print)
-    return {"demo": "residual", "small_residual": _count(small), "xception": _count(xception),
-            "xception_residual_connections": adds}
+    return {
+        "demo": "residual",
+        "small_residual": _count(small),
+        "xception": _count(xception),
+        "xception_residual_connections": adds,
+    }

@@ -43,19 +43,30 @@ def choose_weights(choice, name, architecture, consequence):
         except WeightsError as e:
             if choice == "imagenet":
                 raise
-            return None, "random", (
-                f"WARNING: ImageNet {architecture} weights not available, {consequence}: {e}")
+            return (
+                None,
+                "random",
+                (f"WARNING: ImageNet {architecture} weights not available, {consequence}: {e}"),
+            )
     if not Path(choice).is_file():
-        raise ParameterError("weights", f"{choice}: no such file (use auto, imagenet, none "
-                             "or a path)")
+        raise ParameterError(
+            "weights", f"{choice}: no such file (use auto, imagenet, none or a path)"
+        )
     return Path(choice), str(choice), None
 
 
 def fit(model, x, y, epochs, batch_size, quiet, validation_data=None):
     """model.fit with Keras's progress bar (on stderr under --json)."""
     is_dataset = y is None  # a tf.data.Dataset of (x, y): already batched and shuffled
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=not is_dataset,
-                        validation_data=validation_data, verbose=0 if quiet else 2)
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=not is_dataset,
+        validation_data=validation_data,
+        verbose=0 if quiet else 2,
+    )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
@@ -71,8 +82,16 @@ def plot_history(history, path, title):
         font = ImageFont.load_default(size=12)
     except (TypeError, OSError):
         font = ImageFont.load_default()
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-               "#17becf", "#e377c2"]
+    colours = [
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#ff7f0e",
+        "#9467bd",
+        "#8c564b",
+        "#17becf",
+        "#e377c2",
+    ]
     draw.text((pad, 10), title, fill="black", font=font)
     draw.rectangle([pad, pad, width - pad, height - pad], outline="#888888")
     for i, (name, values) in enumerate(sorted(history.items())):
@@ -82,17 +101,24 @@ def plot_history(history, path, title):
         lo, hi = min(values), max(values)
         span = (hi - lo) or 1.0
         n = max(len(values) - 1, 1)
-        points = [(pad + (width - 2 * pad) * k / n,
-                   height - pad - (height - 2 * pad) * (v - lo) / span)
-                  for k, v in enumerate(values)]
+        points = [
+            (pad + (width - 2 * pad) * k / n, height - pad - (height - 2 * pad) * (v - lo) / span)
+            for k, v in enumerate(values)
+        ]
         colour = colours[i % len(colours)]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
         else:
-            draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2,
-                          points[0][1] + 2], fill=colour)
-        draw.text((pad + 4, pad + 4 + 14 * i),
-                  f"{name}: {values[0]:.4g} -> {values[-1]:.4g}", fill=colour, font=font)
+            draw.ellipse(
+                [points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2],
+                fill=colour,
+            )
+        draw.text(
+            (pad + 4, pad + 4 + 14 * i),
+            f"{name}: {values[0]:.4g} -> {values[-1]:.4g}",
+            fill=colour,
+            font=font,
+        )
     draw.text((pad, height - pad + 8), "epoch ->", fill="black", font=font)
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
     return Path(path)
@@ -107,8 +133,10 @@ def parse_loss_weights(text, names):
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in weights:
-            raise ParameterError("loss_weights", f"expected NAME=NUMBER with NAME in "
-                                 f"{', '.join(names)}, got {part!r}")
+            raise ParameterError(
+                "loss_weights",
+                f"expected NAME=NUMBER with NAME in {', '.join(names)}, got {part!r}",
+            )
         try:
             weights[key] = float(value)
         except ValueError:
@@ -143,8 +171,9 @@ def check_output(path, param, folder=False):
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".kerazoo-probe-", dir=probe))
     except OSError as e:
-        raise ParameterError(param, f"{path}: cannot write in {probe} "
-                             f"({e.strerror or e})") from None
+        raise ParameterError(
+            param, f"{path}: cannot write in {probe} ({e.strerror or e})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -163,8 +192,11 @@ def output_set(out, expected):
     if out.exists():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in expected)
         if foreign:
-            raise ParameterError("out", f"{out} holds other files ({', '.join(foreign[:3])}): "
-                                 "give a new or empty folder, or one of earlier results")
+            raise ParameterError(
+                "out",
+                f"{out} holds other files ({', '.join(foreign[:3])}): "
+                "give a new or empty folder, or one of earlier results",
+            )
     lock_path = out.parent / f".{out.name}.lock"
     lock = _lock(lock_path, out)
     try:
@@ -210,8 +242,9 @@ def _lock(path, out):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise InputError(f"{out}: another kerazoo run is writing there; wait for it "
-                             "or choose another --out") from None
+            raise InputError(
+                f"{out}: another kerazoo run is writing there; wait for it or choose another --out"
+            ) from None
         try:
             current = os.stat(path).st_ino
         except FileNotFoundError:
@@ -219,7 +252,6 @@ def _lock(path, out):
         if current == os.fstat(fd).st_ino:
             return fd
         os.close(fd)
-
 
 
 def remove_stale_temporaries(path):

@@ -24,8 +24,11 @@ from kerazoo._io import atomic_write, load_keras_model, read_image_rgb, resize_i
 from kerazoo.errors import InputError, ParameterError
 
 IMAGE_SIZE = 75  # InceptionV3's smallest input: the photos only show coarse cues
-BRANCHES = {"metadata": ("brand", "condition", "age_years"), "description": ("description",),
-            "photo": ("image",)}
+BRANCHES = {
+    "metadata": ("brand", "condition", "age_years"),
+    "description": ("description",),
+    "photo": ("image",),
+}
 COLUMNS = ("brand", "age_years", "condition", "description", "image", "price")
 # The numbers a row may hold: beyond these a float32 model sees inf or noise.
 NUMBER_RANGES = {"age_years": (0.0, 200.0), "price": (0.0, 1e9)}
@@ -46,10 +49,12 @@ def _require_tensorflow():
     if keras.backend.backend() != "tensorflow":
         raise InputError(
             "the price model keeps its text vocabulary inside the model (TextVectorization), "
-            "which Keras 3 runs on TensorFlow only: run with KERAS_BACKEND=tensorflow")
+            "which Keras 3 runs on TensorFlow only: run with KERAS_BACKEND=tensorflow"
+        )
 
 
 # ------------------------------------------------------------------ data
+
 
 def _draw_garment(r, garment, pattern):
     from PIL import Image, ImageDraw
@@ -61,12 +66,25 @@ def _draw_garment(r, garment, pattern):
     draw = ImageDraw.Draw(image)
     m = size // 8
     shapes = {
-        "shirt": [(m, 2 * m), (3 * m, m), (5 * m, m), (7 * m, 2 * m), (6 * m, 3 * m),
-                  (6 * m, 7 * m), (2 * m, 7 * m), (2 * m, 3 * m)],
-        "jacket": [(m, 2 * m), (3 * m, m), (5 * m, m), (7 * m, 2 * m), (7 * m, 7 * m),
-                   (m, 7 * m)],
-        "dress": [(3 * m, m), (5 * m, m), (5 * m, 3 * m), (7 * m, 7 * m), (m, 7 * m),
-                  (3 * m, 3 * m)],
+        "shirt": [
+            (m, 2 * m),
+            (3 * m, m),
+            (5 * m, m),
+            (7 * m, 2 * m),
+            (6 * m, 3 * m),
+            (6 * m, 7 * m),
+            (2 * m, 7 * m),
+            (2 * m, 3 * m),
+        ],
+        "jacket": [(m, 2 * m), (3 * m, m), (5 * m, m), (7 * m, 2 * m), (7 * m, 7 * m), (m, 7 * m)],
+        "dress": [
+            (3 * m, m),
+            (5 * m, m),
+            (5 * m, 3 * m),
+            (7 * m, 7 * m),
+            (m, 7 * m),
+            (3 * m, 3 * m),
+        ],
         "skirt": [(3 * m, 2 * m), (5 * m, 2 * m), (7 * m, 7 * m), (m, 7 * m)],
     }
     polygon = shapes[garment]
@@ -107,9 +125,16 @@ def synthetic_dataset(n, out_dir, seed=SEED):
         pattern = r.choice(list(PATTERNS))
         flags = [f for f in FLAGS if r.random() < 0.2]
         age = round(float(r.uniform(0, 10)), 1)
-        price = (BRANDS[brand] * CONDITIONS[condition] * math.exp(-0.15 * age)
-                 * MATERIALS[material] * GARMENTS[garment] * PATTERNS[pattern]
-                 * math.prod(FLAGS[f] for f in flags) * math.exp(r.normal(0, 0.1)))
+        price = (
+            BRANDS[brand]
+            * CONDITIONS[condition]
+            * math.exp(-0.15 * age)
+            * MATERIALS[material]
+            * GARMENTS[garment]
+            * PATTERNS[pattern]
+            * math.prod(FLAGS[f] for f in flags)
+            * math.exp(r.normal(0, 0.1))
+        )
         adjective = r.choice(["lovely", "classic", "comfortable", "simple", "elegant"])
         description = " ".join([adjective, material, garment] + flags)
         image_name = f"item_{i:05d}.png"
@@ -143,12 +168,16 @@ def read_items(csv_path, images_dir=None):
             header = reader.fieldnames or []
             missing = [c for c in COLUMNS if c not in header]
             if missing:
-                raise InputError(f"{csv_path}: missing column(s) {', '.join(missing)}; "
-                                 f"expected {', '.join(COLUMNS)}")
+                raise InputError(
+                    f"{csv_path}: missing column(s) {', '.join(missing)}; "
+                    f"expected {', '.join(COLUMNS)}"
+                )
             twice = sorted({c for c in COLUMNS if header.count(c) > 1})
             if twice:
-                raise InputError(f"{csv_path}: line 1: column(s) {', '.join(twice)} appear "
-                                 "more than once in the header; which one is meant?")
+                raise InputError(
+                    f"{csv_path}: line 1: column(s) {', '.join(twice)} appear "
+                    "more than once in the header; which one is meant?"
+                )
             rows, problems = [], []
             while True:
                 try:
@@ -169,8 +198,9 @@ def read_items(csv_path, images_dir=None):
         bad = [key for key, value in numbers.items() if value is None]
         if bad:
             low, high = NUMBER_RANGES[bad[0]]
-            problems.append(f"line {line}: {bad[0]} {row[bad[0]]!r} is not a number from "
-                            f"{low:g} to {high:g}")
+            problems.append(
+                f"line {line}: {bad[0]} {row[bad[0]]!r} is not a number from {low:g} to {high:g}"
+            )
             continue
         age, price = numbers["age_years"], numbers["price"]
         description = (row["description"] or "").strip()
@@ -201,10 +231,15 @@ def read_items(csv_path, images_dir=None):
         items["image"].append(image)
     problems.sort(key=lambda problem: int(problem.split(":", 1)[0].split()[1]))
     if not items["price"]:
-        raise InputError(f"{csv_path}: no usable row ({len(problems)} skipped; first: "
-                         f"{problems[0] if problems else 'the file has no rows'})")
-    arrays = {k: np.array(v, dtype="float32" if k in ("age_years", "price") else object)
-              for k, v in items.items() if k != "image"}
+        raise InputError(
+            f"{csv_path}: no usable row ({len(problems)} skipped; first: "
+            f"{problems[0] if problems else 'the file has no rows'})"
+        )
+    arrays = {
+        k: np.array(v, dtype="float32" if k in ("age_years", "price") else object)
+        for k, v in items.items()
+        if k != "image"
+    }
     arrays["image"] = np.stack(items["image"]).astype("float32")
     return arrays, problems
 
@@ -233,11 +268,13 @@ def _model_inputs(items, branches=tuple(BRANCHES)):
     def strings(values):
         return tf.constant([[str(v)] for v in values], dtype=tf.string)
 
-    tensors = {"brand": lambda: strings(items["brand"]),
-               "condition": lambda: strings(items["condition"]),
-               "age_years": lambda: tf.constant(items["age_years"][:, None], tf.float32),
-               "description": lambda: strings(items["description"]),
-               "image": lambda: tf.constant(items["image"], tf.float32)}
+    tensors = {
+        "brand": lambda: strings(items["brand"]),
+        "condition": lambda: strings(items["condition"]),
+        "age_years": lambda: tf.constant(items["age_years"][:, None], tf.float32),
+        "description": lambda: strings(items["description"]),
+        "image": lambda: tf.constant(items["image"], tf.float32),
+    }
     return {name: tensors[name]() for b in branches for name in BRANCHES[b]}
 
 
@@ -245,7 +282,8 @@ def _dataset(items, batch_size=32, shuffle=False, branches=tuple(BRANCHES)):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices(
-        (_model_inputs(items, branches), tf.constant(items["price"][:, None], tf.float32)))
+        (_model_inputs(items, branches), tf.constant(items["price"][:, None], tf.float32))
+    )
     if shuffle:
         data = data.shuffle(len(items["price"]), seed=SEED)
     return data.batch(batch_size)
@@ -253,8 +291,10 @@ def _dataset(items, batch_size=32, shuffle=False, branches=tuple(BRANCHES)):
 
 # ----------------------------------------------------------------- model
 
-def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_length=16,
-                      branches=tuple(BRANCHES)):
+
+def build_price_model(
+    train_items, weights=None, vocabulary_size=2000, sequence_length=16, branches=tuple(BRANCHES)
+):
     """The multi-input model, its preprocessing adapted to `train_items`.
 
     `branches` (default: all three) are the inputs it uses; fewer make the
@@ -276,20 +316,27 @@ def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_
     condition_lookup.adapt(train_items["condition"].astype(str))
     age_norm = layers.Normalization(name="age_normalization")
     age_norm.adapt(train_items["age_years"][:, None])
-    metadata = layers.concatenate([layers.Flatten()(brand_lookup(brand)),
-                                   layers.Flatten()(condition_lookup(condition)),
-                                   age_norm(age)], name="metadata")
+    metadata = layers.concatenate(
+        [
+            layers.Flatten()(brand_lookup(brand)),
+            layers.Flatten()(condition_lookup(condition)),
+            age_norm(age),
+        ],
+        name="metadata",
+    )
     metadata = layers.Dense(32, activation="relu", name="metadata_dense")(metadata)
 
-    vectorize = layers.TextVectorization(vocabulary_size, output_sequence_length=sequence_length,
-                                         name="text_vectorization")
+    vectorize = layers.TextVectorization(
+        vocabulary_size, output_sequence_length=sequence_length, name="text_vectorization"
+    )
     vectorize.adapt(train_items["description"].astype(str))
     tokens = layers.Reshape((sequence_length,), name="tokens")(vectorize(description))
     text = layers.Embedding(vocabulary_size, 32, mask_zero=True, name="embedding")(tokens)
     text = layers.GRU(32, name="gru")(text)
 
-    inception = backbones.inception_v3(weights=weights, pooling="avg",
-                                       input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    inception = backbones.inception_v3(
+        weights=weights, pooling="avg", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3)
+    )
     inception.trainable = False  # frozen: a feature extractor, as in the chapter
     photo = layers.Dense(32, activation="relu", name="image_dense")(inception(image))
 
@@ -303,19 +350,37 @@ def build_price_model(train_items, weights=None, vocabulary_size=2000, sequence_
     x = layers.Activation("exponential", name="relative_price")(x)
     scale = float(np.median(train_items["price"]))
     price = layers.Rescaling(scale, name="price")(x)
-    inputs = {"brand": brand, "condition": condition, "age_years": age,
-              "description": description, "image": image}
-    return keras.Model({name: inputs[name] for b in BRANCHES if b in branches
-                        for name in BRANCHES[b]}, price, name="price")
+    inputs = {
+        "brand": brand,
+        "condition": condition,
+        "age_years": age,
+        "description": description,
+        "image": image,
+    }
+    return keras.Model(
+        {name: inputs[name] for b in BRANCHES if b in branches for name in BRANCHES[b]},
+        price,
+        name="price",
+    )
 
 
 def _subset(items, idx):
     return {k: v[idx] for k, v in items.items()}
 
 
-def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
-          validation_split=0.2, plot=None, quiet=False, strategy=None, report=None,
-          ablation=False):
+def train(
+    data,
+    images=None,
+    epochs=10,
+    out="price_model.keras",
+    weights="auto",
+    validation_split=0.2,
+    plot=None,
+    quiet=False,
+    strategy=None,
+    report=None,
+    ablation=False,
+):
     """Multi-input price model (metadata + text + photo) vs the median baseline;
     with `ablation`, also the validation MAE of the same model trained
     without each input (`validation_mae_without`).
@@ -326,9 +391,7 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
     import keras
 
     from kerazoo import backbones, distribute
-    from kerazoo.app.demos.common import choose_weights, fit, plot_history
-
-    from kerazoo.app.demos.common import check_output
+    from kerazoo.app.demos.common import check_output, choose_weights, fit, plot_history
 
     report = report or (lambda line: None)
     _require_tensorflow()
@@ -341,8 +404,11 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
     if n < 5:
         raise InputError(f"{data}: only {n} usable rows; need at least 5 to train and validate")
     weights_path, weights_label, warning = choose_weights(
-        weights, backbones.weights_file("inception_v3"), "InceptionV3",
-        "the photo branch uses a frozen UNTRAINED InceptionV3")
+        weights,
+        backbones.weights_file("inception_v3"),
+        "InceptionV3",
+        "the photo branch uses a frozen UNTRAINED InceptionV3",
+    )
     if warning:
         report(warning)
 
@@ -358,20 +424,35 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
                 model.summary(print_fn=lambda line, **_: report(line))
             model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae", metrics=["mae"])
             batch = 32 * distribute.replicas(dist)
-            history = fit(model, _dataset(tr, batch, shuffle=True, branches=branches), None,
-                          epochs, None, quiet,
-                          validation_data=_dataset(val, batch, branches=branches))
+            history = fit(
+                model,
+                _dataset(tr, batch, shuffle=True, branches=branches),
+                None,
+                epochs,
+                None,
+                quiet,
+                validation_data=_dataset(val, batch, branches=branches),
+            )
         predicted = model.predict(_dataset(val, branches=branches), verbose=0)[:, 0]
         return model, history, float(np.abs(predicted - val["price"]).mean())
 
     model, history, mae = fit_and_score(tuple(BRANCHES), show_summary=not quiet)
     baseline = float(np.abs(np.median(tr["price"]) - val["price"]).mean())
     atomic_write(out, lambda tmp: model.save(tmp), suffix=".keras")
-    summary = {"demo": "price", "rows": n, "skipped": len(problems), "problems": problems[:20],
-               "train": n - n_val, "validation": n_val, "epochs": epochs,
-               "image_weights": weights_label,
-               "validation_mae": round(mae, 3), "baseline_mae": round(baseline, 3),
-               "model": str(out), "params": model.count_params()}
+    summary = {
+        "demo": "price",
+        "rows": n,
+        "skipped": len(problems),
+        "problems": problems[:20],
+        "train": n - n_val,
+        "validation": n_val,
+        "epochs": epochs,
+        "image_weights": weights_label,
+        "validation_mae": round(mae, 3),
+        "baseline_mae": round(baseline, 3),
+        "model": str(out),
+        "params": model.count_params(),
+    }
     if ablation:
         # The chapter's point is the multi-input model: the same training
         # without each input in turn shows what that input adds.
@@ -380,7 +461,8 @@ def train(data, images=None, epochs=10, out="price_model.keras", weights="auto",
             report(f"ablation: training without the {dropped}")
             kept = tuple(b for b in BRANCHES if b != dropped)
             summary["validation_mae_without"][dropped] = round(
-                fit_and_score(kept, show_summary=False)[2], 3)
+                fit_and_score(kept, show_summary=False)[2], 3
+            )
     if plot:
         summary["plot"] = str(plot_history(history, plot, "price: training"))
     return summary
@@ -402,24 +484,44 @@ def predict(model_path, brand, age, condition, description, image):
         structure = model.input
     except (AttributeError, ValueError):  # e.g. a Sequential never called
         structure = None
-    inputs = sorted(structure) if isinstance(structure, dict) else \
-        [str(t.name) for t in getattr(model, "inputs", None) or []]
+    inputs = (
+        sorted(structure)
+        if isinstance(structure, dict)
+        else [str(t.name) for t in getattr(model, "inputs", None) or []]
+    )
     if set(inputs) != {name for names in BRANCHES.values() for name in names}:
-        raise InputError(f"{model_path}: not a price model from `kerazoo demo price train` "
-                         f"(its inputs: {', '.join(inputs)})")
+        raise InputError(
+            f"{model_path}: not a price model from `kerazoo demo price train` "
+            f"(its inputs: {', '.join(inputs)})"
+        )
     warnings = []
     for column, value in (("brand", brand), ("condition", condition)):
         known = [str(v) for v in model.get_layer(f"{column}_lookup").get_vocabulary()[1:]]
         if value not in known:
-            warnings.append(f"unknown {column} {value!r} (the model knows {', '.join(known)}): "
-                            "priced as an unseen one")
-    item = {"brand": np.array([brand]), "condition": np.array([condition]),
-            "age_years": np.array([age], "float32"), "description": np.array([description]),
-            "image": photo[None]}
+            warnings.append(
+                f"unknown {column} {value!r} (the model knows {', '.join(known)}): "
+                "priced as an unseen one"
+            )
+    item = {
+        "brand": np.array([brand]),
+        "condition": np.array([condition]),
+        "age_years": np.array([age], "float32"),
+        "description": np.array([description]),
+        "image": photo[None],
+    }
     price = float(keras.ops.convert_to_numpy(model(_model_inputs(item)))[0, 0])
     if not math.isfinite(price):
         raise ParameterError("age", f"{age} is far outside what the model was trained on")
-    return {"demo": "price", "model": str(model_path), "price": round(price, 2),
-            "warnings": warnings,
-            "item": {"brand": brand, "age_years": age, "condition": condition,
-                     "description": description, "image": str(image)}}
+    return {
+        "demo": "price",
+        "model": str(model_path),
+        "price": round(price, 2),
+        "warnings": warnings,
+        "item": {
+            "brand": brand,
+            "age_years": age,
+            "condition": condition,
+            "description": description,
+            "image": str(image),
+        },
+    }

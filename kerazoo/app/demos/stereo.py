@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kerazoo._io import (atomic_write, image_header, read_image, read_image_rgb, resize_image,
-                         write_json, write_npy)
+from kerazoo._io import (
+    atomic_write,
+    image_header,
+    read_image,
+    read_image_rgb,
+    resize_image,
+    write_json,
+    write_npy,
+)
 from kerazoo.app.demos.common import check_output, output_set, remove_stale_temporaries
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
@@ -59,16 +66,22 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
     sizes = [(h, w) if o >= 5 else (w, h) for w, h, o in headers]
     orientations = [o for _, _, o in headers]
     if sizes[0] != sizes[1]:
-        turned = [f"the {side} file's EXIF orientation: {_TURNED[o]}"
-                  for side, o in zip(("left", "right"), orientations) if o in _TURNED]
+        turned = [
+            f"the {side} file's EXIF orientation: {_TURNED[o]}"
+            for side, o in zip(("left", "right"), orientations)
+            if o in _TURNED
+        ]
         hint = f"; {' and '.join(turned)}" if turned else ""
         raise InputError(
             f"left and right views differ in size: {sizes[0][0]}x{sizes[0][1]} vs "
-            f"{sizes[1][0]}x{sizes[1][1]} (a rectified pair has one size{hint})")
+            f"{sizes[1][0]}x{sizes[1][1]} (a rectified pair has one size{hint})"
+        )
     width, height = sizes[0]
     if min(height, width) < MIN_SIDE:
-        raise InputError(f"images of {width}x{height} are too small for Xception "
-                         f"(each side must be at least {MIN_SIDE} pixels)")
+        raise InputError(
+            f"images of {width}x{height} are too small for Xception "
+            f"(each side must be at least {MIN_SIDE} pixels)"
+        )
     scale, target = 1.0, None
     if height * width > max_pixels:
         scale = (max_pixels / (height * width)) ** 0.5
@@ -87,8 +100,15 @@ def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, wa
     from kerazoo.stereo import StereoMatcher
 
     def matcher(choice):
-        return StereoMatcher(choice, max_disparity_px, fill=fill, precision=precision,
-                             max_pixels=None, check_swapped=True, progress=progress)
+        return StereoMatcher(
+            choice,
+            max_disparity_px,
+            fill=fill,
+            precision=precision,
+            max_pixels=None,
+            check_swapped=True,
+            progress=progress,
+        )
 
     if weights != "auto":
         return matcher(None if weights == "none" else weights)
@@ -101,8 +121,10 @@ def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, wa
         path = weights_lib.resolve(backbones.weights_file("xception"), download=False)
     except WeightsError as e:
         if warn:
-            warn(f"WARNING: ImageNet Xception weights not available, using UNTRAINED (random) "
-                 f"features: {e}")
+            warn(
+                f"WARNING: ImageNet Xception weights not available, using UNTRAINED (random) "
+                f"features: {e}"
+            )
         return matcher(None)
     result = matcher(str(path))
     result.weights_label = "imagenet"
@@ -125,14 +147,17 @@ def similarity_of(stem, left, right):
 
 # --------------------------------------------------------------- figures
 
+
 def turbo(x):
     """Google's Turbo colour map (polynomial fit), x in [0, 1] -> RGB uint8."""
     x = np.clip(x, 0, 1)[..., None]
-    coeffs = np.array([
-        [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
-        [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
-        [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
-    ])
+    coeffs = np.array(
+        [
+            [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
+            [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
+            [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
+        ]
+    )
     powers = x ** np.arange(6)
     return (np.clip(powers @ coeffs.T, 0, 1) * 255).astype(np.uint8)
 
@@ -174,9 +199,20 @@ OUTPUTS = ("disparity.npy", "disparity.png", "summary.json")
 DEPTH_OUTPUTS = ("depth.npy", "points.ply")
 
 
-def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stereo_out",
-        fill=True, save_model=None, progress=None, warn=None, full_resolution=False,
-        precision="auto", calibration=None):
+def run(
+    left_path,
+    right_path,
+    weights="auto",
+    max_disparity_px=None,
+    out="stereo_out",
+    fill=True,
+    save_model=None,
+    progress=None,
+    warn=None,
+    full_resolution=False,
+    precision="auto",
+    calibration=None,
+):
     """Stereo pair files -> disparity map, figure, view similarity, depth.
 
     Writes `disparity.npy`, `disparity.png` and `summary.json` into `out` as
@@ -192,8 +228,13 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     """
     import warnings
 
-    from kerazoo.stereo import (depth_from_disparity, point_cloud, prepare_pair,
-                                upsample_disparity, write_ply)
+    from kerazoo.stereo import (
+        depth_from_disparity,
+        point_cloud,
+        prepare_pair,
+        upsample_disparity,
+        write_ply,
+    )
 
     check_output(out, "out", folder=True)
     check_output(save_model, "save_model")
@@ -208,11 +249,13 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     # The same range in pixels of the (possibly downscaled) views matched.
     max_disparity_processed_px = max(4, int(np.ceil(max_disparity_px * scale)))
     if max_disparity_processed_px >= width:
-        raise ParameterError("max_disparity_px", f"{max_disparity_px} is not smaller than the "
-                             f"image width ({orig_w})")
+        raise ParameterError(
+            "max_disparity_px", f"{max_disparity_px} is not smaller than the image width ({orig_w})"
+        )
     with stages("build model"):
-        matcher = stereo_matcher(weights, max_disparity_processed_px, fill, precision,
-                                 progress=progress, warn=warn)
+        matcher = stereo_matcher(
+            weights, max_disparity_processed_px, fill, precision, progress=progress, warn=warn
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said below, through `warn`
         result = matcher.compute(left, right)
@@ -221,8 +264,10 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     with stages("similarity"):
         similarity = similarity_of(matcher.features, left, right)
     if result.views_look_swapped and warn:
-        warn("WARNING: the views look swapped (exchanged, they match far better): LEFT is "
-             "the camera whose view shows a scene point further right")
+        warn(
+            "WARNING: the views look swapped (exchanged, they match far better): LEFT is "
+            "the camera whose view shows a scene point further right"
+        )
     disparity, valid = result.disparity, result.valid
     figure_left = left
     if scale < 1.0 and full_resolution:  # to the original left image's pixels
@@ -232,7 +277,8 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
 
     finite = disparity[np.isfinite(disparity)]
     summary = {
-        "left": str(left_path), "right": str(right_path),
+        "left": str(left_path),
+        "right": str(right_path),
         "size": [orig_w, orig_h],
         "processed_size": [width, height],
         "downscaled": scale < 1.0,
@@ -264,20 +310,28 @@ def run(left_path, right_path, weights="auto", max_disparity_px=None, out="stere
     with stages("write outputs"):
         with output_set(out, OUTPUTS + DEPTH_OUTPUTS) as folder:
             write_npy(folder / "disparity.npy", disparity)
-            render_figure(figure_left, disparity, folder / "disparity.png",
-                          f"kerazoo stereo: disparity (px), weights={matcher.weights_label}, "
-                          f"similarity={similarity:.3f}")
+            render_figure(
+                figure_left,
+                disparity,
+                folder / "disparity.png",
+                f"kerazoo stereo: disparity (px), weights={matcher.weights_label}, "
+                f"similarity={similarity:.3f}",
+            )
             if calibration is not None:
                 c = calibration
-                depth = depth_from_disparity(disparity, c.focal_px, c.baseline, c.doffs,
-                                             output_scale)
+                depth = depth_from_disparity(
+                    disparity, c.focal_px, c.baseline, c.doffs, output_scale
+                )
                 write_npy(folder / "depth.npy", depth)
                 points, colors = point_cloud(disparity, figure_left, c, output_scale)
                 write_ply(folder / "points.ply", points, colors)
                 finite_depth = depth[np.isfinite(depth)]
                 summary["depth"] = {
-                    "focal_px": c.focal_px, "baseline": c.baseline, "doffs": c.doffs,
-                    "median": round(float(np.median(finite_depth)), 3) if finite_depth.size
+                    "focal_px": c.focal_px,
+                    "baseline": c.baseline,
+                    "doffs": c.doffs,
+                    "median": round(float(np.median(finite_depth)), 3)
+                    if finite_depth.size
                     else None,
                     "points": int(len(points)),
                 }

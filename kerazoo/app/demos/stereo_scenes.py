@@ -52,7 +52,7 @@ def _photo_crop(rng, photos, height, width):
         photo = np.tile(np.concatenate([photo, photo[:, ::-1]], axis=1), reps)
     y0 = rng.integers(0, photo.shape[0] - need_h + 1)
     x0 = rng.integers(0, photo.shape[1] - need_w + 1)
-    crop = photo[y0:y0 + need_h, x0:x0 + need_w]
+    crop = photo[y0 : y0 + need_h, x0 : x0 + need_w]
     ys = np.minimum((np.arange(height) / scale).astype(int), need_h - 1)
     xs = np.minimum((np.arange(width) / scale).astype(int), need_w - 1)
     crop = crop[ys][:, xs]
@@ -96,13 +96,21 @@ def _surfaces(rng, height, width, max_disparity):
     surfaces = []
     back = max_disparity * rng.uniform(0.0, 0.25)
     slope_x = rng.uniform(-0.1, 0.1) * max_disparity / width
-    surfaces.append(dict(a=back, b=slope_x, c=rng.uniform(-0.1, 0.1) * max_disparity / height,
-                         k=0.0, shape=("all",)))
+    surfaces.append(
+        dict(
+            a=back,
+            b=slope_x,
+            c=rng.uniform(-0.1, 0.1) * max_disparity / height,
+            k=0.0,
+            shape=("all",),
+        )
+    )
     if rng.random() < 0.5:
         horizon = height * rng.uniform(0.3, 0.7)
         rise = max_disparity * rng.uniform(0.2, 0.5) / (height - horizon)
-        surfaces.append(dict(a=back - rise * horizon, b=0.0, c=rise, k=0.0,
-                             shape=("below", horizon)))
+        surfaces.append(
+            dict(a=back - rise * horizon, b=0.0, c=rise, k=0.0, shape=("below", horizon))
+        )
     for _ in range(rng.integers(2, 7)):
         kind = rng.choice(["rect", "ellipse", "bar"], p=[0.4, 0.4, 0.2])
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
@@ -111,21 +119,29 @@ def _surfaces(rng, height, width, max_disparity):
             rx, ry = (thin, long) if rng.random() < 0.6 else (long, thin)
         else:
             rx, ry = rng.uniform(0.05, 0.3) * width, rng.uniform(0.1, 0.4) * height
-        surfaces.append(dict(
-            a=max_disparity * rng.uniform(0.25, 0.95),
-            b=rng.uniform(-0.15, 0.15) * max_disparity / width,
-            c=rng.uniform(-0.1, 0.1) * max_disparity / height,
-            # Curved: a bump of up to 15% of the range across the object.
-            k=(rng.uniform(-0.15, 0.15) * max_disparity if rng.random() < 0.4 else 0.0),
-            cx=cx, cy=cy, rx=rx, ry=ry, shape=(kind, cx, cy, rx, ry)))
+        surfaces.append(
+            dict(
+                a=max_disparity * rng.uniform(0.25, 0.95),
+                b=rng.uniform(-0.15, 0.15) * max_disparity / width,
+                c=rng.uniform(-0.1, 0.1) * max_disparity / height,
+                # Curved: a bump of up to 15% of the range across the object.
+                k=(rng.uniform(-0.15, 0.15) * max_disparity if rng.random() < 0.4 else 0.0),
+                cx=cx,
+                cy=cy,
+                rx=rx,
+                ry=ry,
+                shape=(kind, cx, cy, rx, ry),
+            )
+        )
     return surfaces
 
 
 def _disparity(s, x, y):
     d = s["a"] + s["b"] * x + s["c"] * y
     if s["k"]:
-        d = d + s["k"] * (1 - np.minimum(1, ((x - s["cx"]) / s["rx"]) ** 2
-                                         + ((y - s["cy"]) / s["ry"]) ** 2))
+        d = d + s["k"] * (
+            1 - np.minimum(1, ((x - s["cx"]) / s["rx"]) ** 2 + ((y - s["cy"]) / s["ry"]) ** 2)
+        )
     return d
 
 
@@ -136,8 +152,8 @@ def _blur(image, sigma):
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     taps /= taps.sum()
     pad = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
-    rows = sum(t * pad[:, i:i + image.shape[1]] for i, t in enumerate(taps))
-    return sum(t * rows[i:i + image.shape[0]] for i, t in enumerate(taps))
+    rows = sum(t * pad[:, i : i + image.shape[1]] for i, t in enumerate(taps))
+    return sum(t * rows[i : i + image.shape[0]] for i, t in enumerate(taps))
 
 
 def training_pair(rng, height, width, max_disparity, photos=None, camera_differences=True):

@@ -27,9 +27,11 @@ def question_answering(text_vocab, question_vocab, answer_vocab):
     question = keras.Input((None,), dtype="int32", name="question")
     # Embedding(input_dim=vocabulary, output_dim=size): the chapter swaps them.
     encoded_text = layers.LSTM(32, name="text_lstm")(
-        layers.Embedding(text_vocab, 64, mask_zero=True, name="text_embedding")(text))
+        layers.Embedding(text_vocab, 64, mask_zero=True, name="text_embedding")(text)
+    )
     encoded_question = layers.LSTM(16, name="question_lstm")(
-        layers.Embedding(question_vocab, 32, mask_zero=True, name="question_embedding")(question))
+        layers.Embedding(question_vocab, 32, mask_zero=True, name="question_embedding")(question)
+    )
     merged = layers.concatenate([encoded_text, encoded_question], axis=-1)
     answer = layers.Dense(answer_vocab, activation="softmax", name="answer")(merged)
     return keras.Model([text, question], answer, name="question_answering")
@@ -63,8 +65,9 @@ def sequence_similarity(steps=None, features=8, units=32, merge="abs_diff"):
     # `euclidean` outputs the distance itself (trained with ContrastiveLoss):
     # no head, "same" is a distance below a threshold.
     head = None if merge == "euclidean" else layers.Dense(1, activation="sigmoid", name="same")
-    siamese = SiameseEncoder(layers.LSTM(units, name="shared_lstm"), merge=merge,
-                             head=head, name="siamese")
+    siamese = SiameseEncoder(
+        layers.LSTM(units, name="shared_lstm"), merge=merge, head=head, name="siamese"
+    )
     return keras.Model([left, right], siamese([left, right]), name="sequence_similarity")
 
 
@@ -74,8 +77,9 @@ def small_inception(input_shape=(128, 128, 3), classes=10):
     x = InceptionBlock(32, strides=2, use_batch_norm=True, name="inception_1")(x_in)
     x = InceptionBlock(64, strides=2, use_batch_norm=True, name="inception_2")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(x_in, layers.Dense(classes, activation="softmax", name="classes")(x),
-                       name="small_inception")
+    return keras.Model(
+        x_in, layers.Dense(classes, activation="softmax", name="classes")(x), name="small_inception"
+    )
 
 
 def small_residual(input_shape=(128, 128, 3), classes=10):
@@ -87,5 +91,6 @@ def small_residual(input_shape=(128, 128, 3), classes=10):
     x = ResidualBlock(128, strides=2, use_batch_norm=True, name="residual_2")(x)
     x = ResidualBlock(name="residual_3")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(x_in, layers.Dense(classes, activation="softmax", name="classes")(x),
-                       name="small_residual")
+    return keras.Model(
+        x_in, layers.Dense(classes, activation="softmax", name="classes")(x), name="small_residual"
+    )

@@ -16,8 +16,9 @@ def build_similarity_model(stem):
     left = keras.Input((None, None, 3), name="left")
     right = keras.Input((None, None, 3), name="right")
     scale = xception_preprocessing()
-    shared = StereoXception(base=stem, output_mode="both", trainable_base=False,
-                            name="shared_xception_pooled")
+    shared = StereoXception(
+        base=stem, output_mode="both", trainable_base=False, name="shared_xception_pooled"
+    )
     fl, fr = shared([scale(left), scale(right)])
     pool = keras.layers.GlobalAveragePooling2D(name="pool")
     score = keras.layers.Dot(axes=-1, normalize=True, name="similarity")([pool(fl), pool(fr)])
