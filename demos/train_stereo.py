@@ -77,14 +77,14 @@ def fit(model, data, validation, epochs, batch_size, learning_rate, max_disparit
     """Adam with cosine decay over all steps, the matching loss, verbose logs."""
     import keras
 
-    from kerazoo.stereo.stem import matching_loss
+    from kerazoo.losses import StereoMatchingLoss
 
     (x_left, x_right, y), (v_left, v_right, v_y) = data, validation
     steps = epochs * (len(y) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=matching_loss(),
+        loss=StereoMatchingLoss(),
         metrics=[wta_within_1px(max_disparity)],
     )
     history = model.fit(

@@ -1,10 +1,11 @@
-"""Losses for shared-weight (siamese) models that learn a distance.
+"""Losses for shared-weight (siamese) models.
 
 `SiameseEncoder(merge="euclidean")` outputs the distance between the two
 encodings; `ContrastiveLoss` trains it directly (no sigmoid head to get
 wrong). `TripletLoss` trains an encoder on (anchor, positive, negative)
-triples. Both are registered Keras losses: a model compiled with them saves
-and loads with `safe_mode=True`.
+triples. `StereoMatchingLoss` trains a stereo stem shared by two cameras on
+its correlation volume. All are registered Keras losses: a model compiled
+with them saves and loads with `safe_mode=True`.
 """
 
 from __future__ import annotations
@@ -125,4 +126,75 @@ class TripletLoss(keras.losses.Loss):
         return config
 
 
-__all__ = ["ContrastiveLoss", "TripletLoss"]
+@keras.saving.register_keras_serializable(package="kerazoo")
+class StereoMatchingLoss(keras.losses.Loss):
+    """Cross-entropy of a correlation volume's softmax at the true disparity.
+
+    The correlation of the two views' features at every disparity
+    (`CorrelationVolume`), scaled by `temperature`, goes through a softmax
+    over the disparities; a sub-pixel truth is shared by its two neighbouring
+    bins. Pixels whose truth is unknown (negative) or beyond the range count
+    nothing; the sum over the batch is divided by the number of known pixels
+    (plus one), so every pixel weighs the same whatever its image.
+
+    Args:
+        temperature: the scale of the correlations before the softmax.
+        **kwargs: `keras.losses.Loss` arguments (`name`, `dtype`); the
+            reduction is a sum (each image's term is already normalized).
+
+    Input shape:
+        `y_true`: `(batch, h, w, 1)` disparities, negative where unknown;
+        `y_pred`: `(batch, h, w, D + 1)` correlations.
+
+    Output shape:
+        A scalar.
+
+    Example:
+
+    >>> import numpy as np
+    >>> scores = np.zeros((1, 1, 2, 3), "float32")
+    >>> scores[0, 0, :, 1] = 1.0  # both pixels favour disparity 1
+    >>> truth = np.array([[[[1.0], [-1.0]]]])  # the second pixel is unknown
+    >>> loss = StereoMatchingLoss(temperature=1.0)
+    >>> round(float(loss(truth, scores)), 4)  # -log(e / (e + 2)) / (1 + 1)
+    0.2757
+
+    Reference:
+        Zbontar & LeCun, "Stereo Matching by Training a Convolutional Neural
+        Network to Compare Image Patches", JMLR 2016; Luo et al., "Efficient
+        Deep Learning for Stereo Matching", CVPR 2016.
+    """
+
+    def __init__(self, temperature=16.0, name="stereo_matching_loss", **kwargs):
+        kwargs.setdefault("reduction", "sum")
+        super().__init__(name=name, **kwargs)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not (temperature > 0)
+        ):
+            raise ParameterError(
+                "temperature", f"must be a positive number, received temperature={temperature!r}"
+            )
+        self.temperature = float(temperature)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        depth = ops.shape(y_pred)[-1]
+        bins = ops.cast(ops.arange(depth), "float32")
+        truth = ops.cast(y_true, "float32")
+        target = ops.maximum(0.0, 1.0 - ops.abs(bins - truth))
+        known = (truth[..., 0] >= 0) & (truth[..., 0] <= ops.cast(depth - 1, "float32"))
+        valid = ops.cast(known, "float32")
+        log_p = ops.log_softmax(y_pred * self.temperature, axis=-1)
+        cross = -ops.sum(target * log_p, axis=-1)
+        per_image = ops.sum(ops.reshape(cross * valid, (ops.shape(cross)[0], -1)), axis=-1)
+        return per_image / (ops.sum(valid) + 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"temperature": self.temperature})
+        return config
+
+
+__all__ = ["ContrastiveLoss", "StereoMatchingLoss", "TripletLoss"]

@@ -29,9 +29,6 @@ import numpy as np
 from kerazoo._io import atomic_write, tracked_temporary
 from kerazoo.errors import WeightsError, WeightsNotFoundError, WeightsVerificationError
 
-LEGACY_KERAS_VERSION = "2.1.6"  # what the keras-applications files record
-
-
 # ----------------------------------------------------------------- manifest
 
 
@@ -389,28 +386,3 @@ def load_weights_quietly(model, path, what):
     except (ValueError, OSError, KeyError, TypeError) as e:
         reason = " ".join(str(e).split())
         raise WeightsVerificationError(f"{path} does not fit {what}: {reason[:240]}") from None
-
-
-def write_keras_applications_h5(model, path) -> Path:
-    """Saves `model`'s weights in the layout of the keras-applications files
-    (one HDF5 group per layer, loadable by `model.load_weights(path)`).
-
-    Written to a temporary file and renamed, so a failure leaves nothing.
-    """
-    import h5py
-    import keras
-
-    def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
-            f.attrs["backend"] = keras.backend.backend().encode()
-            f.attrs["keras_version"] = LEGACY_KERAS_VERSION.encode()
-            for layer in model.layers:
-                g = f.create_group(layer.name)
-                weights = layer.trainable_weights + layer.non_trainable_weights
-                names = [f"{layer.name}/{w.name}:0" for w in weights]
-                g.attrs["weight_names"] = [n.encode() for n in names]
-                for n, w in zip(names, weights):
-                    g.create_dataset(n, data=np.asarray(keras.ops.convert_to_numpy(w)))
-
-    return atomic_write(path, write, suffix=".h5")

@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from _h5 import write_keras_applications_h5
+
 BACKEND = keras.backend.backend()
 if BACKEND == "torch":
     import torch
@@ -136,7 +138,7 @@ def generated(tmp_path_factory):
     for name, fn in builders.items():
         keras.utils.set_random_seed(1)
         model = fn(include_top=False, weights=None)
-        path = W.write_keras_applications_h5(model, root / manifest[name]["file"])
+        path = write_keras_applications_h5(model, root / manifest[name]["file"])
         manifest[name]["hash"] = W.file_hash(path, "md5")
         models[name] = model
     index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}

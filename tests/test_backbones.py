@@ -9,6 +9,7 @@ import kerazoo
 from kerazoo import weights as W
 from kerazoo.layers import StereoXception
 
+from _h5 import write_keras_applications_h5
 from conftest import copy_weights, offline_manifest
 
 
@@ -42,7 +43,7 @@ def test_backbone_from_a_path_and_your_own_weights(weights_env, generated, tmp_p
     own = tmp_path / "finetuned.h5"
     keras.utils.set_random_seed(7)
     reference = keras.applications.Xception(include_top=False, weights=None)
-    W.write_keras_applications_h5(reference, own)
+    write_keras_applications_h5(reference, own)
     model = kerazoo.backbones.xception(weights=own, include_preprocessing=False)
     _assert_same_weights(model, reference)  # every value, not only the count
     inception_file = generated["root"] / generated["files"]["inception_v3_notop"]["file"]

@@ -109,3 +109,33 @@ def test_triplet_training_puts_positives_nearer():
     e = [keras.ops.convert_to_numpy(encoder(x)) for x in data]
     nearer = (((e[0] - e[1]) ** 2).sum(-1) < ((e[0] - e[2]) ** 2).sum(-1)).mean()
     assert nearer > 0.85, nearer
+
+
+def _matching_loss_by_hand(y_true, y_pred, temperature):
+    """The loss written with numpy: softmax cross-entropy at the (shared)
+    true bins, summed over the known pixels of the batch / (their count + 1)."""
+    depth = y_pred.shape[-1]
+    z = y_pred * temperature
+    log_p = z - z.max(-1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(-1, keepdims=True))
+    target = np.maximum(0.0, 1.0 - np.abs(np.arange(depth) - y_true))
+    valid = (y_true[..., 0] >= 0) & (y_true[..., 0] <= depth - 1)
+    cross = -(target * log_p).sum(-1)
+    return (cross * valid).sum() / (valid.sum() + 1.0)
+
+
+def test_stereo_matching_loss_is_the_cross_entropy_at_the_truth():
+    from kerazoo.losses import StereoMatchingLoss
+
+    rng = np.random.default_rng(0)
+    y_pred = rng.uniform(-1, 1, (3, 4, 5, 9)).astype("float32")
+    y_true = rng.uniform(-3, 11, (3, 4, 5, 1)).astype("float32")  # some unknown, some beyond
+    got = float(StereoMatchingLoss(temperature=16.0)(y_true, y_pred))
+    np.testing.assert_allclose(got, _matching_loss_by_hand(y_true, y_pred, 16.0), rtol=1e-5)
+    loss = StereoMatchingLoss(temperature=4.0)
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert isinstance(revived, StereoMatchingLoss) and revived.temperature == 4.0
+    with pytest.raises(
+        ValueError, match="`temperature` must be a positive number, received temperature=0"
+    ):
+        StereoMatchingLoss(temperature=0)

@@ -62,6 +62,51 @@ def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _is_int(value, low=0):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+
+
+def _is_finite(value, low=0.0):
+    return _is_number(value) and math.isfinite(value) and value >= low
+
+
+def _optional(ok):
+    return lambda value: value is None or ok(value)
+
+
+_SMALLEST_PIXELS = stem_lib.MIN_SIDE**2
+# Each setting of StereoMatcher: (accepts the value, what it must be).
+_SETTINGS = {
+    "max_disparity": (_optional(lambda v: _is_int(v, 4)), "None or an integer of at least 4"),
+    "max_pixels": (
+        _optional(lambda v: _is_number(v) and v >= _SMALLEST_PIXELS),
+        f"None or at least {_SMALLEST_PIXELS}",
+    ),
+    "sgm_paths": (lambda v: v in (4, 8), "4 or 8"),
+    "right_sgm_paths": (lambda v: v in (None, 4, 8), "None, 4 or 8"),
+    "p1": (_is_finite, "a finite number >= 0"),
+    "p2": (_is_finite, "a finite number >= 0"),
+    "lr_tolerance_px": (_is_finite, "a finite number >= 0"),
+    "speckle_step_px": (_is_finite, "a finite number >= 0"),
+    "edge": (_optional(lambda v: _is_number(v) and v > 0), "None or a number > 0"),
+    "fill_color_per_px": (_optional(_is_finite), "None or a finite number >= 0"),
+    "fill_behind_both_px": (_optional(_is_finite), "None or a finite number >= 0"),
+    "border_margin_px": (_is_int, "an integer >= 0"),
+    "speckle_size": (_is_int, "an integer >= 0"),
+    "fill_edge_px": (_is_int, "an integer >= 0"),
+    "out_of_view_quantile": (
+        _optional(lambda v: _is_number(v) and 0 <= v <= 1),
+        "None or a number in [0, 1]",
+    ),
+    "progress": (_optional(callable), "None or a callable (stage, seconds)"),
+}
+
+
+def _validate(settings):
+    for name, (ok, requirement) in _SETTINGS.items():
+        _check(name, settings[name], ok(settings[name]), requirement)
+
+
 class StereoMatcher:
     """Disparity maps of rectified stereo pairs, from learned features.
 
@@ -164,83 +209,7 @@ class StereoMatcher:
         check_swapped=True,
         progress=None,
     ):
-        _check(
-            "max_disparity",
-            max_disparity,
-            max_disparity is None
-            or (
-                isinstance(max_disparity, (int, np.integer))
-                and not isinstance(max_disparity, bool)
-                and max_disparity >= 4
-            ),
-            "None or an integer of at least 4",
-        )
-        smallest = stem_lib.MIN_SIDE**2
-        _check(
-            "max_pixels",
-            max_pixels,
-            max_pixels is None or (_is_number(max_pixels) and max_pixels >= smallest),
-            f"None or at least {smallest}",
-        )
-        _check("sgm_paths", sgm_paths, sgm_paths in (4, 8), "4 or 8")
-        _check("right_sgm_paths", right_sgm_paths, right_sgm_paths in (None, 4, 8), "None, 4 or 8")
-        for name, value in (
-            ("p1", p1),
-            ("p2", p2),
-            ("lr_tolerance_px", lr_tolerance_px),
-            ("speckle_step_px", speckle_step_px),
-        ):
-            _check(
-                name,
-                value,
-                _is_number(value) and math.isfinite(value) and value >= 0,
-                "a finite number >= 0",
-            )
-        _check(
-            "edge", edge, edge is None or (_is_number(edge) and edge > 0), "None or a number > 0"
-        )
-        _check(
-            "fill_color_per_px",
-            fill_color_per_px,
-            fill_color_per_px is None
-            or (
-                _is_number(fill_color_per_px)
-                and math.isfinite(fill_color_per_px)
-                and fill_color_per_px >= 0
-            ),
-            "None or a finite number >= 0",
-        )
-        _check(
-            "fill_behind_both_px",
-            fill_behind_both_px,
-            fill_behind_both_px is None
-            or (_is_number(fill_behind_both_px) and fill_behind_both_px >= 0),
-            "None or a number >= 0",
-        )
-        for name, value in (
-            ("border_margin_px", border_margin_px),
-            ("speckle_size", speckle_size),
-            ("fill_edge_px", fill_edge_px),
-        ):
-            _check(
-                name,
-                value,
-                isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,
-                "an integer >= 0",
-            )
-        _check(
-            "out_of_view_quantile",
-            out_of_view_quantile,
-            out_of_view_quantile is None
-            or (_is_number(out_of_view_quantile) and 0 <= out_of_view_quantile <= 1),
-            "None or a number in [0, 1]",
-        )
-        _check(
-            "progress",
-            progress,
-            progress is None or callable(progress),
-            "None or a callable (stage, seconds)",
-        )
+        _validate(locals())
         self.max_disparity = None if max_disparity is None else int(max_disparity)
         self.fill, self.max_pixels, self.check_swapped = bool(fill), max_pixels, check_swapped
         self.sgm_paths, self.p1, self.p2, self.edge = sgm_paths, p1, p2, edge

@@ -1,8 +1,8 @@
 """The network `StereoMatcher` shares between its two cameras (section
 7.160, "models as layers"): Xception's first layers, up to its stride-2
 features, run atrous so that every pixel has a feature; the matching model
-that correlates the two views' features; loading its weights; the policy
-it runs in; and its training loss.
+that correlates the two views' features; loading its weights; and the
+policy it runs in. It trains with `kerazoo.losses.StereoMatchingLoss`.
 """
 
 from __future__ import annotations
@@ -304,30 +304,3 @@ def correlate_in_strips(matching, left, right, rows=None):
         keep = min(rows, height - top)
         volume[top : top + keep] = strip[top - low : top - low + keep]
     return volume
-
-
-def matching_loss(temperature=16.0):
-    """MC-CNN-style training of the features: a softmax over the disparity
-    range of the correlation, cross-entropy at the true disparity (sub-pixel
-    truth shared by its two neighbours). `y_true`: `(batch, h, w, 1)`
-    disparity, negative where unknown.
-
-    Reference:
-        Zbontar & LeCun, "Stereo Matching by Training a Convolutional Neural
-        Network to Compare Image Patches", JMLR 2016; Luo et al., "Efficient
-        Deep Learning for Stereo Matching", CVPR 2016.
-    """
-    from keras import ops
-
-    def loss(y_true, y_pred):
-        depth = ops.shape(y_pred)[-1]
-        bins = ops.cast(ops.arange(depth), y_pred.dtype)
-        truth = ops.cast(y_true, y_pred.dtype)
-        target = ops.maximum(0.0, 1.0 - ops.abs(bins - truth))
-        in_range = (truth[..., 0] >= 0) & (truth[..., 0] <= ops.cast(depth - 1, truth.dtype))
-        valid = ops.cast(in_range, y_pred.dtype)
-        log_p = ops.log_softmax(ops.cast(y_pred, "float32") * temperature, axis=-1)
-        cross = -ops.sum(ops.cast(target, "float32") * log_p, axis=-1)
-        return ops.sum(cross * ops.cast(valid, "float32")) / (ops.sum(valid) + 1.0)
-
-    return loss

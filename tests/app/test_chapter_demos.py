@@ -8,6 +8,7 @@ import kerazoo
 from kerazoo.app.demos import chapter as demos_chapter
 from kerazoo.app.models import chapter
 
+from _h5 import write_keras_applications_h5
 from conftest import assert_one_line_error, cli_json, run_cli
 
 
@@ -155,7 +156,7 @@ def inception_top(generated, tmp_path_factory):
     files = json.loads(generated["manifest"].read_text())["files"]
     keras.utils.set_random_seed(2)
     model = keras.applications.InceptionV3(weights=None)
-    path = W.write_keras_applications_h5(model, root / files["inception_v3"]["file"])
+    path = write_keras_applications_h5(model, root / files["inception_v3"]["file"])
     files["inception_v3"]["hash"] = W.file_hash(path, "md5")
     (root / files["imagenet_class_index"]["file"]).write_bytes(
         (generated["root"] / files["imagenet_class_index"]["file"]).read_bytes()

@@ -7,6 +7,9 @@ a common-sense baseline. `run(name)` loads the weights shipped in `weights/`
 (trained by `demos/train_pretrained.py` through the same `run`, sha256 in the
 manifest) and answers at once; `retrain=True` trains anew. It returns the
 summary and the model.
+
+Over 500 lines on purpose: the six small demos share one table and one
+training loop, which read best side by side.
 """
 
 from __future__ import annotations

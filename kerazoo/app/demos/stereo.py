@@ -229,11 +229,8 @@ def run(
     import warnings
 
     from kerazoo.stereo import (
-        depth_from_disparity,
-        point_cloud,
         prepare_pair,
         upsample_disparity,
-        write_ply,
     )
 
     check_output(out, "out", folder=True)
@@ -275,7 +272,6 @@ def run(
         figure_left = read_image_rgb(left_path)
     output_scale = 1.0 if (scale == 1.0 or full_resolution) else scale
 
-    finite = disparity[np.isfinite(disparity)]
     summary = {
         "left": str(left_path),
         "right": str(right_path),
@@ -293,14 +289,7 @@ def run(
         "similarity": round(similarity, 4),
         "max_disparity": max_disparity_px,
         "views_look_swapped": result.views_look_swapped,
-        "disparity": {
-            "min": round(float(finite.min()), 3) if finite.size else None,
-            "median": round(float(np.median(finite)), 3) if finite.size else None,
-            "max": round(float(finite.max()), 3) if finite.size else None,
-            "valid_fraction": round(float(valid.mean()), 4),
-            "estimated_fraction": round(float(np.isfinite(disparity).mean()), 4),
-            "filled": fill,
-        },
+        "disparity": _disparity_stats(disparity, valid, fill),
         "seconds": stages.seconds,
     }
     if matcher.weights_label == "random":
@@ -318,33 +307,58 @@ def run(
                 f"similarity={similarity:.3f}",
             )
             if calibration is not None:
-                c = calibration
-                depth = depth_from_disparity(
-                    disparity, c.focal_px, c.baseline, c.doffs, output_scale
+                summary["depth"] = _write_depth(
+                    folder, disparity, figure_left, calibration, output_scale
                 )
-                write_npy(folder / "depth.npy", depth)
-                points, colors = point_cloud(disparity, figure_left, c, output_scale)
-                write_ply(folder / "points.ply", points, colors)
-                finite_depth = depth[np.isfinite(depth)]
-                summary["depth"] = {
-                    "focal_px": c.focal_px,
-                    "baseline": c.baseline,
-                    "doffs": c.doffs,
-                    "median": round(float(np.median(finite_depth)), 3)
-                    if finite_depth.size
-                    else None,
-                    "points": int(len(points)),
-                }
             if save_model:
-                from kerazoo.stereo.stem import build_matching_model
-
-                remove_stale_temporaries(save_model)
-                # The stem as trained (BatchNormalization, float32) with the
-                # weights used: a model to fine-tune as well as to run.
-                trainable = build_matching_model(max_disparity_processed_px, stem=matcher.stem)
-                atomic_write(save_model, lambda tmp: trainable.save(tmp), suffix=".keras")
-                summary["model"] = str(save_model)
+                summary["model"] = _save_model(save_model, max_disparity_processed_px, matcher.stem)
             summary["seconds"] = stages.seconds
             write_json(folder / "summary.json", summary)
     summary["outputs"] = {k: str(out / k) for k in outputs}
     return summary
+
+
+def _disparity_stats(disparity, valid, fill):
+    finite = disparity[np.isfinite(disparity)]
+
+    def stat(fn):
+        return round(float(fn(finite)), 3) if finite.size else None
+
+    return {
+        "min": stat(np.min),
+        "median": stat(np.median),
+        "max": stat(np.max),
+        "valid_fraction": round(float(valid.mean()), 4),
+        "estimated_fraction": round(float(np.isfinite(disparity).mean()), 4),
+        "filled": fill,
+    }
+
+
+def _write_depth(folder, disparity, image, calibration, scale):
+    """`depth.npy` and `points.ply` into `folder`; returns their summary."""
+    from kerazoo.stereo import depth_from_disparity, point_cloud, write_ply
+
+    c = calibration
+    depth = depth_from_disparity(disparity, c.focal_px, c.baseline, c.doffs, scale)
+    write_npy(folder / "depth.npy", depth)
+    points, colors = point_cloud(disparity, image, c, scale)
+    write_ply(folder / "points.ply", points, colors)
+    finite = depth[np.isfinite(depth)]
+    return {
+        "focal_px": c.focal_px,
+        "baseline": c.baseline,
+        "doffs": c.doffs,
+        "median": round(float(np.median(finite)), 3) if finite.size else None,
+        "points": int(len(points)),
+    }
+
+
+def _save_model(path, max_disparity_px, stem):
+    """The stem as trained (BatchNormalization, float32) with the weights
+    used, in the matching model: a model to fine-tune as well as to run."""
+    from kerazoo.stereo.stem import build_matching_model
+
+    remove_stale_temporaries(path)
+    trainable = build_matching_model(max_disparity_px, stem=stem)
+    atomic_write(path, lambda tmp: trainable.save(tmp), suffix=".keras")
+    return str(path)
