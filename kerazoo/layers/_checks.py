@@ -46,17 +46,21 @@ def activation(name: str, value):
         ) from None
 
 
-def two_views(layer: str, input_shape, rank: int = 4) -> tuple:
-    """Checks `[left, right]` input shapes of equal size; returns left's."""
+def two_inputs(layer: str, input_shape, expected: str = "[left, right] inputs") -> tuple:
+    """The two shapes of a layer called on a list of two inputs (the one
+    check of that structure every two-input kerazoo layer makes)."""
     if (
         not isinstance(input_shape, (list, tuple))
         or len(input_shape) != 2
         or not all(isinstance(s, (list, tuple)) for s in input_shape)
     ):
-        raise ValueError(
-            f"{layer} expects [left, right] inputs, received input_shape={input_shape!r}"
-        )
-    left, right = (tuple(s) for s in input_shape)
+        raise ValueError(f"{layer} expects {expected}, received input_shape={input_shape!r}")
+    return tuple(tuple(s) for s in input_shape)
+
+
+def two_views(layer: str, input_shape, rank: int = 4) -> tuple:
+    """Checks `[left, right]` input shapes of equal size; returns left's."""
+    left, right = two_inputs(layer, input_shape)
     if len(left) != rank or left[1:] != right[1:]:
         raise ValueError(
             f"{layer}'s left and right inputs must be {rank}D and of the same "

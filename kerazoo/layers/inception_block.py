@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerazoo.layers import _checks
+from kerazoo.layers import _chain, _checks
 from kerazoo.registry import register
 
 BRANCHES = ("a", "b", "c", "d")
@@ -143,19 +143,13 @@ class InceptionBlock(layers.Layer):
             )
 
     def _branch_shapes(self, input_shape):
-        shapes = []
-        for branch in self.branches:
-            shape = tuple(input_shape)
-            for op in branch:
-                try:
-                    shape = tuple(op.compute_output_shape(shape))
-                except ValueError:  # Keras: "output size would be zero or negative"
-                    raise ValueError(
-                        f"InceptionBlock input_shape={tuple(input_shape)} is too small for "
-                        f"its 3x3 kernels with padding={self.padding!r}; use padding='same'"
-                    ) from None
-            shapes.append(shape)
-        return shapes
+        try:
+            return [_chain.output_shape(branch, input_shape) for branch in self.branches]
+        except ValueError:  # Keras: "output size would be zero or negative"
+            raise ValueError(
+                f"InceptionBlock input_shape={tuple(input_shape)} is too small for "
+                f"its 3x3 kernels with padding={self.padding!r}; use padding='same'"
+            ) from None
 
     def build(self, input_shape):
         self._check_input(input_shape)
@@ -171,21 +165,12 @@ class InceptionBlock(layers.Layer):
                 f"{tuple(input_shape)} ({detail}); use padding='same'."
             )
         for branch in self.branches:
-            shape = tuple(input_shape)
-            for op in branch:
-                op.build(shape)
-                shape = tuple(op.compute_output_shape(shape))
+            _chain.build(branch, input_shape)
         self.concat.build(shapes)
         self.input_spec = layers.InputSpec(ndim=4, axes={-1: input_shape[-1]})
 
     def call(self, inputs, training=None):
-        outputs = []
-        for branch in self.branches:
-            x = inputs
-            for op in branch:
-                x = op(x, training=training) if isinstance(op, layers.BatchNormalization) else op(x)
-            outputs.append(x)
-        return self.concat(outputs)
+        return self.concat([_chain.apply(branch, inputs, training) for branch in self.branches])
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)

@@ -128,11 +128,7 @@ class MergePixelPhases(layers.Layer):
         self.input_spec = [layers.InputSpec(ndim=4), layers.InputSpec(ndim=4)]
 
     def _check(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError(
-                f"MergePixelPhases expects [phases, like], received input_shape={input_shape!r}"
-            )
-        return input_shape
+        return _checks.two_inputs("MergePixelPhases", input_shape, "[phases, like]")
 
     def call(self, inputs):
         phases, like = inputs

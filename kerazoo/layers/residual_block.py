@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from kerazoo.layers import _checks
+from kerazoo.layers import _chain, _checks
 from kerazoo.registry import register
 
 _CONV = {1: layers.Conv1D, 2: layers.Conv2D}
@@ -112,6 +112,9 @@ class ResidualBlock(layers.Layer):
                 f"ResidualBlock(rank={self.rank}) expects a {self.rank + 2}D input "
                 f"with known channels, received input_shape={tuple(input_shape)}"
             )
+        # Created here, not in __init__ (Keras's convention): their sizes
+        # depend on the input's channels (filters=None keeps them, and the
+        # projection exists only when they change).
         channels = input_shape[-1]
         filters = self.filters or channels
         # The stack: each step is a list of layers applied in order.
@@ -137,31 +140,17 @@ class ResidualBlock(layers.Layer):
                 )
         shape = tuple(input_shape)
         for step in self.steps:
-            for op in step:
-                op.build(shape)
-                shape = tuple(op.compute_output_shape(shape))
-        shape = tuple(input_shape)
-        for op in self.projection or ():
-            op.build(shape)
-            shape = tuple(op.compute_output_shape(shape))
+            shape = _chain.build(step, shape)
+        _chain.build(self.projection or (), input_shape)
         self.input_spec = layers.InputSpec(ndim=self.rank + 2, axes={-1: channels})
-
-    @staticmethod
-    def _apply(ops_, x, training):
-        for op in ops_:
-            if isinstance(op, layers.BatchNormalization):
-                x = op(x, training=training)
-            else:
-                x = op(x)
-        return x
 
     def call(self, inputs, training=None):
         y = inputs
         for step in self.steps:
-            y = self._apply(step, y, training)
+            y = _chain.apply(step, y, training)
         shortcut = inputs
         if self.projection is not None:
-            shortcut = self._apply(self.projection, inputs, training)
+            shortcut = _chain.apply(self.projection, inputs, training)
         return ops.add(y, shortcut)
 
     def compute_output_shape(self, input_shape):

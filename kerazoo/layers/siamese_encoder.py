@@ -85,15 +85,7 @@ class SiameseEncoder(TwoViewLayer):
         self.head = _as_layer("head", head)
 
     def _split(self, input_shape):
-        if (
-            not isinstance(input_shape, (list, tuple))
-            or len(input_shape) != 2
-            or not all(isinstance(s, (list, tuple)) for s in input_shape)
-        ):
-            raise ValueError(
-                f"SiameseEncoder expects a list of two inputs, received input_shape={input_shape!r}"
-            )
-        left, right = (tuple(s) for s in input_shape)
+        left, right = _checks.two_inputs("SiameseEncoder", input_shape, "a list of two inputs")
         if len(left) != len(right) or left[-1] != right[-1]:
             raise ValueError(
                 "SiameseEncoder's two inputs must have the same rank and feature "
