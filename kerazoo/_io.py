@@ -88,9 +88,9 @@ def errors_named_for(path: Path):
     try:
         yield
     except OSError as e:
-        if not any(
-            str(name).startswith(staged) for name in (e.filename, e.filename2) if name is not None
-        ):
+        names = [name for name in (e.filename, e.filename2) if name is not None]
+        # A write that failed with no file named (a full disk) was ours.
+        if e.errno is None or (names and not any(str(n).startswith(staged) for n in names)):
             raise
         raise type(e)(e.errno, e.strerror, str(path)) from None
 
@@ -148,16 +148,30 @@ def _exif_orientation(image) -> int:
     return orientation if 1 <= orientation <= 8 else 1
 
 
+def _check_regular_file(path: Path, what: str) -> None:
+    """One line for a path that is no regular file, saying what it is."""
+    try:
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder, not {what}")
+        if path.is_file():
+            return
+        exists = path.exists()
+    except OSError as e:  # a link loop, a path too long
+        raise InputError(f"{path}: {e.strerror or e}") from None
+    if os.path.islink(path) and not exists:
+        raise InputError(f"{path}: a broken or looping link")
+    if exists:
+        raise InputError(f"{path}: not a regular file (a device, pipe or socket), not {what}")
+    raise InputError(f"{path}: no such file")
+
+
 def _open_checked(path, action, bomb_warning="error"):
     """Runs `action(image)` on the opened file, every Pillow failure turned
     into one `InputError` line."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an image file")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    _check_regular_file(path, "an image file")
     try:
         with _pillow_limit(), warnings.catch_warnings():
             warnings.simplefilter(bomb_warning, Image.DecompressionBombWarning)

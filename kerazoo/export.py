@@ -179,6 +179,7 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
     # A model that never ran (a loaded one) cannot be exported: run it once.
     model(_structured(model, sample_inputs(signature, batch=1)), training=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(path)
     with errors_named_for(path):
         workdir = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), dir=path.parent))
     staged = workdir / (path.name or "export")
@@ -211,6 +212,14 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
         "inputs": [list(spec.shape) for spec in signature],
         "max_abs_difference": difference,
     }
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Removes the hidden staging folders a killed export to `path` left
+    beside it (only folders named as this module names them)."""
+    for stale in path.parent.glob(f"{temporary_prefix(path)}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -240,10 +241,23 @@ def resolve(name, path=None, download=True, manifest=None) -> Path:
     if path is not None:
         verify(path, name, files)
         return Path(path)
-    found = find(name, files)
-    if found is not None:
-        verify(found[1], name, files)
-        return found[1]
+    # Every copy, in search order: a corrupt one early in the path (a bad
+    # file in $KERAZOO_WEIGHTS) must not hide a good one after it.
+    first_error = None
+    for _, directory in search_dirs():
+        candidate = directory / info["file"]
+        if not candidate.is_file():
+            continue
+        try:
+            verify(candidate, name, files)
+        except WeightsVerificationError as e:
+            first_error = first_error or e
+            continue
+        if first_error is not None:
+            warnings.warn(f"{first_error}; using the verified {candidate}", stacklevel=2)
+        return candidate
+    if first_error is not None:
+        raise first_error
     if not download:
         raise WeightsNotFoundError(
             f"{info['file']} ({name}) not found in {_searched()}; run "

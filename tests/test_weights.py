@@ -45,17 +45,22 @@ def test_each_step_of_the_search_order(weights_env, generated, where):
     assert W.resolve("xception_notop") == expected
 
 
-def test_a_corrupt_earlier_copy_is_refused_not_skipped(weights_env, generated):
+def test_a_corrupt_earlier_copy_is_passed_over_with_a_warning(weights_env, generated):
+    """A tampered or damaged copy is never used, and said; a verified copy
+    later in the search path is used instead of failing the run."""
     bad = copy_weights(generated, "xception_notop", weights_env["user"])
     data = bytearray(bad.read_bytes())
     data[-100] ^= 0xFF
     bad.write_bytes(bytes(data))
-    copy_weights(generated, "xception_notop", weights_env["cache"])
+    good = copy_weights(generated, "xception_notop", weights_env["cache"])
+    with pytest.warns(UserWarning, match="does not match the xception_notop release"):
+        assert W.resolve("xception_notop") == good
+    assert bad.exists()  # never deleted
+    good.unlink()
     with pytest.raises(
         W.WeightsVerificationError, match="does not match the xception_notop release"
     ):
         W.resolve("xception_notop")
-    assert bad.exists()  # never deleted
 
 
 def test_truncated_file(weights_env, generated):

@@ -269,3 +269,23 @@ def test_csv_numbers_out_of_range_and_twice_named_columns(price_csv, tmp_path):
     )
     with pytest.raises(InputError, match="line 1: column.s. price appear more than once"):
         read_items(twice, tmp_path / "images")
+
+
+def test_images_may_be_links_but_names_may_not_leave_the_folder(price_csv, tmp_path):
+    """A folder of per-file links (git-annex, DVC) reads as the files; a
+    name that climbs out of the folder is refused, link or not."""
+    from kerazoo.app.demos.price import read_items
+
+    store, images = tmp_path / "annex", tmp_path / "images"
+    store.mkdir()
+    images.mkdir()
+    for source in (price_csv.parent / "images").iterdir():
+        shutil.copy(source, store / source.name)
+        (images / source.name).symlink_to(store / source.name)
+    rows = list(csv.reader(open(price_csv)))
+    rows[1][4] = "../annex/" + rows[1][4]  # line 2
+    with open(tmp_path / "items.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    items, problems = read_items(tmp_path / "items.csv")
+    assert len(items["price"]) == len(rows) - 2
+    assert problems == [f"line 2: image {rows[1][4]!r} is outside {images}"]

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -307,3 +308,66 @@ def test_price_csv_with_a_bom_and_paths_out_of_the_images_folder(price_model, tm
     assert "line 2: image '../../../etc/hostname' is outside" in result.stderr
     assert "line 3: image" in result.stderr and "is outside" in result.stderr
     assert json.loads(result.stdout)["skipped"] == 2
+
+
+def test_a_rerun_keeps_the_folders_mode_and_a_linked_out_stays_a_link(pair, tmp_path):
+    out = tmp_path / "private"
+    assert _stereo(pair, "--out", out).exit_code == 0
+    os.chmod(out, 0o700)
+    assert _stereo(pair, "--out", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o700
+    # A --out that is a link: the results go where it leads, the link stays.
+    target = tmp_path / "real"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    assert _stereo(pair, "--out", tmp_path / "link").exit_code == 0
+    assert (tmp_path / "link").is_symlink() and (target / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "private", "real"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "broken"])
+def test_what_is_not_a_file_is_named_for_what_it_is(pair, tmp_path, kind):
+    path = tmp_path / "view.png"
+    message = {
+        "fifo": "not a regular file (a device, pipe or socket)",
+        "device": "not a regular file (a device, pipe or socket)",
+        "loop": "view.png: ",
+        "broken": "a broken or looping link",
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "loop":
+        path.symlink_to(path)
+    else:
+        path.symlink_to(tmp_path / "gone.png")
+    result = run_cli("demo", "stereo", path, pair[1], "--out", tmp_path / "o")
+    assert_one_line_error(result, message)
+    assert "no such file" not in result.stderr
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    import errno
+
+    from kerazoo._io import atomic_write
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as raised:
+        atomic_write(tmp_path / "summary.json", full)
+    assert raised.value.filename == str(tmp_path / "summary.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next(tmp_path):
+    from kerazoo import export
+
+    stale = tmp_path / ".m.onnx.k2x9"
+    stale.mkdir()
+    (stale / "m.onnx").write_bytes(b"half")
+    mine = tmp_path / ".m.onnx.notes"  # a file of that shape is not a staging folder
+    mine.write_text("keep")
+    export._remove_stale_staging(tmp_path / "m.onnx")
+    assert not stale.exists() and mine.read_text() == "keep"

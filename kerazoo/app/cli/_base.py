@@ -199,8 +199,13 @@ def main(argv=None):
     """Console-script entry point: exit 0, 2 for bad input or usage, 130 when
     interrupted (click's own handling would say "Aborted!" and exit 1)."""
     import signal
+    import warnings
 
     signal.signal(signal.SIGINT, _interrupted)
+    # A library warning is one line on stderr, not a file path and a source line.
+    warnings.showwarning = lambda message, *args, **kwargs: click.echo(
+        f"kerazoo: warning: {message}", err=True
+    )
     try:
         code = cli.main(args=argv, prog_name="kerazoo", standalone_mode=False)
     except click.exceptions.Exit as e:

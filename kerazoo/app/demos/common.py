@@ -188,7 +188,11 @@ def output_set(out, expected):
     import tempfile
 
     out = Path(out).absolute()
+    if out.is_symlink():  # the set goes where the link leads; the link stays
+        out = Path(os.path.realpath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
+    # A rerun keeps the folder's permissions; a new one gets the umask's.
+    mode = out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~current_umask()
     if out.exists():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in expected)
         if foreign:
@@ -211,7 +215,7 @@ def output_set(out, expected):
         try:
             with tracked_temporary(fresh):
                 yield fresh
-            os.chmod(fresh, 0o777 & ~current_umask())
+            os.chmod(fresh, mode)
             old = None
             if out.exists():
                 old = out.parent / f".{out.name}.old-{fresh.name.rsplit('-', 1)[-1]}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -215,8 +216,12 @@ def read_items(csv_path, images_dir=None):
         if not brand or not condition:
             problems.append(f"line {line}: empty brand or condition")
             continue
-        image_path = (images_dir / (row["image"] or "")).resolve()
-        if row["image"] and not image_path.is_relative_to(images_dir.resolve()):
+        # Judged by its name, not where a link leads: a folder of per-file
+        # links (git-annex, DVC) is fine, "../x.png" is not.
+        image_path = Path(os.path.normpath(images_dir.absolute() / (row["image"] or "")))
+        if row["image"] and not image_path.is_relative_to(
+            Path(os.path.normpath(images_dir.absolute()))
+        ):
             problems.append(f"line {line}: image {row['image']!r} is outside {images_dir}")
             continue
         if not row["image"] or not image_path.is_file():
@@ -395,7 +400,13 @@ def train(
     import keras
 
     from kerazoo import backbones, distribute
-    from kerazoo.app.demos.common import check_output, choose_weights, fit, plot_history
+    from kerazoo.app.demos.common import (
+        check_output,
+        choose_weights,
+        fit,
+        plot_history,
+        remove_stale_temporaries,
+    )
 
     report = report or (lambda line: None)
     _require_tensorflow()
@@ -442,6 +453,7 @@ def train(
 
     model, history, mae = fit_and_score(tuple(BRANCHES), show_summary=not quiet)
     baseline = float(np.abs(np.median(tr["price"]) - val["price"]).mean())
+    remove_stale_temporaries(out)  # a killed earlier run's half-written model
     atomic_write(out, lambda tmp: model.save(tmp), suffix=".keras")
     summary = {
         "demo": "price",
