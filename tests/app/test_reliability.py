@@ -44,6 +44,7 @@ def _file(path):
         (lambda t: _file(t / "file") / "out", "is a file, not a folder"),
         (lambda t: _file(t / "plain"), "exists and is not a folder"),
         (lambda t: "/proc/kerazoo-out", "cannot write in /proc"),
+        (lambda t: "/proc", "/proc is a mount point: give a folder inside it"),
     ],
 )
 def test_unwritable_out_fails_first_in_one_line(pair, tmp_path, make_out, message):
@@ -84,7 +85,9 @@ def test_outputs_are_one_set_and_user_files_are_kept(pair, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
     # A folder holding something else is not ours to replace.
     (out / "notes.txt").write_text("mine")
-    assert_one_line_error(_stereo(pair, "--out", out), "holds other files (notes.txt)")
+    refused = _stereo(pair, "--out", out)
+    assert_one_line_error(refused, "holds other files (notes.txt)")
+    assert "features" not in refused.stderr  # before the work, not after it
     assert (out / "notes.txt").read_text() == "mine"
 
 

@@ -150,20 +150,28 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
-def check_output(path, param, folder=False):
+def check_output(path, param, folder=False, expected=None):
     """Fails now, not after minutes of work, if `path` cannot be written:
-    a folder (`folder=True`) or a file to create or replace. Creates nothing:
-    the nearest existing folder is probed with a temporary folder, removed at once."""
+    a folder (`folder=True`, an `output_set` that may hold only the names in
+    `expected`) or a file to create or replace. Creates nothing: the folder
+    the write happens in (the parent: sets and files are staged beside their
+    target) is probed with a temporary folder, removed at once."""
     import tempfile
 
     if path is None:
         return
     path = Path(path).absolute()
+    if folder and path.is_symlink():
+        path = Path(os.path.realpath(path))
     if folder and path.exists() and not path.is_dir():
         raise ParameterError(param, f"{path} exists and is not a folder")
     if not folder and path.is_dir():
         raise ParameterError(param, f"{path} is a folder, not a file")
-    probe = path if folder else path.parent
+    if folder and os.path.ismount(path):
+        raise ParameterError(param, f"{path} is a mount point: give a folder inside it")
+    if folder and expected is not None and path.is_dir():
+        _check_only_ours(path, expected, param)
+    probe = path.parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
@@ -174,6 +182,16 @@ def check_output(path, param, folder=False):
         raise ParameterError(
             param, f"{path}: cannot write in {probe} ({e.strerror or e})"
         ) from None
+
+
+def _check_only_ours(folder, expected, param):
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in expected)
+    if foreign:
+        raise ParameterError(
+            param,
+            f"{folder} holds other files ({', '.join(foreign[:3])}): "
+            "give a new or empty folder, or one of earlier results",
+        )
 
 
 @contextlib.contextmanager
@@ -194,13 +212,7 @@ def output_set(out, expected):
     # A rerun keeps the folder's permissions; a new one gets the umask's.
     mode = out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~current_umask()
     if out.exists():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in expected)
-        if foreign:
-            raise ParameterError(
-                "out",
-                f"{out} holds other files ({', '.join(foreign[:3])}): "
-                "give a new or empty folder, or one of earlier results",
-            )
+        _check_only_ours(out, expected, "out")
     lock_path = out.parent / f".{out.name}.lock"
     lock = _lock(lock_path, out)
     try:

@@ -233,7 +233,7 @@ def run(
         upsample_disparity,
     )
 
-    check_output(out, "out", folder=True)
+    check_output(out, "out", folder=True, expected=OUTPUTS + DEPTH_OUTPUTS)
     check_output(save_model, "save_model")
     stages = Stages(progress)
     with stages("read images"):
