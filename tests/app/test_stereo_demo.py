@@ -272,3 +272,21 @@ def test_weights_path_and_save_model(pair_files, tmp_path, generated, weights_en
     np.testing.assert_allclose(
         volume, keras.ops.convert_to_numpy(built([left, right]))[0], atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "pixels, max_disparity",
+    [(512 * 384, 128), (741 * 500, 70), (1155 * 866, 288), (6000 * 4000, 1500),
+     (12000 * 8334, 3000)],
+)  # fmt: skip
+def test_the_matched_size_bounds_the_correlation_volume(pixels, max_disparity):
+    """At most 1 MP, and a volume (pixels x disparities, scaled alike) of at
+    most MAX_VOLUME_BYTES; pairs that fit already are not touched."""
+    matched = stereo.pixels_within_budget(pixels, max_disparity)
+    scale = (matched / pixels) ** 0.5
+    volume = matched * (max_disparity * scale + 1) * 4
+    assert matched <= stereo.MAX_PIXELS and volume <= stereo.MAX_VOLUME_BYTES * 1.001
+    if pixels * (max_disparity + 1) * 4 <= stereo.MAX_VOLUME_BYTES:
+        assert matched == pixels  # the shipped pair and Motorcycle as they are
+    else:
+        assert volume >= 0.99 * stereo.MAX_VOLUME_BYTES  # no smaller than it must be

@@ -20,6 +20,7 @@ import numpy as np
 from kerazoo._io import (
     atomic_write,
     image_header,
+    image_size,
     read_image,
     read_image_rgb,
     resize_image,
@@ -30,6 +31,10 @@ from kerazoo.app.demos.common import check_output, output_set, remove_stale_temp
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
 MAX_PIXELS = 1_000_000  # larger pairs are decoded downscaled to this many pixels
+# ...and further where the correlation volume would exceed this: the peak
+# memory holds two volumes and the features of one strip (under 3 GB, see
+# benchmarks/results/stereo_memory.json).
+MAX_VOLUME_BYTES = 400_000_000
 MIN_SIDE = 71  # Xception's smallest input
 SIMILARITY_SIDE = 224
 # EXIF orientations that turn the stored image by 90 degrees, and their names.
@@ -51,6 +56,27 @@ class Stages:
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
         self.progress(name, self.seconds[name])
+
+
+def pixels_within_budget(pixels, max_disparity_px):
+    """How many pixels a pair of `pixels` is matched at: at most `MAX_PIXELS`,
+    and few enough that its correlation volume (pixels x disparities, both
+    scaled alike) stays under `MAX_VOLUME_BYTES`, which bounds the peak
+    memory: the matching holds two such volumes."""
+    scale = min(1.0, (MAX_PIXELS / pixels) ** 0.5)
+
+    def volume_bytes(s):
+        return pixels * s * s * (max_disparity_px * s + 1) * 4
+
+    low, high = 0.0, scale  # the volume grows with the scale: bisect
+    if volume_bytes(high) > MAX_VOLUME_BYTES:
+        for _ in range(40):
+            middle = (low + high) / 2
+            low, high = (
+                (middle, high) if volume_bytes(middle) <= MAX_VOLUME_BYTES else (low, middle)
+            )
+        scale = low
+    return max(MIN_SIDE * MIN_SIDE, int(pixels * scale * scale))
 
 
 def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
@@ -237,10 +263,14 @@ def run(
     check_output(save_model, "save_model")
     stages = Stages(progress)
     with stages("read images"):
-        left, right, scale, (orig_w, orig_h), orientations = load_pair(left_path, right_path)
+        shown_width, shown_height = image_size(left_path)
+        if max_disparity_px is None:
+            max_disparity_px = max(16, shown_width // 4)
+        pixels = pixels_within_budget(shown_width * shown_height, max_disparity_px)
+        left, right, scale, (orig_w, orig_h), orientations = load_pair(
+            left_path, right_path, max_pixels=pixels
+        )
     height, width = left.shape[:2]
-    if max_disparity_px is None:
-        max_disparity_px = max(16, orig_w // 4)
     if max_disparity_px < 4:
         raise ParameterError("max_disparity_px", f"must be at least 4, received {max_disparity_px}")
     # The same range in pixels of the (possibly downscaled) views matched.
