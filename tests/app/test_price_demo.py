@@ -289,3 +289,18 @@ def test_images_may_be_links_but_names_may_not_leave_the_folder(price_csv, tmp_p
     items, problems = read_items(tmp_path / "items.csv")
     assert len(items["price"]) == len(rows) - 2
     assert problems == [f"line 2: image {rows[1][4]!r} is outside {images}"]
+
+
+def test_a_csv_too_large_to_hold_is_refused_before_any_photo_is_decoded(
+    price_csv, tmp_path, monkeypatch
+):
+    from kerazoo.app.demos import price
+    from kerazoo.errors import InputError
+
+    monkeypatch.setattr(price, "MAX_ROWS", 3)
+    monkeypatch.setattr(price, "load_photo", lambda path: 1 / 0)  # never reached
+    with pytest.raises(InputError, match="rows, over the 3 this demo trains on in memory"):
+        price.read_items(price_csv)
+    monkeypatch.undo()
+    items, _ = price.read_items(price_csv)
+    assert items["image"].dtype == np.uint8  # a quarter of float32's memory
