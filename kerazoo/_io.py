@@ -345,6 +345,15 @@ def load_keras_model(path):
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or weights errors all mean: not a usable model
-        raise InputError(
-            f"{path}: not a loadable .keras model ({' '.join(str(e).split())[:300]})"
-        ) from None
+        raise InputError(f"{path}: not a loadable .keras model ({_root_cause(e)})") from None
+
+
+def _root_cause(error, limit=300) -> str:
+    """The innermost message of an exception chain, on one line: Keras wraps
+    the cause of a failed load in a generic "could not be deserialized"."""
+    seen = set()
+    while id(error) not in seen and (error.__cause__ or error.__context__) is not None:
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:limit]

@@ -159,3 +159,25 @@ def test_the_model_loader_keeps_safe_mode(tmp_path):
     with pytest.raises(InputError, match="safe_mode") as error:
         load_keras_model(tmp_path / "lambda.keras")
     assert "\n" not in str(error.value)
+
+
+def test_a_crafted_model_says_the_cause_not_only_could_not_be_deserialized(tmp_path):
+    """A config naming a layer argument the class does not take: the message
+    says which, not Keras's generic wrapper alone."""
+    import json
+    import zipfile
+
+    import keras
+
+    from kerazoo._io import load_keras_model
+
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][-1]["config"]["no_such_argument"] = 1
+    members["config.json"] = json.dumps(config).encode()
+    _archive(tmp_path / "crafted.keras", members)
+    with pytest.raises(InputError, match="no_such_argument"):
+        load_keras_model(tmp_path / "crafted.keras")

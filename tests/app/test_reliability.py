@@ -374,3 +374,13 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next(tmp_path):
     mine.write_text("keep")
     export._remove_stale_staging(tmp_path / "m.onnx")
     assert not stale.exists() and mine.read_text() == "keep"
+
+
+def test_results_of_a_run_killed_mid_swap_come_back_even_if_the_next_run_fails(pair, tmp_path):
+    hidden = tmp_path / ".out.old-abc"
+    hidden.mkdir()
+    (hidden / "summary.json").write_text('{"earlier": true}')
+    result = _stereo(pair, "--out", tmp_path / "out", "--max-disparity", 1)  # refused
+    assert_one_line_error(result, "--max-disparity: must be at least 4")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"earlier": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

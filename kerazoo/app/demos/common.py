@@ -216,13 +216,7 @@ def output_set(out, expected):
     lock_path = out.parent / f".{out.name}.lock"
     lock = _lock(lock_path, out)
     try:
-        for stale in out.parent.glob(f".{out.name}.old-*"):
-            if not out.exists():  # killed between the two renames: roll back
-                os.rename(stale, out)
-            else:
-                shutil.rmtree(stale, ignore_errors=True)
-        for stale in out.parent.glob(f".{out.name}.new-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        _clean_leftovers(out)
         fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
         try:
             with tracked_temporary(fresh):
@@ -241,6 +235,41 @@ def output_set(out, expected):
     finally:
         # Removed while still held: a run that opened it meanwhile sees that
         # it is gone (`_lock`) and makes its own.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        os.close(lock)
+
+
+def _clean_leftovers(out):
+    """A killed run's leftovers beside `out`: a set killed between its two
+    renames is rolled back (the previous results come back as `out`), the
+    rest removed. The caller holds `out`'s lock."""
+    import shutil
+
+    for stale in out.parent.glob(f".{out.name}.old-*"):
+        if not out.exists():
+            os.rename(stale, out)
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.parent.glob(f".{out.name}.new-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def recover_output_set(out):
+    """Before any work: the previous results of a run killed mid-swap are
+    put back as `out` now, not only once a later run succeeds. Skipped when
+    another run holds `out`."""
+    out = Path(out).absolute()
+    if not out.parent.is_dir() or not any(out.parent.glob(f".{out.name}.old-*")):
+        return
+    lock_path = out.parent / f".{out.name}.lock"
+    try:
+        lock = _lock(lock_path, out)
+    except InputError:
+        return  # another run is writing there: it cleans up itself
+    try:
+        _clean_leftovers(out)
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock_path)
         os.close(lock)

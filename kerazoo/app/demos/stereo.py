@@ -27,7 +27,12 @@ from kerazoo._io import (
     write_json,
     write_npy,
 )
-from kerazoo.app.demos.common import check_output, output_set, remove_stale_temporaries
+from kerazoo.app.demos.common import (
+    check_output,
+    output_set,
+    recover_output_set,
+    remove_stale_temporaries,
+)
 from kerazoo.errors import InputError, ParameterError, WeightsError
 
 MAX_PIXELS = 1_000_000  # larger pairs are decoded downscaled to this many pixels
@@ -259,6 +264,7 @@ def run(
         upsample_disparity,
     )
 
+    recover_output_set(out)
     check_output(out, "out", folder=True, expected=OUTPUTS + DEPTH_OUTPUTS)
     check_output(save_model, "save_model")
     stages = Stages(progress)
