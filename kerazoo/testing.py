@@ -130,6 +130,7 @@ def check_layer(
     """
     if input_shape is None and input_data is None:
         raise ValueError("check_layer needs `input_shape` or `input_data`")
+    # Over 80 lines only for its docstring: each check is a function below.
     kwargs = init_kwargs if callable(init_kwargs) else (lambda: dict(init_kwargs or {}))
     data, multi = _make_inputs(input_shape, input_data, seed)
     x = data if multi else data[0]

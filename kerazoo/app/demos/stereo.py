@@ -257,6 +257,7 @@ def run(
     `warn(message)` of a fallback to weaker weights or a swapped-looking
     pair. `precision` picks the features' dtype policy.
     """
+    # Over 80 lines for its signature and docstring; the work is in helpers.
     import warnings
 
     from kerazoo.stereo import (
