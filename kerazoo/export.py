@@ -60,6 +60,8 @@ REQUIRED_MODULES = {
 # needs views of at least 71 pixels.
 SAMPLE_SIZE = 96
 TOLERANCE = 1e-4
+# The largest input the export is run and checked on (2**28 float32 is 1 GiB).
+MAX_SAMPLE_VALUES = 1 << 28
 
 
 def _check_format(format: str) -> None:
@@ -133,6 +135,13 @@ def sample_inputs(signature, batch: int = 2, seed: int = 0) -> list:
             dtype = np.dtype(spec.dtype)
         except TypeError:  # "string"
             dtype = np.dtype(object)
+        values = int(np.prod(shape, dtype=np.float64))
+        if values > MAX_SAMPLE_VALUES:
+            raise ParameterError(
+                "input_shapes",
+                f"{shape} is {values:,} values per input, over the {MAX_SAMPLE_VALUES:,} an "
+                "export is checked on: give smaller fixed sizes",
+            )
         if dtype.kind in "iu":
             arrays.append(rng.integers(0, 8, shape).astype(dtype))
         elif dtype.kind == "f":
@@ -195,11 +204,17 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
                     verbose=False,
                     input_signature=[_structured(model, signature)],
                 )
+        except MemoryError:
+            raise ExportError(f"not enough memory to export this model to {format}") from None
         except (ImportError, ValueError, TypeError, RuntimeError, NotImplementedError) as e:
             raise ExportError(
                 f"Keras could not export this model to {format} under "
                 f"{keras.backend.backend()}: {_first_line(e)}"
             ) from e
+        except Exception as e:  # TensorFlow's own (a full disk: ResourceExhaustedError)
+            if not type(e).__module__.startswith("tensorflow"):
+                raise
+            raise ExportError(f"writing the {format} export failed: {_first_line(e)}") from e
         difference = None
         if check:
             difference = check_exported(model, staged, format, sample_inputs(signature))

@@ -278,6 +278,14 @@ def _download_or_explain(info, target_dir: Path) -> Path:
         )
     try:
         return _download(info, target_dir)
+    except OSError as e:
+        if e.filename is None or not str(e.filename).startswith(str(target_dir)):
+            raise WeightsNotFoundError(f"downloading {info['url']} failed: {e}") from None
+        # The cache folder refused the file: not a download problem.
+        raise WeightsNotFoundError(
+            f"cannot write {info['file']} into {target_dir} ({e.strerror or e}): set "
+            "KERAS_HOME to a writable folder, or run kerazoo weights import on a copy"
+        ) from None
     except Exception as e:  # get_file raises a bare Exception for URL errors
         reason = " ".join(str(e).split())[:200]
         raise WeightsNotFoundError(

@@ -319,3 +319,32 @@ def test_export_command_bad_input_is_one_line(tmp_path, args, match, monkeypatch
     )
     args = [str(tmp_path / a) if a.endswith((".keras", ".onnx", ".bin")) else a for a in args]
     assert_one_line_error(run_cli("export", *args), match)
+
+
+def test_an_input_too_large_to_check_is_refused_in_one_line(tmp_path):
+    """`--input-shape 1x100000x100000x3` was a MemoryError traceback."""
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    with pytest.raises(ParameterError, match="is 30,000,000,000 values per input, over the"):
+        export.export_model(model, tmp_path / "m.onnx", "onnx", [(1, 100000, 100000, 3)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorflows_own_write_errors_are_one_line(tmp_path, monkeypatch):
+    if "tf_saved_model" not in SUPPORTED:
+        pytest.skip(f"no tf_saved_model export under {BACKEND}")
+    import tensorflow as tf
+
+    model = _image_model(ResidualBlock(4))
+
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(type(model), "export", full)
+    with pytest.raises(
+        ExportError,
+        match="writing the tf_saved_model export failed: "
+        "ResourceExhaustedError: No space left on device",
+    ):
+        export.export_model(model, tmp_path / "served", "tf_saved_model")
+    assert list(tmp_path.iterdir()) == []

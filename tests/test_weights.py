@@ -186,3 +186,15 @@ def test_a_file_written_by_tf_keras_is_read_and_loaded(tmp_path):
     model = backbones.xception(weights=path, input_shape=(71, 71, 3), include_preprocessing=False)
     ref = np.load(tmp_path / "ref.npz")
     np.testing.assert_allclose(model.predict(ref["x"], verbose=0), ref["y"], rtol=1e-3, atol=1e-4)
+
+
+def test_an_unwritable_cache_is_named_not_blamed_on_the_download(weights_env, monkeypatch):
+    def refuse(info, target_dir):
+        raise PermissionError(13, "Permission denied", str(target_dir / ".kerazoo-download-x"))
+
+    monkeypatch.setattr(W, "_download", refuse)
+    with pytest.raises(W.WeightsNotFoundError) as error:
+        W.resolve("xception_notop")
+    message = str(error.value)
+    assert "(Permission denied): set KERAS_HOME to a writable folder" in message
+    assert "downloading" not in message
