@@ -198,3 +198,17 @@ def test_an_unwritable_cache_is_named_not_blamed_on_the_download(weights_env, mo
     message = str(error.value)
     assert "(Permission denied): set KERAS_HOME to a writable folder" in message
     assert "downloading" not in message
+
+
+def test_import_never_replaces_a_different_file_under_the_canonical_name(
+    weights_env, generated, tmp_path
+):
+    src = generated["root"] / generated["files"]["inception_v3_notop"]["file"]
+    occupant = weights_env["cache"] / src.name
+    occupant.parent.mkdir(parents=True, exist_ok=True)
+    occupant.write_bytes(b"the user's own file of that name")
+    with pytest.raises(
+        W.WeightsVerificationError, match="exists and is not the inception_v3_notop release"
+    ):
+        W.import_file(src)
+    assert occupant.read_bytes() == b"the user's own file of that name"

@@ -1,6 +1,7 @@
 """The chapter's demos: shipped weights answer at once and beat their
 baselines; --retrain trains; the table-driven runner returns the model."""
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -178,3 +179,23 @@ def test_inception_image_prints_the_top_5(inception_top, tmp_path, monkeypatch):
     best = np.argsort(scores)[::-1][:5]
     assert [t["label"] for t in s["top5"]] == [f"class_{i}" for i in best]
     np.testing.assert_allclose([t["score"] for t in s["top5"]], scores[best], atol=1e-3)
+
+
+def test_the_pixel_baseline_chooses_its_threshold_on_the_training_pairs_only():
+    """Train pairs say "same below 10"; test pairs would say "same below 100".
+    Fitted on the training pairs, the test accuracy is 0.5; a threshold
+    fitted on the test pairs (a leak) would score 1.0."""
+    from kerazoo.app.demos.chapter import pixel_l1_baseline
+
+    def pairs(same_distance, other_distance, n=40):
+        a = np.zeros((n, 4), "float32")
+        b = a.copy()
+        b[: n // 2, 0] = same_distance  # the "same" pairs
+        b[n // 2 :, 0] = other_distance
+        labels = np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None]
+        return (a, b), labels
+
+    train, train_labels = pairs(5.0, 20.0)
+    test, test_labels = pairs(50.0, 200.0)
+    assert pixel_l1_baseline(train, train_labels, test, test_labels) == 0.5
+    assert pixel_l1_baseline(test, test_labels, test, test_labels) == 1.0
