@@ -196,7 +196,10 @@ def export_model(model, path, format: str, input_shapes=None, check: bool = True
         try:
             # One argument, shaped like the model's inputs (the exporters
             # trace model(inputs)).
-            with warnings.catch_warnings():  # the exporters' own deprecation notices
+            # The exporters' own deprecation notices, and the LiteRT
+            # converter's C++ "Ignored output_format" lines.
+            quiet = _native_stderr_silenced() if format == "litert" else contextlib.nullcontext()
+            with warnings.catch_warnings(), quiet:
                 warnings.simplefilter("ignore")
                 model.export(
                     str(staged),
@@ -321,20 +324,41 @@ def run_exported(model, path, format: str, inputs) -> list:
         outputs = loaded.serve(_structured(model, inputs))
         return [np.asarray(o) for o in tf.nest.flatten(outputs)]
     if format == "litert":
-        interpreter = _litert_interpreter(path)
-        details = interpreter.get_input_details()
-        for d, x in zip(details, inputs):
-            interpreter.resize_tensor_input(d["index"], x.shape)
-        interpreter.allocate_tensors()
-        for d, x in zip(details, inputs):
-            interpreter.set_tensor(d["index"], x)
-        interpreter.invoke()
+        # The runtime's C++ INFO line ("Created TensorFlow Lite XNNPACK
+        # delegate") would bury the command's one-line result.
+        with _native_stderr_silenced():
+            interpreter = _litert_interpreter(path)
+            details = interpreter.get_input_details()
+            for d, x in zip(details, inputs):
+                interpreter.resize_tensor_input(d["index"], x.shape)
+            interpreter.allocate_tensors()
+            for d, x in zip(details, inputs):
+                interpreter.set_tensor(d["index"], x)
+            interpreter.invoke()
         # Output tensors are listed by index, which follows the model's order.
         outs = sorted(interpreter.get_output_details(), key=lambda d: d["index"])
         return [interpreter.get_tensor(d["index"]) for d in outs]
     raise ParameterError(
         "format", f"must be one of {', '.join(EXPORT_FORMATS)}, received {format!r}"
     )
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null for native code's logging; Python's
+    own errors still raise."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _litert_interpreter(path):

@@ -384,3 +384,24 @@ def test_results_of_a_run_killed_mid_swap_come_back_even_if_the_next_run_fails(p
     assert_one_line_error(result, "--max-disparity: must be at least 4")
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"earlier": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_keras_is_imported_is_one_line():
+    """The line used to be lost: stderr is sent to a log while TensorFlow
+    starts (its C++ start-up noise)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kerazoo", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
+    time.sleep(1.5)  # kerazoo's own modules are in; Keras and TensorFlow take seconds
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the import finished before the interrupt on this machine")
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().splitlines()[-1] == "kerazoo: interrupted"
+    assert "Traceback" not in stderr
