@@ -142,12 +142,12 @@ def test_swapped_views_warn_and_keep_the_result():
         swapped = _matcher().compute(right, left)
     assert swapped.views_look_swapped and swapped.valid_fraction < 0.5
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the proper order warns of nothing
+        warnings.simplefilter("error", UserWarning)  # the proper order: no warning
         assert not _matcher().compute(left, right).views_look_swapped
     # A hard pair the exchange does not help is not called swapped.
     noise = np.random.default_rng(1).integers(0, 256, (2, 96, 128, 3), np.uint8)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         assert not _matcher().compute(noise[0], noise[1]).views_look_swapped
 
 
