@@ -265,6 +265,23 @@ class StereoMatcher:
         """`(disparity, valid)` from a correlation volume of the prepared
         views `left` and `right`, in the volume's pixels. `overwrite` lets
         the volume's memory hold the costs (one volume less at the peak)."""
+        disparity, valid = self._checked_disparity(scores, left, right, overwrite)
+        if self.fill:
+            by_color = self.fill_color_per_px is not None
+            disparity = matching.median3(
+                matching.fill_occlusions(
+                    disparity,
+                    image=left if by_color else None,
+                    edge_px=self.fill_edge_px,
+                    behind_both_px=self.fill_behind_both_px,
+                    color_per_px=self.fill_color_per_px if by_color else 0.0,
+                )
+            )
+        return disparity, valid
+
+    def _checked_disparity(self, scores, left, right, overwrite):
+        """The matching before the fill: the disparity, NaN where it failed
+        the left-right check or was a speckle, and where it did not."""
         if not self._kernels_ready:
             _kernels.warm_up(lambda message: self.progress(message, None))
             self._kernels_ready = True
@@ -298,19 +315,7 @@ class StereoMatcher:
         valid = (xr >= self.border_margin_px) & (np.abs(d - back) <= self.lr_tolerance_px)
         disparity = np.where(valid, disparity, np.nan).astype(np.float32)
         disparity = matching.remove_speckles(disparity, self.speckle_size, self.speckle_step_px)
-        valid = np.isfinite(disparity)
-        if self.fill:
-            by_color = self.fill_color_per_px is not None
-            disparity = matching.median3(
-                matching.fill_occlusions(
-                    disparity,
-                    image=left if by_color else None,
-                    edge_px=self.fill_edge_px,
-                    behind_both_px=self.fill_behind_both_px,
-                    color_per_px=self.fill_color_per_px if by_color else 0.0,
-                )
-            )
-        return disparity, valid
+        return disparity, np.isfinite(disparity)
 
     # --------------------------------------------------------------- compute
 
@@ -375,11 +380,7 @@ class StereoMatcher:
     def _looks_swapped(self, left, right, max_disparity, valid_fraction):
         # Exchanged, a swapped pair is a proper one again.
         scores = self.correlate(right, left, max_disparity)
-        fill, self.fill = self.fill, False
-        try:
-            _, valid = self.match(scores, right, left, overwrite=True)
-        finally:
-            self.fill = fill
+        _, valid = self._checked_disparity(scores, right, left, overwrite=True)
         return bool(valid.mean() > max(2 * valid_fraction, SWAP_CHECK_BELOW))
 
 

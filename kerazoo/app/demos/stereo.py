@@ -20,7 +20,6 @@ import numpy as np
 from kerazoo._io import (
     atomic_write,
     image_header,
-    image_size,
     read_image,
     read_image_rgb,
     resize_image,
@@ -84,10 +83,16 @@ def pixels_within_budget(pixels, max_disparity_px):
     return max(MIN_SIDE * MIN_SIDE, int(pixels * scale * scale))
 
 
-def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
+def default_max_disparity(width):
+    """The disparity range searched by default: a quarter of the width."""
+    return max(16, width // 4)
+
+
+def load_pair(left_path, right_path, max_pixels=MAX_PIXELS, max_disparity_px=None):
     """Both views as arrays on their own scale (`read_image`: uint8, or
     float32 for deeper images), upright by their EXIF orientation, checked
-    and, above `max_pixels`, decoded downscaled.
+    and, above `max_pixels` or the correlation volume's budget at
+    `max_disparity_px` (default: `default_max_disparity`), decoded downscaled.
 
     Returns `(left, right, scale, original_size, orientations)`: `scale` <= 1
     is the factor applied, `original_size` the upright `(width, height)`,
@@ -113,6 +118,10 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS):
             f"images of {width}x{height} are too small for Xception "
             f"(each side must be at least {MIN_SIDE} pixels)"
         )
+    if max_disparity_px is None:
+        max_disparity_px = default_max_disparity(width)
+    # Also few enough pixels that the correlation volume fits its budget.
+    max_pixels = min(max_pixels, pixels_within_budget(height * width, max_disparity_px))
     scale, target = 1.0, None
     if height * width > max_pixels:
         scale = (max_pixels / (height * width)) ** 0.5
@@ -270,13 +279,11 @@ def run(
     check_output(save_model, "save_model")
     stages = Stages(progress)
     with stages("read images"):
-        shown_width, shown_height = image_size(left_path)
-        if max_disparity_px is None:
-            max_disparity_px = max(16, shown_width // 4)
-        pixels = pixels_within_budget(shown_width * shown_height, max_disparity_px)
         left, right, scale, (orig_w, orig_h), orientations = load_pair(
-            left_path, right_path, max_pixels=pixels
+            left_path, right_path, max_disparity_px=max_disparity_px
         )
+    if max_disparity_px is None:
+        max_disparity_px = default_max_disparity(orig_w)
     height, width = left.shape[:2]
     if max_disparity_px < 4:
         raise ParameterError("max_disparity_px", f"must be at least 4, received {max_disparity_px}")
