@@ -28,7 +28,7 @@ STEM_CONVOLUTIONS = (
 MIN_SIDE = 16  # the smallest side matched: the stem sees 7 px around a pixel
 HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
 # Features are computed on strips of about this many rows: they bound the
-# working memory, and larger ones were no faster (slower under JAX and torch).
+# working memory, and larger strips do not run faster on any backend.
 STRIP_ROWS = 64
 RANDOM_SEED = 1337  # untrained (random) stems are reproducible
 
