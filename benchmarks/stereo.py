@@ -10,8 +10,9 @@ right view (the shipped pair's file leaves it unknown).
 
 Methods, each as its users run it:
 - kerazoo: `kerazoo.stereo.StereoMatcher` with its defaults (stereo-trained
-  stem, BatchNormalization folded, `auto` precision: mixed_bfloat16 under
-  TensorFlow on a CPU with bfloat16; SGM, left-right check), unfilled; also
+  stem, BatchNormalization folded, run by ONNX Runtime in float32; SGM,
+  left-right check), unfilled; again with the Keras runtime (its `auto`
+  precision: mixed_bfloat16 under TensorFlow on a CPU with bfloat16); and
   with random weights, to show what the training brings.
 - SGBM (usual): OpenCV's StereoSGBM as its sample (samples/python/stereo_match.py)
   sets it up: P1 = 8*3*b^2, P2 = 32*3*b^2, uniqueness 10, speckle filter
@@ -184,16 +185,16 @@ def best_sgbm_grid():
 _MATCHERS = {}
 
 
-def kerazoo(pair, weights):
+def kerazoo(pair, weights, runtime="auto"):
     """`StereoMatcher` as a user runs it (its default precision), unfilled:
     the same fill densifies every method below."""
     from kerazoo.stereo import StereoMatcher
 
-    if weights not in _MATCHERS:  # built once: a user keeps one matcher
-        _MATCHERS[weights] = StereoMatcher(
-            weights, fill=False, max_pixels=None, check_swapped=False
+    if (weights, runtime) not in _MATCHERS:  # built once: a user keeps one matcher
+        _MATCHERS[weights, runtime] = StereoMatcher(
+            weights, fill=False, max_pixels=None, check_swapped=False, runtime=runtime
         )
-    matcher = _MATCHERS[weights]
+    matcher = _MATCHERS[weights, runtime]
     matcher.max_disparity = pair.max_disparity
     start = time.perf_counter()
     result = matcher.compute(pair.left, pair.right)
@@ -214,7 +215,7 @@ import json, os, sys, time
 import numpy as np
 from kerazoo.app.demos.stereo_data import motorcycle
 from kerazoo.stereo import StereoMatcher, prepare_pair
-from kerazoo.stereo.stem import build_matching_model, correlate_in_strips
+from kerazoo.stereo.stem import build_matching_model, correlate_in_strips, keras_volume_of
 pair = motorcycle()
 precision = "float32" if sys.argv[1] == "unfolded" else sys.argv[1]
 matcher = StereoMatcher(max_disparity=pair.max_disparity, precision=precision)
@@ -227,7 +228,7 @@ out = {}
 features, matching = [], []
 for call in range(4):  # strips, compiled once
     start = time.perf_counter()
-    volume = correlate_in_strips(model, left, right)
+    volume = correlate_in_strips(keras_volume_of(model), left, right)
     features.append(time.perf_counter() - start)
 for call in range(4):  # the first loads the compiled kernels
     scores = volume.copy()
@@ -415,6 +416,7 @@ def main():
     print(f"SGBM grid on the tuning pairs: best block {block}, {mode_name}", file=sys.stderr)
     methods = {
         "kerazoo (stereo-trained)": lambda p: kerazoo(p, "stereo"),
+        "kerazoo (stereo-trained, Keras runtime)": lambda p: kerazoo(p, "stereo", "keras"),
         "kerazoo (random weights)": lambda p: kerazoo(p, None),
         "SGBM (usual)": lambda p: sgbm(p),
         f"SGBM (best of grid: block {block}, {mode_name})": lambda p: sgbm(p, block, mode),

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 KINDS = ("layer", "backbone")
@@ -133,6 +135,47 @@ def list_entries(kind: str | None = None, pretrained: bool = False) -> list[Entr
         if (kind is None or e.kind == kind) and (not pretrained or e.weights)
     ]
     return sorted(entries, key=lambda e: (KINDS.index(e.kind), e.name))
+
+
+# The registry's entries as data, so that `kerazoo list` answers without
+# importing Keras (which registering them needs); `tests/test_registry.py`
+# checks that it matches the live registry, `write_index` rewrites it.
+INDEX = Path(__file__).with_name("registry_index.json")
+
+
+def _static(entry: Entry) -> dict:
+    return {
+        "name": entry.name,
+        "kind": entry.kind,
+        "summary": entry.summary,
+        "weights": [dataclasses.asdict(w) for w in entry.weights],
+        "pyramid": entry.pyramid,
+    }
+
+
+def live_index() -> list[dict]:
+    """Every registered entry as `INDEX` stores it (imports Keras)."""
+    return [_static(e) for e in list_entries()]
+
+
+def write_index(path=INDEX) -> Path:
+    """Rewrites `INDEX` from the live registry (after adding an entry)."""
+    Path(path).write_text(json.dumps(live_index(), indent=2) + "\n")
+    return Path(path)
+
+
+def describe(kind: str | None = None, pretrained: bool = False) -> list[dict]:
+    """`[entry.as_dict() for entry in list_entries(kind, pretrained)]`, read
+    from `INDEX` without importing Keras: the weights' availability is looked
+    up now, as `as_dict` does."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}, received: kind={kind!r}")
+    rows = []
+    for row in json.loads(INDEX.read_text()):
+        if (kind is None or row["kind"] == kind) and (not pretrained or row["weights"]):
+            weights = [PretrainedWeights(**w).as_dict() for w in row["weights"]]
+            rows.append({**row, "weights": weights})
+    return rows
 
 
 def get(name: str) -> Entry:

@@ -15,13 +15,18 @@ import warnings
 
 import numpy as np
 
-from kerazoo.errors import InputError, ParameterError
+from kerazoo.errors import InputError, ParameterError, WeightsError
+from kerazoo.options import STEREO_PRECISIONS
 from kerazoo.stereo import _kernels, matching
 from kerazoo.stereo import stem as stem_lib
+from kerazoo.stereo.onnx_features import OnnxFeatures, onnxruntime_available
 
 # A pair keeping fewer left-right consistent pixels than this is matched
 # again with its views exchanged, to tell a swapped pair from a hard one.
 SWAP_CHECK_BELOW = 0.5
+# What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
+# start) or "keras" (the reference: any weights, precision and backend).
+RUNTIMES = ("auto", "keras", "onnx")
 
 
 @dataclasses.dataclass
@@ -98,6 +103,7 @@ _SETTINGS = {
         _optional(lambda v: _is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
     ),
+    "runtime": (lambda v: v in RUNTIMES, f"one of {', '.join(map(repr, RUNTIMES))}"),
     "progress": (_optional(callable), "None or a callable (stage, seconds)"),
 }
 
@@ -156,14 +162,22 @@ class StereoMatcher:
             `fill_color_per_px=None`: by distance alone, the image unused).
         check_swapped: match a pair that keeps under half its pixels again
             with its views exchanged, and warn if that is far better.
+        runtime: what runs the network: `"keras"` (any weights and
+            precision, on Keras's backend), `"onnx"` (the shipped stereo
+            weights in float32 by ONNX Runtime, without importing Keras: the
+            same map, seconds sooner in a fresh process) or `"auto"` (ONNX
+            where it can run the weights and precision asked for and ONNX
+            Runtime is installed, else Keras).
         progress: `progress(stage, seconds)` hears when a stage starts
             (`seconds` None) and ends; also `(COMPILING, None)` while the
             kernels compile on a first run.
 
     Attributes:
-        stem: the shared network as trained (a `keras.Model`, float32).
-        features: the network it runs: BatchNormalization folded into the
-            convolutions, in `policy`.
+        runtime: `"keras"` or `"onnx"`, the one that runs.
+        stem: the shared network as trained (a `keras.Model`, float32;
+            loaded on first use under the ONNX runtime).
+        features: the Keras network the Keras runtime runs: BatchNormalization
+            folded into the convolutions, in `policy`.
         policy: the features' dtype policy.
         weights_label: which weights the stem holds.
 
@@ -207,6 +221,7 @@ class StereoMatcher:
         fill_behind_both_px=1.0,
         fill_color_per_px=2.0,
         check_swapped=True,
+        runtime="auto",
         progress=None,
     ):
         _validate(locals())
@@ -220,16 +235,41 @@ class StereoMatcher:
         self.fill_edge_px, self.fill_behind_both_px = int(fill_edge_px), fill_behind_both_px
         self.fill_color_per_px = fill_color_per_px
         self.progress = progress or (lambda stage, seconds: None)
-        self.policy = stem_lib.feature_policy(precision)
         if not (weights is None or isinstance(weights, str) or hasattr(weights, "__fspath__")):
             raise ParameterError(
                 "weights", f"must be 'stereo', 'imagenet', None or a path, received {weights!r}"
             )
-        self.stem, self.weights_label = stem_lib.load_stem(weights)
-        # For inference: BatchNormalization folded into the convolutions.
-        self.features = stem_lib.fold_batch_norm(self.stem, self.policy)
+        if precision not in STEREO_PRECISIONS:
+            raise ParameterError(
+                "precision",
+                f"must be one of {', '.join(STEREO_PRECISIONS)}, received {precision!r}",
+            )
+        self._weights, self._onnx = weights, None
+        if choose_runtime(runtime, weights, precision) == "onnx":
+            self._onnx = OnnxFeatures()
+        self.runtime = "keras" if self._onnx is None else "onnx"
+        if self._onnx is None:
+            self.policy = stem_lib.feature_policy(precision)
+            self._stem, self.weights_label = stem_lib.load_stem(weights)
+            # For inference: BatchNormalization folded into the convolutions.
+            self._features = stem_lib.fold_batch_norm(self._stem, self.policy)
+        else:
+            self.policy, self.weights_label = "float32", "stereo-trained"
+            self._stem = self._features = None
         self._models = {}  # max disparity -> matching model (compiled once per frame size)
         self._kernels_ready = False
+
+    @property
+    def stem(self):
+        if self._stem is None:
+            self._stem = stem_lib.load_stem(self._weights)[0]
+        return self._stem
+
+    @property
+    def features(self):
+        if self._features is None:
+            self._features = stem_lib.fold_batch_norm(self.stem, self.policy)
+        return self._features
 
     # ---------------------------------------------------------------- steps
 
@@ -259,7 +299,27 @@ class StereoMatcher:
         """The cosine correlation `(h, w, max_disparity + 1)` of two prepared
         views (`prepare_pair`), computed in row strips."""
         max_disparity = max_disparity or self.max_disparity_for(left.shape[1])
-        return stem_lib.correlate_in_strips(self.matching_model(max_disparity), left, right)
+        if self._onnx is None:
+            volume_of = stem_lib.keras_volume_of(self.matching_model(max_disparity))
+        else:
+            self._warm_up_kernels()
+
+            def volume_of(left_rows, right_rows):
+                features = unit_features(self._onnx(np.stack([left_rows, right_rows])))
+                return _kernels.cosine_correlation(features[0], features[1], max_disparity)
+
+        return stem_lib.correlate_in_strips(volume_of, left, right)
+
+    def features_of(self, image):
+        """The network's `(h, w, 128)` features of one prepared view."""
+        if self._onnx is not None:
+            return self._onnx(image[None])[0]
+        return np.asarray(self.features.predict_on_batch(image[None] / 127.5 - 1.0))[0]
+
+    def _warm_up_kernels(self):
+        if not self._kernels_ready:
+            _kernels.warm_up(lambda message: self.progress(message, None))
+            self._kernels_ready = True
 
     def match(self, scores, left, right, overwrite=False):
         """`(disparity, valid)` from a correlation volume of the prepared
@@ -282,9 +342,7 @@ class StereoMatcher:
     def _checked_disparity(self, scores, left, right, overwrite):
         """The matching before the fill: the disparity, NaN where it failed
         the left-right check or was a speckle, and where it did not."""
-        if not self._kernels_ready:
-            _kernels.warm_up(lambda message: self.progress(message, None))
-            self._kernels_ready = True
+        self._warm_up_kernels()
         volume = scores.astype(np.float32, copy=not overwrite)
         matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
         cost = np.subtract(1.0, volume, out=volume)
@@ -436,6 +494,42 @@ def prepare_pair(left, right):
     return tuple(
         np.ascontiguousarray(np.clip(v.astype(np.float32) * factor, 0, 255)) for v in views
     )
+
+
+def choose_runtime(runtime, weights="stereo", precision="auto"):
+    """`"onnx"` or `"keras"`: what `StereoMatcher(weights, runtime=...,
+    precision=...)` runs its network with (see its `runtime`). With
+    `"auto"`, a shipped ONNX graph that fails its sha256 check is passed
+    over for Keras, with a warning."""
+    from kerazoo import weights as weights_lib
+    from kerazoo.stereo.onnx_features import FEATURES_ONNX
+
+    if runtime not in RUNTIMES:
+        raise ParameterError("runtime", f"must be {_SETTINGS['runtime'][1]}, received {runtime!r}")
+    onnx_can_run = weights == "stereo" and precision in ("auto", "float32")
+    if runtime == "onnx" and not onnx_can_run:
+        raise ParameterError(
+            "runtime",
+            "'onnx' runs the shipped stereo weights in float32 only, received "
+            f"weights={weights!r}, precision={precision!r} (use runtime='keras')",
+        )
+    if runtime != "auto":
+        return runtime
+    if not (onnx_can_run and onnxruntime_available()):
+        return "keras"
+    try:
+        weights_lib.resolve(FEATURES_ONNX, download=False)
+    except WeightsError as e:
+        warnings.warn(f"{e}: running the network with Keras", UserWarning, stacklevel=3)
+        return "keras"
+    return "onnx"
+
+
+def unit_features(features):
+    """Feature vectors with their mean over channels removed, scaled to unit
+    length: what `CorrelationVolume(normalize=True)` correlates."""
+    centred = features - features.mean(axis=-1, keepdims=True)
+    return centred / np.sqrt(np.square(centred).sum(axis=-1, keepdims=True) + 1e-6)
 
 
 def upsample_disparity(disparity, height, width, stride, offset=0.0):

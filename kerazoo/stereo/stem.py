@@ -275,13 +275,15 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
     return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
 
 
-def correlate_in_strips(matching, left, right, rows=None):
-    """`matching`'s volume for a whole (h, w, 3) pair, computed on horizontal
-    strips of `rows` rows (default: about `STRIP_ROWS`, evened out over the
-    height), each with `HALO_ROWS` more above and below, so the features of
-    only one strip are in memory at a time.
+def correlate_in_strips(volume_of, left, right, rows=None):
+    """The correlation volume of a whole (h, w, 3) pair, computed on
+    horizontal strips of `rows` rows (default: about `STRIP_ROWS`, evened out
+    over the height), each with `HALO_ROWS` more above and below, so the
+    features of only one strip are in memory at a time. `volume_of(left,
+    right)` maps one window of each view to its `(rows, w, D + 1)` volume
+    (a Keras matching model's, or ONNX Runtime's features correlated).
 
-    Every window has the same height (the last one starts higher), so the
+    Every window has the same height (the last one starts higher), so a
     model compiles once per frame size, not per strip; the windows are
     even-sized, which keeps the atrous stem's pixel phases exact.
     """
@@ -294,13 +296,20 @@ def correlate_in_strips(matching, left, right, rows=None):
     volume = None
     for top in range(0, height, rows):
         low = min(max(0, top - HALO_ROWS), height - window)
-        # predict_on_batch runs the compiled function, not an eager call.
-        strip = matching.predict_on_batch(
-            [left[None, low : low + window], right[None, low : low + window]]
-        )
-        strip = np.asarray(strip)[0]
+        strip = volume_of(left[low : low + window], right[low : low + window])
         if volume is None:
             volume = np.empty((height,) + strip.shape[1:], np.float32)
         keep = min(rows, height - top)
         volume[top : top + keep] = strip[top - low : top - low + keep]
     return volume
+
+
+def keras_volume_of(matching):
+    """`correlate_in_strips`'s `volume_of` for a Keras matching model
+    (`build_matching_model`)."""
+
+    def volume_of(left, right):
+        # predict_on_batch runs the compiled function, not an eager call.
+        return np.asarray(matching.predict_on_batch([left[None], right[None]]))[0]
+
+    return volume_of

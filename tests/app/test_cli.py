@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -155,8 +156,11 @@ def test_a_backend_that_cannot_start_is_one_line(backend, message, tmp_path):
         "KERAS_BACKEND": backend,
         "PYTHONPATH": str(hide) if backend == "torch" else "",
     }
+    # A command that needs Keras (`list` answers without it).
+    data = Path(__file__).resolve().parents[2] / "demos" / "data"
+    command = ["demo", "stereo", data / "left.png", data / "right.png", "--runtime", "keras"]
     result = subprocess.run(
-        [sys.executable, "-m", "kerazoo", "list"],
+        [sys.executable, "-m", "kerazoo", *map(str, command), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -112,11 +112,13 @@ def test_bfloat16_features_give_the_float32_map(pair_files, tmp_path):
 
 def test_auto_says_loudly_when_it_falls_back(pair_files, tmp_path, monkeypatch):
     """Stereo weights that fail their hash (here: a manifest that expects
-    another), no ImageNet file: `auto` warns twice and runs untrained."""
+    others, for the Keras file and the ONNX graph), no ImageNet file: `auto`
+    warns and runs untrained."""
     from kerazoo import weights as W
 
     files = W.load_manifest()
     files["stereo_xception_stem"]["hash"] = "0" * 64
+    files["stereo_xception_stem_onnx"]["hash"] = "0" * 64
     offline_manifest(monkeypatch, tmp_path, files)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     root, _ = pair_files

@@ -24,9 +24,11 @@ from kerazoo.stereo.stem import (
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
+# The Keras runtime: these tests check the network on every backend (the
+# ONNX runtime's own tests are in test_runtimes.py).
 @functools.cache
 def _features(weights="stereo"):
-    return StereoMatcher(weights, check_swapped=False)
+    return StereoMatcher(weights, check_swapped=False, runtime="keras")
 
 
 def _volume(left, right, max_disparity, weights="stereo"):
@@ -35,11 +37,13 @@ def _volume(left, right, max_disparity, weights="stereo"):
 
 
 def _matcher(**settings):
-    return StereoMatcher(check_swapped=False, **settings)
+    return StereoMatcher(check_swapped=False, runtime="keras", **settings)
 
 
 def _match(left, right, max_disparity, weights="stereo"):
-    result = StereoMatcher(weights, max_disparity, check_swapped=False).compute(left, right)
+    result = StereoMatcher(weights, max_disparity, check_swapped=False, runtime="keras").compute(
+        left, right
+    )
     return result.disparity, None
 
 
@@ -406,7 +410,7 @@ def test_strips_give_the_whole_image_volume():
     model = build_matching_model(10, stem=stem_lib.load_stem("stereo")[0])
     left, right = pair.left.astype("float32"), pair.right.astype("float32")
     whole = keras.ops.convert_to_numpy(model([left[None], right[None]]))[0]
-    strips = stem_lib.correlate_in_strips(model, left, right, rows=16)
+    strips = stem_lib.correlate_in_strips(stem_lib.keras_volume_of(model), left, right, rows=16)
     np.testing.assert_allclose(strips, whole, atol=1e-4)
 
 

@@ -150,11 +150,14 @@ def _emit(data, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
 
-def _run_demo(fn, as_json):
-    """Runs `fn(quiet)`: bad input -> one line and exit 2; --json keeps stdout pure JSON."""
+def _run_demo(fn, as_json, keras=True):
+    """Runs `fn(quiet)`: bad input -> one line and exit 2; --json keeps stdout
+    pure JSON. With `keras` False, `fn` imports Keras itself if it needs it
+    (`import_kerazoo`)."""
     import contextlib
 
-    import_kerazoo()
+    if keras:
+        import_kerazoo()
     from kerazoo.errors import KerazooError
 
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kerazoo import options
-from kerazoo.app.cli._base import _emit, _run_demo, cli
+from kerazoo.app.cli._base import _emit, _run_demo, cli, import_kerazoo
 
 
 @cli.group()
@@ -91,6 +91,15 @@ def demo():
     help="The features' dtype policy; auto: mixed_bfloat16 under TensorFlow and "
     "torch on a CPU with bfloat16 instructions, float32 elsewhere.",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "keras", "onnx"]),
+    default="auto",
+    show_default=True,
+    help="What runs the network: onnx (ONNX Runtime, the shipped weights in "
+    "float32; starts without importing Keras), keras (any weights and "
+    "precision), auto (onnx where it can).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo_stereo(
     left,
@@ -106,6 +115,7 @@ def demo_stereo(
     save_model,
     full_resolution,
     precision,
+    runtime,
     as_json,
 ):
     """Disparity map (and depth) of a rectified stereo pair (7.160).
@@ -132,6 +142,12 @@ def demo_stereo(
     def run(quiet):
         from kerazoo.app.demos import stereo
         from kerazoo.stereo import COMPILING, Calibration, read_middlebury_calibration
+        from kerazoo.stereo.matcher import choose_runtime
+
+        wanted = {"auto": "stereo", "none": None}.get(weights, weights)
+        chosen = choose_runtime(runtime, wanted, precision)
+        if chosen == "keras" or save_model:
+            import_kerazoo()  # the backend's start-up log silenced
 
         calibration = None
         if calib is not None:
@@ -160,12 +176,13 @@ def demo_stereo(
             full_resolution=full_resolution,
             precision=precision,
             calibration=calibration,
+            runtime=chosen,
         )
 
-    summary = _run_demo(run, as_json)
+    summary = _run_demo(run, as_json, keras=False)
     d = summary["disparity"]
     text = (
-        f"weights: {summary['weights']} ({summary['precision']})   "
+        f"weights: {summary['weights']} ({summary['precision']}, {summary['runtime']})   "
         f"view similarity: {summary['similarity']:.3f}\n"
         f"disparity (px): min {d['min']}  median {d['median']}  max {d['max']}  "
         f"kept (left-right consistent, no speckle) {d['valid_fraction']:.1%}\n"

@@ -7,7 +7,7 @@ import fnmatch
 import click
 
 from kerazoo import registry
-from kerazoo.app.cli._base import DEMOS, _emit, cli, import_kerazoo
+from kerazoo.app.cli._base import DEMOS, _emit, cli
 
 
 @cli.command("list")
@@ -23,10 +23,9 @@ from kerazoo.app.cli._base import DEMOS, _emit, cli, import_kerazoo
 def list_cmd(pattern, kind, pretrained, as_json):
     """List kerazoo's layers, backbones and demos; PATTERN filters names
     (shell-style: '*xception*')."""
-    import_kerazoo()
     entries = []
     if kind != "demo":
-        entries = [e.as_dict() for e in registry.list_entries(kind, pretrained=pretrained)]
+        entries = registry.describe(kind, pretrained=pretrained)  # without importing Keras
     if kind in (None, "demo") and not pretrained:
         entries += [
             {"name": name, "kind": "demo", "summary": f"{section}: {summary}", "weights": []}

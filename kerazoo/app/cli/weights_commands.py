@@ -20,17 +20,23 @@ def weights():
     """
 
 
-def _weights_call(fn, as_json=False):
+def _weights_call(fn, as_json=False, keras=False):
     """Runs `fn(kerazoo.weights)`; with --json, what it prints (a download's
-    progress) goes to stderr so that stdout is pure JSON."""
+    progress) goes to stderr so that stdout is pure JSON. Only a download
+    needs Keras (`keras=True`): listing, verifying and importing files start
+    at once."""
     import contextlib
 
-    kerazoo = import_kerazoo()
+    from kerazoo import weights as weights_lib
+    from kerazoo.errors import KerazooError
+
+    if keras:
+        import_kerazoo()
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
         with redirect:
-            return fn(kerazoo.weights)
-    except (kerazoo.errors.KerazooError, OSError) as e:
+            return fn(weights_lib)
+    except (KerazooError, OSError) as e:
         raise _user_error(e) from None
 
 
@@ -62,7 +68,7 @@ def weights_list(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def weights_fetch(name, target_dir, as_json):
     """Download NAME, verify its hash, then rename it into place."""
-    path = _weights_call(lambda w: w.fetch(name, target_dir), as_json)
+    path = _weights_call(lambda w: w.fetch(name, target_dir), as_json, keras=True)
     _emit(
         {"name": name, "path": str(path), "verified": True}, as_json, f"{name}: {path} (verified)"
     )

@@ -235,7 +235,8 @@ def digit_pairs(n, seed, split):
         from sklearn.datasets import load_digits
     except ImportError:
         raise InputError(
-            "the similarity demo reads scikit-learn's bundled digits: pip install scikit-learn"
+            "the similarity demo reads scikit-learn's bundled digits: "
+            "pip install 'kerazoo[demos]'"
         ) from None
     digits = load_digits()
     images = (digits.images / 16.0).astype("float32")

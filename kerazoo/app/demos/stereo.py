@@ -130,12 +130,13 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS, max_disparity_px=Non
     return left, right, scale, (width, height), orientations
 
 
-def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, warn=None):
+def stereo_matcher(
+    weights, max_disparity_px, fill, precision, progress=None, warn=None, runtime="auto"
+):
     """The library's matcher for the command's `--weights` choice: `auto`
     (the shipped stereo-trained weights, else ImageNet's if on this machine,
     else random, each fallback said through `warn`), `stereo`, `imagenet`,
-    `none` or a path."""
-    from kerazoo import backbones
+    `none` or a path; `runtime` as `StereoMatcher`'s (a fallback runs Keras)."""
     from kerazoo import weights as weights_lib
     from kerazoo.stereo import StereoMatcher
 
@@ -147,6 +148,7 @@ def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, wa
             precision=precision,
             max_pixels=None,
             check_swapped=True,
+            runtime=runtime if choice == "stereo" else "keras",
             progress=progress,
         )
 
@@ -157,6 +159,8 @@ def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, wa
     except WeightsError as e:
         if warn:
             warn(f"WARNING: the stereo-trained weights are not usable ({e}); trying ImageNet's")
+    from kerazoo import backbones
+
     try:
         path = weights_lib.resolve(backbones.weights_file("xception"), download=False)
     except WeightsError as e:
@@ -171,18 +175,25 @@ def stereo_matcher(weights, max_disparity_px, fill, precision, progress=None, wa
     return result
 
 
-def similarity_of(stem, left, right):
-    """The cosine of the two views' globally pooled stem features, on copies
-    downscaled to `SIMILARITY_SIDE`."""
-    import keras
-
-    from kerazoo.app.models.stereo import build_similarity_model
-
+def similarity_of(matcher, left, right):
+    """The cosine of the two views' globally pooled features (the matcher's
+    shared network), on copies downscaled to `SIMILARITY_SIDE`: under Keras
+    by the demo's similarity model, which shares the matcher's stem; under
+    ONNX Runtime the same arithmetic in numpy."""
     height, width = left.shape[:2]
     side = SIMILARITY_SIDE / max(height, width)
     small_h, small_w = max(MIN_SIDE, int(height * side)), max(MIN_SIDE, int(width * side))
-    small = [resize_image(view, small_h, small_w)[None] for view in (left, right)]
-    return float(keras.ops.convert_to_numpy(build_similarity_model(stem)(small))[0, 0])
+    small = [resize_image(view, small_h, small_w) for view in (left, right)]
+    if matcher.runtime == "keras":
+        import keras
+
+        from kerazoo.app.models.stereo import build_similarity_model
+
+        model = build_similarity_model(matcher.features)
+        return float(keras.ops.convert_to_numpy(model([v[None] for v in small]))[0, 0])
+    pooled = [matcher.features_of(v).mean(axis=(0, 1), dtype=np.float64) for v in small]
+    norms = np.linalg.norm(pooled[0]) * np.linalg.norm(pooled[1])
+    return float(pooled[0] @ pooled[1] / max(norms, 1e-12))
 
 
 # --------------------------------------------------------------- figures
@@ -252,6 +263,7 @@ def run(
     full_resolution=False,
     precision="auto",
     calibration=None,
+    runtime="auto",
 ):
     """Stereo pair files -> disparity map, figure, view similarity, depth.
 
@@ -264,7 +276,8 @@ def run(
     (the summary's `output_scale` converts), unless `full_resolution`.
     `progress(stage, seconds)` hears of each stage (see `Stages`),
     `warn(message)` of a fallback to weaker weights or a swapped-looking
-    pair. `precision` picks the features' dtype policy.
+    pair. `precision` picks the features' dtype policy, `runtime` what runs
+    the network (`StereoMatcher`'s).
     """
     # Over 80 lines for its signature and docstring; the work is in helpers.
     import warnings
@@ -295,7 +308,13 @@ def run(
         )
     with stages("build model"):
         matcher = stereo_matcher(
-            weights, max_disparity_processed_px, fill, precision, progress=progress, warn=warn
+            weights,
+            max_disparity_processed_px,
+            fill,
+            precision,
+            progress=progress,
+            warn=warn,
+            runtime=runtime,
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said below, through `warn`
@@ -303,7 +322,7 @@ def run(
     stages.seconds.update(result.seconds)
     left, right = prepare_pair(left, right)
     with stages("similarity"):
-        similarity = similarity_of(matcher.features, left, right)
+        similarity = similarity_of(matcher, left, right)
     if result.views_look_swapped and warn:
         warn(
             "WARNING: the views look swapped (exchanged, they match far better): LEFT is "
@@ -330,6 +349,7 @@ def run(
         "output_scale": round(output_scale, 4),
         "weights": matcher.weights_label,
         "precision": matcher.policy,
+        "runtime": matcher.runtime,
         "similarity": round(similarity, 4),
         "max_disparity": max_disparity_px,
         "views_look_swapped": result.views_look_swapped,
