@@ -26,15 +26,12 @@ Methods, each as its users run it:
 
 Every method is reported as produced (with its density: the share of
 ground-truth pixels it estimates; a missing estimate counts as an error) and
-densified by one and the same fill (kerazoo's `fill_occlusions` guided by
-the left view's colours: each hole, with the pixel next to it on its row,
-takes the farther of its row neighbours, or its column's background where
-the left neighbour is the nearer, or, where it touches the left edge, the
-valid pixel right, above or below nearest in colour and distance; then a
-3x3 median), which is exactly the demo's own post-processing. bad-N =
-share of ground-truth pixels off by more than N px; MAE = median absolute
-error over the pixels estimated. Seconds are the matcher's own, features
-and aggregation included, imports excluded.
+densified by one and the same fill, the demo's own post-processing
+(`kerazoo.stereo.densify`: `fill_occlusions` guided by the left view's
+colours, then a 3x3 median). bad-N = share of ground-truth pixels off by
+more than N px; MAE = median absolute error over the pixels estimated.
+Seconds are the matcher's own, features and aggregation included, imports
+excluded.
 
 Needs the test extra (OpenCV) and, for WLS, opencv-contrib-python-headless;
 scikit-image for the Middlebury pair.

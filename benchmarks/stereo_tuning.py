@@ -2,22 +2,18 @@
 
     python benchmarks/stereo_tuning.py [--weights stereo|PATH] [--keep-sgm-grid] [--refresh]
 
-Stage by stage, each with the earlier winners fixed, ranked by mean
-densified bad-2 (ties to the lower bad-1):
-1. SGM: paths (4, 8), P1, P2 and the edge that halves P2, on seeds 11-12.
-2. The out-of-view score (`out_of_view_quantile`), at the default disparity
-   range (a quarter of the width, where many out-of-view disparities sit
-   beside the true one), on seeds 11-16 as every later stage.
-3. The speckle filter's size and step.
-4. The fill against the plain row fill, and the left-right check (the right
-   view read from the left's cost, or its own SGM on 4 or 8 paths).
-5. The fill's settings: `fill_edge_px`, `fill_behind_both_px`,
-   `fill_color_per_px` (None: by distance alone).
+Grid search in stages, each with the earlier stages' winners fixed, ranked
+by mean densified bad-2 (ties to the lower bad-1): SGM's paths, P1, P2 and
+edge on seeds 11-12; then, at the default disparity range (a quarter of the
+width) on seeds 11-16, the out-of-view score, the speckle filter, the fill
+against the plain row fill, the left-right check and the fill's settings.
+The winners are `StereoMatcher`'s defaults; every grid goes to
+benchmarks/results/stereo_tuning.json (with --refresh, else benchmarks/out/).
 
-Seeds 11-16 are generated pairs whose truth covers the left band, as
-Middlebury's does. The evaluation pairs (Motorcycle, the shipped pair, seeds
-101-103) are never looked at here. The winners are `StereoMatcher`'s
-defaults; every grid goes to benchmarks/results/stereo_tuning.json.
+The rule: only generated pairs whose truth covers the left band, as
+Middlebury's does, are tuned on. The evaluation pairs of
+benchmarks/stereo.py (Motorcycle, the shipped pair, seeds 101-103) are
+never looked at here.
 """
 
 import argparse

@@ -3,7 +3,7 @@ and its manifest entry with the sha256, from the shipped `.weights.h5`.
 
     python demos/export_stereo_onnx.py
 
-`demos/train_stereo.py` runs it after each training that records its
+Run it after each `demos/train_stereo.py` training that records its
 weights, so the two files never hold different networks; the stereo tests
 compare their features. Needs `kerazoo[export]` (the `onnx` package).
 """

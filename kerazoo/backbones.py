@@ -155,6 +155,11 @@ def inception_v3(
     >>> model = kerazoo.backbones.inception_v3(weights=None, pooling="avg")
     >>> model.output_shape
     (None, 2048)
+
+    Reference:
+        Szegedy et al., "Rethinking the Inception Architecture for Computer
+        Vision", CVPR 2016 (InceptionV3), after "Going Deeper with
+        Convolutions", CVPR 2015 (the Inception module).
     """
     return _build(
         "inception_v3",
@@ -190,6 +195,10 @@ def xception(
     >>> model = kerazoo.backbones.xception(weights=None, input_shape=(96, 96, 3))
     >>> model.output_shape
     (None, 3, 3, 2048)
+
+    Reference:
+        Chollet, "Xception: Deep Learning with Depthwise Separable
+        Convolutions", CVPR 2017.
     """
     return _build(
         "xception",

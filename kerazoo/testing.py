@@ -98,8 +98,10 @@ def check_layer(
             (a `None` batch size becomes 2).
         input_data: arrays to use instead of random data (one, or a list).
         expected_output_shape: full output shape(s) of the eager call.
-        expected_num_trainable_weights, expected_num_non_trainable_weights,
-        expected_num_params: weight counts after building, if given.
+        expected_num_trainable_weights: the trainable weight count after
+            building, if given.
+        expected_num_non_trainable_weights: the non-trainable count, if given.
+        expected_num_params: the parameter count, if given.
         run_training: fit one step with SGD on an MSE loss and check that
             EVERY trainable weight moved (a weight that never reaches the
             output gets no gradient, and fails).

@@ -322,7 +322,7 @@ def test_export_command_bad_input_is_one_line(tmp_path, args, match, monkeypatch
 
 
 def test_an_input_too_large_to_check_is_refused_in_one_line(tmp_path):
-    """`--input-shape 1x100000x100000x3` was a MemoryError traceback."""
+    """`--input-shape 1x100000x100000x3` is refused in one line, not a MemoryError."""
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
     with pytest.raises(ParameterError, match="is 30,000,000,000 values per input, over the"):

@@ -10,7 +10,7 @@ import kerazoo
 from kerazoo import features
 
 # What a person reading Xception's code would pick: the deepest layer before
-# each downsampling (the table StereoXception used to carry by hand).
+# each downsampling.
 XCEPTION_LAYERS = {
     2: "block2_sepconv2_bn",
     4: "block3_sepconv2_bn",

@@ -79,7 +79,7 @@ class CorrelationVolume(layers.Layer):
         d_max = self.max_disparity
         # Blocks of `block` left columns against the `2 * block` right columns
         # they can match, as one batched matmul: far less memory traffic than
-        # one full-size product per disparity (~20x faster on a CPU).
+        # one full-size product per disparity.
         block = d_max + 1
         batch, height, width, channels = (ops.shape(left)[i] for i in range(4))
         blocks = -(-width // block)

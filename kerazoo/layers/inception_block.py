@@ -54,8 +54,10 @@ class InceptionBlock(layers.Layer):
     (10, 128, 128, 64)
 
     Reference:
-        Szegedy et al., "Rethinking the Inception Architecture for Computer
-        Vision", CVPR 2016; lecture notes section 7.140.
+        Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (the
+        Inception module); Szegedy et al., "Rethinking the Inception
+        Architecture for Computer Vision", CVPR 2016 (InceptionV3's
+        grid-reducing blocks); lecture notes section 7.140.
     """
 
     def __init__(

@@ -155,6 +155,8 @@ class StereoXception(TwoViewLayer):
             # The deepest layer at each stride, found by kerazoo.features
             # (for Xception: block2_sepconv2_bn, ..., block13_sepconv2_bn).
             names = _level_layers(base, self.levels, levels)
+        # Only the layers up to the deepest requested level are kept, so the
+        # layer holds exactly the weights it uses (and one copy of them).
         if names is not None:
             known = {layer.name for layer in base.layers}
             missing = [n for n in names if n not in known]
@@ -169,8 +171,6 @@ class StereoXception(TwoViewLayer):
         self.features = base
         self.features.trainable = self.trainable_base
         self.input_spec = [layers.InputSpec(ndim=4), layers.InputSpec(ndim=4)]
-        # Only the layers up to the deepest requested level are kept, so the
-        # layer holds exactly the weights it uses (and one copy of them).
 
     shared_attribute = "features"
 

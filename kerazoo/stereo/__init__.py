@@ -9,9 +9,9 @@ depth out.
 
 `StereoMatcher` holds the settings and the network (ONE Xception stem shared
 by both cameras, section 7.160); `kerazoo.stereo.matching` has the matching
-steps on numpy arrays, `kerazoo.stereo.stem` the network and its training
-loss, `kerazoo.stereo.depth` the geometry. Names load on first use, so
-importing this package costs nothing until then.
+steps on numpy arrays, `kerazoo.stereo.stem` the network (trained with
+`kerazoo.losses.StereoMatchingLoss`), `kerazoo.stereo.depth` the geometry.
+Names load on first use, so importing this package costs nothing until then.
 """
 
 import importlib

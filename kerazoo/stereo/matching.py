@@ -16,17 +16,25 @@ from kerazoo.stereo import _kernels
 
 
 def sgm(cost, p1, p2, guide=None, edge=4.0, paths=8, out=None):
-    """Semi-global aggregation of an (h, w, D) cost (Hirschmüller 2008).
+    """Semi-global aggregation of a matching cost (Hirschmüller 2008).
 
-    Along `paths` directions (4: the image axes; 8: and the diagonals), each
-    path adds the cheapest way to arrive: `p1` for a 1 px disparity change,
-    `p2` for a larger jump. With a `guide` image (h, w) the jump penalty
+    Along each path direction, a pixel's cost adds the cheapest way to
+    arrive from the pixel before it on the path: `p1` for a 1 px disparity
+    change, `p2` for a larger jump. With a `guide` image the jump penalty
     falls across its edges, where depth edges usually are:
     `max(1.5 p1, p2 / (1 + |gradient| / edge))`.
 
+    Args:
+        cost: (h, w, D) matching cost, lower for a better match.
+        p1, p2: the penalties of a 1 px disparity change and a larger jump.
+        guide: optional (h, w) grey image whose edges lower `p2`.
+        edge: the guide's gradient, in grey levels, that halves `p2`.
+        paths: 4 (the image axes) or 8 (the axes and the diagonals).
+        out: optional float32 array of the cost's shape to write into.
+
     Returns:
-        The mean over the paths, float32, in `out` (an array of the cost's
-        shape and dtype) when given.
+        float32 (h, w, D): the mean over the paths of their aggregated
+        costs, in `out` when given.
 
     Reference:
         Hirschmüller, "Stereo Processing by Semiglobal Matching and Mutual
@@ -154,24 +162,27 @@ def row_fill(disparity):
 
 
 def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_per_px=2.0):
-    """Fills a map's NaNs from valid neighbours, as occlusions ask for.
+    """Fills a disparity map's holes (NaN) from the surface behind them.
 
-    What the right camera cannot see lies just left of the nearer surface
-    that hides it, and belongs to the farther one. So a hole takes:
-    - the farther (smaller) of the nearest valid values left and right on
-      its row;
-    - unless its left neighbour is more than `behind_both_px` nearer than its
-      right one (None: never): then neither is the hidden surface, and it
-      takes the farther of the nearest valid values above and below;
-    - at the left edge (nothing valid to its left), the nearest source right,
-      above or below, by distance and, with `image` (the left view, (h, w, C)
-      or grey (h, w), 0-255), by colour: `|colour difference| (summed over
-      channels) + color_per_px * distance`, so an object reaching into the
-      band keeps its own pixels.
+    What the right camera cannot see belongs to the farther surface, just
+    left of the nearer one. A hole takes the farther of the nearest valid
+    values on its row or, where its left neighbour is the nearer one, the
+    farther of those above and below. A hole at the left edge takes the
+    nearest valid pixel right, above or below, by distance and, with
+    `image`, by colour, so an object reaching into that band keeps its own.
 
-    The `edge_px` valid pixels next to a hole on its row are filled with it:
-    their matching windows straddle the occlusion. Pixels with no valid
-    pixel on their row or column stay NaN.
+    Args:
+        disparity: (h, w) map, NaN where unknown.
+        image: optional left view, (h, w, C) or grey (h, w), 0-255.
+        edge_px: the valid pixels next to a hole on its row that are filled
+            with it (their matching windows straddle the occlusion).
+        behind_both_px: how much nearer the left neighbour must be for a
+            fill from above and below; None: never.
+        color_per_px: the colour difference (summed over channels) that one
+            pixel of distance weighs as.
+
+    Returns:
+        float32 (h, w), NaN where no valid pixel is on the row or column.
     """
     height, width = disparity.shape
     valid = np.isfinite(disparity)

@@ -1,15 +1,16 @@
 """The stereo features without Keras: the shipped stem as an ONNX graph,
 run by ONNX Runtime.
 
-Importing Keras with TensorFlow takes seconds, several times the matching
-itself; a command-line run that needs only the shipped network's forward
-pass loads this graph instead. It is the folded stem (`fold_batch_norm`)
-written as plain ONNX operators: the atrous layers as convolutions dilated
-by 2, which compute what `PixelPhases` computes, zero-padding an odd side to
-even first as it does. `weights/stereo_xception_stem.onnx` is written from
-the shipped `.weights.h5` by `write_features_onnx` and verified by its sha256
-before use, like every shipped file; `tests/stereo/test_onnx_features.py`
-checks it against the Keras stem.
+Importing Keras with TensorFlow takes longer than the matching itself
+(`benchmarks/cold_start.py` measures both), so a command-line run that
+needs only the shipped network's forward pass loads this graph instead. It
+is the folded stem (`fold_batch_norm`) written as plain ONNX operators: the
+atrous layers as convolutions dilated by 2, which compute what
+`PixelPhases` computes, zero-padding an odd side to even first as it does.
+`weights/stereo_xception_stem.onnx` is written from the shipped
+`.weights.h5` by `write_features_onnx` and verified by its sha256 before
+use, like every shipped file; `tests/stereo/test_runtimes.py` checks
+it against the Keras stem.
 """
 
 from __future__ import annotations

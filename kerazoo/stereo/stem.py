@@ -210,6 +210,10 @@ def stereo_xception_stem(weights="stereo"):
     Returns:
         The `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
         `(batch, h, w, 128)` features.
+
+    Reference:
+        Chollet, "Xception: Deep Learning with Depthwise Separable
+        Convolutions", CVPR 2017.
     """
     return load_stem(weights)[0]
 
@@ -276,16 +280,24 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
 
 
 def correlate_in_strips(volume_of, left, right, rows=None):
-    """The correlation volume of a whole (h, w, 3) pair, computed on
-    horizontal strips of `rows` rows (default: about `STRIP_ROWS`, evened out
-    over the height), each with `HALO_ROWS` more above and below, so the
-    features of only one strip are in memory at a time. `volume_of(left,
-    right)` maps one window of each view to its `(rows, w, D + 1)` volume
-    (a Keras matching model's, or ONNX Runtime's features correlated).
+    """The correlation volume of a whole pair, computed in horizontal strips.
 
-    Every window has the same height (the last one starts higher), so a
-    model compiles once per frame size, not per strip; the windows are
-    even-sized, which keeps the atrous stem's pixel phases exact.
+    Each strip is computed with `HALO_ROWS` more rows above and below, so
+    the features of only one strip are in memory at a time. Every window
+    has the same height (the last one starts higher), so a model compiles
+    once per frame size, not per strip; the windows are even-sized, which
+    keeps the atrous stem's pixel phases exact.
+
+    Args:
+        volume_of: `volume_of(left, right)` maps one window of each view to
+            its `(rows, w, D + 1)` volume (a Keras matching model's, or ONNX
+            Runtime's features correlated).
+        left, right: the prepared `(h, w, 3)` views.
+        rows: rows per strip; None: about `STRIP_ROWS`, evened out over the
+            height.
+
+    Returns:
+        float32 `(h, w, D + 1)`.
     """
     height = left.shape[0]
     if rows is None:

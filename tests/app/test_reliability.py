@@ -388,8 +388,8 @@ def test_results_of_a_run_killed_mid_swap_come_back_even_if_the_next_run_fails(p
 
 @pytest.mark.slow
 def test_ctrl_c_while_keras_is_imported_is_one_line():
-    """The line used to be lost: stderr is sent to a log while TensorFlow
-    starts (its C++ start-up noise)."""
+    """The line reaches the user although stderr is sent to a log while
+    TensorFlow starts (its C++ start-up noise)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "kerazoo", "list"],
         stdout=subprocess.PIPE,

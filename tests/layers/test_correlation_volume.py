@@ -46,7 +46,7 @@ def test_bad_arguments_raise_value_error(kwargs, match):
     ],
 )  # a range wider than the image, too
 def test_correlation_volume_equals_the_definition(shape, max_disparity, normalize):
-    """The blocked-matmul implementation against the plain loop it replaces."""
+    """The blocked-matmul implementation against the plain per-disparity definition."""
     rng = np.random.default_rng(0)
     left, right = (rng.normal(size=shape).astype("float32") for _ in range(2))
     got = keras.ops.convert_to_numpy(CorrelationVolume(max_disparity, normalize)([left, right]))

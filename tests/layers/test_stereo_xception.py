@@ -92,7 +92,7 @@ def test_levels_of_a_custom_base_are_found_by_stride():
 
 
 def test_output_mode_was_called_output():
-    # 0.1's argument name still works, and the config speaks the new one.
+    # 0.1's argument name still works, and the config says `output_mode`.
     stereo = StereoXception(base=tiny_base(), output="both")
     assert stereo.output_mode == "both" and stereo.get_config()["output_mode"] == "both"
     assert "output" not in stereo.get_config()

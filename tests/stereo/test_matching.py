@@ -67,7 +67,7 @@ def test_trained_weights_beat_random_ones_on_a_generated_pair():
 
 @pytest.mark.parametrize("shift", [4, 5, 6, 7])
 def test_fine_texture_shifted_by_odd_and_even_pixels_comes_back(shift):
-    # Stride-2 matching lost odd shifts of fine texture; full resolution must not.
+    # A stride-2 grid would lose odd shifts of fine texture; the atrous stem must not.
     rng = np.random.default_rng(shift)
     right = rng.integers(0, 256, (48, 96, 3)).astype(np.uint8)
     left = np.roll(right, shift, axis=1)
@@ -170,7 +170,7 @@ def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
 
 def test_the_left_band_follows_its_neighbours_not_the_padding():
     # Middlebury scores the band whose match lies left of the right image;
-    # scored as padding (a poor match), it took a wrong in-view disparity.
+    # scored as padding (a poor match), it would take a wrong in-view disparity.
     pair = synthetic_pair(height=120, width=160, seed=5, max_disparity=24, truth_out_of_view=True)
     x = np.arange(160)[None, :]
     band = np.isfinite(pair.disparity) & (x - pair.disparity < 0)
@@ -187,11 +187,11 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
     # The few wrong winners the padding leaves sit at the band's edge, and
-    # the fill spread them over it: a quantile of the in-view scores halves
-    # the band's errors (0.25 vs 0.46)...
+    # the fill spreads them over it: a quantile of the in-view scores cuts
+    # the band's errors...
     assert band_bad2(0.5, edge_px=0) < 0.6 * band_bad2(None, edge_px=0)
-    # ...and so does the demo's fill, which does not start from the pixel
-    # next to a hole (0.20): the demo no longer needs the quantile.
+    # ...and so does the matcher's fill, which does not start from the pixel
+    # next to a hole: why `out_of_view_quantile` defaults to None.
     assert band_bad2(None, edge_px=1) < 0.6 * band_bad2(None, edge_px=0)
 
 
@@ -236,7 +236,7 @@ def test_a_near_object_at_the_left_edge_survives_the_demos_wide_range():
     # The shipped pair's ellipse (disparity ~53, x 54-84 in view) next to the
     # left band, matched over the demo's default range (a quarter of the
     # width, 128): scored as the best in-view match, the many out-of-view
-    # disparities beside the true one took it over and it vanished.
+    # disparities beside the true one would take it over.
     from PIL import Image
 
     data = os.path.join(DATA, "..", "..", "demos", "data")
@@ -345,7 +345,7 @@ def test_fill_occlusions_at_the_left_edge():
 def test_fill_occlusions_refills_the_pixels_next_to_a_hole(edge_px):
     """The `edge_px` valid pixels on each side of a hole on its row are
     filled with it, from the pixels beyond them: a background pixel next to
-    an occlusion, 1.5 px off, no longer sets the whole hole's value."""
+    an occlusion, 1.5 px off, does not set the whole hole's value."""
     row = np.array([[4, 4, 4, 4, 5.5, np.nan, np.nan, 9.5, 9, 9, 9, 9]], np.float32)
     filled = matching.fill_occlusions(row, edge_px=edge_px)
     expected = row.copy()

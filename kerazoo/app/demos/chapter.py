@@ -189,14 +189,13 @@ def posts_data(n, seed):
     }
 
 
-# Age MSE is in years squared (~100x the cross-entropies at the start): the
-# chapter's point is that the three losses must be balanced by weights.
+# Age MSE is in years squared, far above the two cross-entropies: the
+# chapter's point is that the three losses must be balanced by weights
+# (benchmarks/lessons.py compares equal weights: benchmarks/results/lessons.json).
 DEFAULT_POSTS_LOSS_WEIGHTS = "age=0.01,income=1,gender=1"
 
 
 def _posts_compile(model, loss_weights=DEFAULT_POSTS_LOSS_WEIGHTS):
-    # The three losses live on different scales: the chapter's point is that
-    # they must be weighted (age MSE is in years squared).
     model.compile(
         optimizer="rmsprop",
         loss={
@@ -235,8 +234,7 @@ def digit_pairs(n, seed, split):
         from sklearn.datasets import load_digits
     except ImportError:
         raise InputError(
-            "the similarity demo reads scikit-learn's bundled digits: "
-            "pip install 'kerazoo[demos]'"
+            "the similarity demo reads scikit-learn's bundled digits: pip install 'kerazoo[demos]'"
         ) from None
     digits = load_digits()
     images = (digits.images / 16.0).astype("float32")
