@@ -25,7 +25,7 @@ def test_the_readme_stereo_example_runs(tmp_path, monkeypatch):
     import io
 
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("### In Python: `kerazoo.stereo`", 1)[1]
+    section = readme.split("## Stereo", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert len(code.strip().splitlines()) <= 12
     monkeypatch.chdir(ROOT)

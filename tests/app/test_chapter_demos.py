@@ -199,3 +199,14 @@ def test_the_pixel_baseline_chooses_its_threshold_on_the_training_pairs_only():
     test, test_labels = pairs(50.0, 200.0)
     assert pixel_l1_baseline(train, train_labels, test, test_labels) == 0.5
     assert pixel_l1_baseline(test, test_labels, test, test_labels) == 1.0
+
+
+def test_similarity_without_scikit_learn_names_the_extra(monkeypatch):
+    import sys
+
+    from kerazoo.app.demos import chapter
+    from kerazoo.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
+    with pytest.raises(InputError, match=r"pip install 'kerazoo\[demos\]'"):
+        chapter.digit_pairs(4, 0, "train")

@@ -169,3 +169,29 @@ def test_a_backend_that_cannot_start_is_one_line(backend, message, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"kerazoo: error: {message}"), lines
+
+
+def _all_commands(group, prefix=()):
+    import click
+
+    for name in group.list_commands(None):
+        command = group.commands[name]
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from _all_commands(command, prefix + (name,))
+
+
+def test_help_lists_stereo_first_with_examples_and_cuts_nothing():
+    from kerazoo.app.cli import cli
+
+    top = run_cli("--help").output
+    assert "kerazoo demo stereo demos/data/left.png demos/data/right.png" in top
+    assert top.split("Commands:")[1].split()[0] == "demo"
+    demos = run_cli("demo", "--help").output
+    assert demos.split("Commands:")[1].split()[0] == "stereo"
+    for path, _command in _all_commands(cli):
+        text = run_cli(*path, "--help").output
+        body = text.split("\n", 1)[1]  # the usage line's "[ARGS]..." is click's syntax
+        assert "..." not in body, (path, text)
+        if path[0] == "demo" and len(path) > 1:
+            assert "Example" in text, path

@@ -172,13 +172,35 @@ def _show(summary, as_json, lines):
     _emit(summary, as_json, "\n".join(lines))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OrderedGroup(click.Group):
+    """A group that lists its commands in `order` (the rest after them, by
+    name), not alphabetically: the stereo demo first."""
+
+    def __init__(self, *args, order=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = tuple(order)
+
+    def list_commands(self, ctx):
+        rank = {name: i for i, name in enumerate(self.order)}
+        return sorted(self.commands, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+@click.group(
+    cls=OrderedGroup,
+    order=("demo", "list", "weights", "export"),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(_version(), "--version", prog_name="kerazoo")
 def cli():
     """kerazoo: Keras 3 layers and demos for models beyond Sequential.
 
     Multi-input and multi-output models, Inception and residual blocks,
-    shared weights, and whole models reused as layers.
+    shared weights, and whole models reused as layers: the Keras functional
+    API of Deep Learning with Python, section 7.1. Start with the stereo
+    demo, on the pair that ships in the repository:
+
+    \b
+        kerazoo demo stereo demos/data/left.png demos/data/right.png
     """
 
 

@@ -63,8 +63,12 @@ def _training_options(epochs):
 def demo_adder(strategy, retrain, epochs, plot, as_json):
     """7.110: a functional-API model learns to add 64 numbers.
 
-    Reports the test MAE next to the chapter's common-sense baseline (64
-    uniform numbers sum to about 32: MAE ~1.86).
+    Reports the test MAE next to the notes' common-sense baseline (always
+    answering the mean sum).
+
+    \b
+    Example:
+        kerazoo demo adder --retrain --epochs 5
     """
     s = _run_chapter("adder", as_json, retrain=retrain, epochs=epochs, plot=plot, strategy=strategy)
     _show(
@@ -80,12 +84,16 @@ def demo_adder(strategy, retrain, epochs, plot, as_json):
 @demo.command("qa")
 @_training_options(12)
 def demo_qa(strategy, retrain, epochs, plot, as_json):
-    """7.120: a two-input model (text + question) answers with one word.
+    """7.120: two inputs, a text and a question, one answer.
 
     The text mentions a colour, an animal, a city and a number among filler
     words; the question names one topic; the answer is the text's value of
     it. Neither input alone suffices: reported next to the best rules that
     ignore the question or the text, and with the questions shuffled.
+
+    \b
+    Example:
+        kerazoo demo qa --json
     """
     s = _run_chapter("qa", as_json, retrain=retrain, epochs=epochs, plot=plot, strategy=strategy)
     _show(
@@ -106,14 +114,19 @@ def demo_qa(strategy, retrain, epochs, plot, as_json):
 @click.option(
     "--loss-weights",
     default=None,
-    help="NAME=W,... for age, income, gender [default: age=0.01,income=1,gender=1]; "
+    help="comma-separated NAME=W for age, income, gender [default: age=0.01,income=1,gender=1]; "
     "any other weighting trains anew.",
 )
 def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
-    """7.130: one text base, three heads: age (mse), income (softmax), gender (sigmoid).
+    """7.130: one base, three heads: age, income, gender.
 
-    The losses are summed with weights; without them the age MSE (in years
-    squared) drowns the other two: try --loss-weights age=1,income=1,gender=1.
+    The heads are age (mse), income (softmax) and gender (sigmoid). Their
+    losses are summed with weights; without them the age MSE (in years
+    squared) drowns the other two.
+
+    \b
+    Example:
+        kerazoo demo posts --retrain --loss-weights age=1,income=1,gender=1
     """
     from_cli = {} if loss_weights is None else {"loss_weights": loss_weights}
     s = _run_chapter(
@@ -146,10 +159,15 @@ def demo_posts(strategy, retrain, epochs, plot, as_json, loss_weights):
     "anything but abs_diff trains anew).",
 )
 def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
-    """7.150: the shared LSTM judges whether two digits are the same.
+    """7.150: one shared LSTM: are two digits the same?
 
-    scikit-learn's bundled 8x8 digits, read row by row as 8-step sequences,
-    in pairs; accuracy on pairs of digits the model never saw (baseline 50%).
+    scikit-learn's bundled 8x8 digits (the `demos` extra), read row by row
+    as 8-step sequences, in pairs; accuracy on pairs of digits the model
+    never saw, next to chance and a raw-pixel threshold.
+
+    \b
+    Example:
+        kerazoo demo similarity --merge euclidean --retrain
     """
     s = _run_chapter(
         "similarity",
@@ -186,7 +204,15 @@ def demo_similarity(strategy, retrain, epochs, plot, as_json, merge):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo_inception(image, weights, as_json):
-    """7.140: Inception modules: parameter counts, a small kerazoo model, top-5 labels."""
+    """7.140: Inception modules and InceptionV3's top-5 labels.
+
+    Parameter counts of InceptionV3 and a small kerazoo model; with --image
+    and the ImageNet weights on this machine, the photo's top-5 labels.
+
+    \b
+    Example:
+        kerazoo demo inception --image photo.jpg
+    """
 
     def run(quiet):
         from kerazoo.app.demos import chapter
@@ -213,7 +239,12 @@ def demo_inception(image, weights, as_json):
 @demo.command("residual")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo_residual(as_json):
-    """7.140: residual connections: a small kerazoo ResNet, and Xception's."""
+    """7.140: residual connections: a small ResNet, Xception's.
+
+    \b
+    Example:
+        kerazoo demo residual --json
+    """
 
     def run(quiet):
         from kerazoo.app.demos import chapter

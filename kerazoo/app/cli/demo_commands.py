@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 from kerazoo import options
-from kerazoo.app.cli._base import _emit, _run_demo, cli, import_kerazoo
+from kerazoo.app.cli._base import OrderedGroup, _emit, _run_demo, cli, import_kerazoo
 
 
-@cli.group()
+@cli.group(
+    cls=OrderedGroup,
+    order=("stereo", "adder", "qa", "posts", "inception", "residual", "similarity", "price"),
+)
 def demo():
-    """Runnable demos of the chapter's architectures (see `kerazoo list --kind demo`)."""
+    """Run the demos: stereo matching, and the notes' 7.100-7.160.
+
+    \b
+    Examples:
+        kerazoo demo stereo demos/data/left.png demos/data/right.png
+        kerazoo demo posts --loss-weights age=1,income=1,gender=1
+    """
 
 
 @demo.command("stereo")
@@ -118,7 +127,7 @@ def demo_stereo(
     runtime,
     as_json,
 ):
-    """Disparity map (and depth) of a rectified stereo pair (7.160).
+    """7.160: disparity map (and depth) of a rectified stereo pair.
 
     The pair must be rectified: a scene point lies on the same row in both
     views. LEFT is the left camera's view, the one in which a scene point
@@ -132,7 +141,10 @@ def demo_stereo(
     --baseline) also depth.npy and points.ply. The same matcher in Python:
     kerazoo.stereo.StereoMatcher.
 
-    Example: kerazoo demo stereo demos/data/left.png demos/data/right.png
+    \b
+    Examples:
+        kerazoo demo stereo demos/data/left.png demos/data/right.png
+        kerazoo demo stereo left.png right.png --calib calib.txt --out scene
     """
     if calib is not None and (focal_px is not None or baseline is not None):
         raise click.UsageError("give --calib or --focal-px with --baseline, not both")

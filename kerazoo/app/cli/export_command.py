@@ -46,12 +46,17 @@ def _parse_shape(text):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def export_cmd(model, out, export_format, input_shapes, no_check, as_json):
-    """Export a saved .keras MODEL to OUT for serving without Python Keras.
+    """Export a saved .keras model for serving without Keras.
 
     The export is written beside OUT, run in its own runtime (onnxruntime,
     TensorFlow, the LiteRT interpreter) on random inputs and compared with
-    the Keras model to 1e-4; only then is it renamed to OUT. Which formats
-    work under which backend: see the README.
+    the Keras model; only then is it renamed to OUT. Which formats work under
+    which backend: docs/export.md.
+
+    \b
+    Examples:
+        kerazoo export model.keras model.onnx --format onnx
+        kerazoo export model.keras served_model --format tf_saved_model
     """
     shapes = [_parse_shape(s) for s in input_shapes] or None
 

@@ -21,8 +21,15 @@ from kerazoo.app.cli._base import DEMOS, _emit, cli
 @click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(pattern, kind, pretrained, as_json):
-    """List kerazoo's layers, backbones and demos; PATTERN filters names
-    (shell-style: '*xception*')."""
+    """List kerazoo's layers, backbones and demos.
+
+    PATTERN filters the names, shell-style.
+
+    \b
+    Examples:
+        kerazoo list --pretrained
+        kerazoo list '*xception*' --json
+    """
     entries = []
     if kind != "demo":
         entries = registry.describe(kind, pretrained=pretrained)  # without importing Keras

@@ -12,7 +12,14 @@ from kerazoo.app.cli.demo_commands import demo
 
 @demo.group("price")
 def demo_price():
-    """7.100/7.120: clothing prices from metadata, a description and a photo."""
+    """7.100, 7.120: a price from metadata, text and a photo.
+
+    \b
+    Examples:
+        kerazoo demo price train --data demos/data/price/items.csv --out price.keras
+        kerazoo demo price predict price.keras --brand vela --age 1.5 --condition new \\
+            --description "silk jacket" --image demos/data/price/images/item_00000.png
+    """
 
 
 @demo_price.command("train")
@@ -69,10 +76,15 @@ def demo_price():
 def demo_price_train(
     data, images, synthetic, synthetic_dir, epochs, out, weights, plot, strategy, ablation, as_json
 ):
-    """Train the multi-input price model; compare with the median-price baseline.
+    """Train the price model; compare it with the median price.
 
     Bad rows (missing image, non-numeric age, empty description, negative
     price) are reported with their line numbers and skipped.
+
+    \b
+    Examples:
+        kerazoo demo price train --data demos/data/price/items.csv --out price.keras
+        kerazoo demo price train --synthetic 500 --out price.keras --ablation
     """
     if (data is None) == (synthetic is None):
         raise UserError("give either --data ITEMS.csv or --synthetic N")
@@ -122,7 +134,15 @@ def demo_price_train(
 @click.option("--image", type=click.Path(), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo_price_predict(model, brand, age, condition, description, image, as_json):
-    """Price one item with a saved model (works in a fresh process)."""
+    """Price one item with a saved model.
+
+    The model keeps its vocabularies and preprocessing: it needs nothing else.
+
+    \b
+    Example:
+        kerazoo demo price predict price.keras --brand vela --age 1.5 --condition new \\
+            --description "silk jacket" --image demos/data/price/images/item_00000.png
+    """
 
     def run(quiet):
         from kerazoo.app.demos import price

@@ -12,7 +12,7 @@ from kerazoo.app.cli._base import _emit, _user_error, cli, import_kerazoo
 
 @cli.group()
 def weights():
-    """Pretrained weight files: list, fetch, verify, import.
+    """Pretrained weights: list, fetch, verify, import.
 
     Files are looked up in $KERAZOO_WEIGHTS, the package's weights/ folder and
     the Keras cache ($KERAS_HOME/models, else ~/.keras/models), and verified
