@@ -21,6 +21,13 @@ textures; slanted, curved and thin surfaces; occlusions; gain, gamma, blur and
 noise differences between the views). It starts from ImageNet weights when
 they are on this machine, else from scratch.
 
+Long training runs in segments that stop and resume (`--checkpoint-dir`,
+`--resume`, `--hours`; `demos/stereo_segments.py`): the full-resolution
+phase on a stream of scenes never seen twice, checkpointed as it goes.
+
+    python demos/train_stereo.py --checkpoint-dir demos/checkpoints/stereo --hours 1
+    python demos/train_stereo.py --checkpoint-dir demos/checkpoints/stereo --resume --hours 1
+
 Fixed seeds; on 2 CPU cores the defaults take about 45 minutes. `--init
 FILE` skips the strided phase and continues from saved stem weights (the
 log then lists every run that made them, with its command). Held-out
@@ -114,6 +121,45 @@ def generate(crops, crop, seed, clock):
     return data, validation
 
 
+def train_in_segments(args):
+    import stereo_segments  # beside this script
+
+    log = None if args.no_record else ROOT / "benchmarks" / "results" / "stereo_training.json"
+    stem, state = stereo_segments.run(args, wta_within_1px(args.max_disparity), log)
+    if args.ship:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp.weights.h5")
+        stem.save_weights(tmp)
+        tmp.replace(out)
+        curve = state["segments"][-1]["curve"]
+        record_weights(out, curve[-1]["val_wta"], f"segments in {args.checkpoint_dir}")
+    return 0
+
+
+def record_weights(out, validation_wta, init):
+    """The stem's manifest entry (sha256), then its ONNX graph."""
+    from export_stereo_onnx import export
+
+    from kerazoo import weights
+
+    manifest_path = ROOT / "weights" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["stereo_xception_stem"] = {
+        "file": out.name,
+        "url": None,
+        "hash": weights.file_hash(out, "sha256"),
+        "hash_algorithm": "sha256",
+        "approx_size_mb": round(out.stat().st_size / 1e6, 3),
+        "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
+        "at stride 1: kerazoo.stereo.stem.xception_stem",
+        "fingerprint": None,
+        "trained_by": "demos/train_stereo.py",
+        "result": {"validation_wta_within_1px": validation_wta, "init": init},
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    export()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=2000, help="training pairs generated")
@@ -128,6 +174,27 @@ def main():
         "from, skipping the strided phase",
     )
     parser.add_argument("--out", default=str(ROOT / "weights" / WEIGHTS_FILE))
+    segments = parser.add_argument_group("training in segments (demos/stereo_segments.py)")
+    segments.add_argument("--checkpoint-dir", help="train in segments, checkpointed here")
+    segments.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    segments.add_argument("--hours", type=float, help="this segment's time budget")
+    segments.add_argument("--max-steps", type=int, help="this segment's step budget")
+    segments.add_argument("--total-steps", type=int, default=20_000, help="the whole run's")
+    segments.add_argument("--checkpoint-every", type=int, default=200, help="steps")
+    segments.add_argument("--learning-rate", type=float, default=2e-4)
+    segments.add_argument("--max-disparity", type=int, default=MAX_DISPARITY)
+    segments.add_argument("--atrous-crop", type=int, nargs=2, default=list(ATROUS_CROP))
+    segments.add_argument("--validation-crops", type=int, default=128)
+    segments.add_argument(
+        "--plain-camera-differences",
+        action="store_true",
+        help="without the lenses' vignetting and JPEG compression",
+    )
+    segments.add_argument(
+        "--ship",
+        action="store_true",
+        help="after the segment, write the stem to --out and record it in the manifest",
+    )
     parser.add_argument(
         "--no-record",
         action="store_true",
@@ -135,6 +202,8 @@ def main():
         "in benchmarks/results (experiments)",
     )
     args = parser.parse_args()
+    if args.checkpoint_dir:
+        return train_in_segments(args)
 
     import keras
 
@@ -212,24 +281,7 @@ def main():
     tmp.replace(out)
     last = log["history"]["atrous" if args.atrous_epochs else "strided"]
     if not args.no_record:
-        manifest_path = ROOT / "weights" / "manifest.json"
-        manifest = json.loads(manifest_path.read_text())
-        manifest["files"]["stereo_xception_stem"] = {
-            "file": out.name,
-            "url": None,
-            "hash": weights.file_hash(out, "sha256"),
-            "hash_algorithm": "sha256",
-            "approx_size_mb": round(out.stat().st_size / 1e6, 3),
-            "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
-            "at stride 1: kerazoo.stereo.stem.xception_stem",
-            "fingerprint": None,
-            "trained_by": "demos/train_stereo.py",
-            "result": {
-                "validation_wta_within_1px": last["val_wta_within_1px"][-1],
-                "init": log["init"],
-            },
-        }
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        record_weights(out, last["val_wta_within_1px"][-1], log["init"])
         # A run that continues from saved weights (--init) appends to the
         # log of the runs that made them; a run from scratch starts it anew.
         log_path = ROOT / "benchmarks" / "results" / "stereo_training.json"

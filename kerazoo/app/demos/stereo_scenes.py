@@ -156,9 +156,35 @@ def _blur(image, sigma):
     return sum(t * rows[i : i + image.shape[0]] for i, t in enumerate(taps))
 
 
-def training_pair(rng, height, width, max_disparity, photos=None, camera_differences=True):
+def _vignetting(rng, image):
+    """Darker towards the corners, around a centre that need not be the image's."""
+    height, width = image.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    cy, cx = height * rng.uniform(0.3, 0.7), width * rng.uniform(0.3, 0.7)
+    r2 = ((ys - cy) ** 2 + (xs - cx) ** 2) / (0.25 * (height**2 + width**2))
+    return image * (1.0 - rng.uniform(0.0, 0.35) * r2)[..., None]
+
+
+def _jpeg(rng, image):
+    """A JPEG round trip at a random quality, half the time."""
+    import io
+
+    from PIL import Image
+
+    if rng.random() < 0.5:
+        return image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=int(rng.integers(60, 96)))
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def training_pair(
+    rng, height, width, max_disparity, photos=None, camera_differences=True, lens_and_codec=False
+):
     """`(left, right, disparity)`: uint8 views and float32 left-view disparity,
-    NaN where the left pixel has no partner (occluded, or outside the right view)."""
+    NaN where the left pixel has no partner (occluded, or outside the right view).
+    `lens_and_codec` adds each camera's own vignetting and JPEG compression
+    to the gain, gamma, blur and noise differences."""
     photos = photo_textures() if photos is None else photos
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     pad = int(max_disparity * 1.3) + 4
@@ -192,9 +218,13 @@ def training_pair(rng, height, width, max_disparity, photos=None, camera_differe
         right = np.clip(right, 0, 1) ** gamma * gain + offset
         right = _blur(right, rng.uniform(0, 1.2))
         left = _blur(left, rng.uniform(0, 0.6))
+    if lens_and_codec:
+        left, right = _vignetting(rng, left), _vignetting(rng, right)
     noise = rng.uniform(0.5, 4.0)
     left = np.clip(left * 255 + rng.normal(0, noise, left.shape), 0, 255).astype(np.uint8)
     right = np.clip(right * 255 + rng.normal(0, noise, right.shape), 0, 255).astype(np.uint8)
+    if lens_and_codec:
+        left, right = _jpeg(rng, left), _jpeg(rng, right)
     disparity = np.where(visible, gt, np.nan).astype(np.float32)
     return left, right, disparity
 

@@ -1,0 +1,70 @@
+"""demos/train_stereo.py in segments: a run stopped and resumed ends where an
+uninterrupted one does, and a checkpoint refuses settings it was not made with."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--atrous-crop", "32", "64", "--max-disparity", "16", "--batch-size", "2",
+        "--validation-crops", "4", "--total-steps", "4", "--checkpoint-every", "1",
+        "--no-record"]  # fmt: skip
+
+
+def _train(folder, *args):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "demos" / "train_stereo.py"), "--checkpoint-dir",
+         str(folder), *TINY, *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    return done
+
+
+def _checkpoint(folder):
+    import h5py
+
+    with h5py.File(folder / "stem.weights.h5") as f:
+        weights = []
+        f.visititems(lambda name, obj: weights.append(obj[()]) if hasattr(obj, "shape") else None)
+    with np.load(folder / "optimizer.npz") as saved:
+        optimizer = [saved[k] for k in sorted(saved.files, key=lambda k: int(k[1:]))]
+    return weights, optimizer, json.loads((folder / "state.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    for args in (["--max-steps", "2"], ["--max-steps", "2", "--resume"]):
+        done = _train(tmp_path / "resumed", *args)
+        assert done.returncode == 0, done.stderr[-2000:]
+    done = _train(tmp_path / "straight", "--max-steps", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed, straight = _checkpoint(tmp_path / "resumed"), _checkpoint(tmp_path / "straight")
+    assert resumed[2]["step"] == straight[2]["step"] == 4
+    assert [s["first_step"] for s in resumed[2]["segments"]] == [0, 2]
+    assert len(resumed[1]) == len(straight[1]) and len(resumed[0]) == len(straight[0])
+    for a, b in zip(resumed[0] + resumed[1], straight[0] + straight[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # The weights moved, and every segment logged its validation curve.
+    start = _checkpoint_weights_of_shipped()
+    assert any(not np.allclose(a, b) for a, b in zip(resumed[0], start))
+    assert all(s["curve"] for s in resumed[2]["segments"])
+
+    refused = _train(tmp_path / "resumed", "--resume", "--learning-rate", "0.1")
+    assert refused.returncode != 0 and "learning_rate" in refused.stderr
+    fresh = _train(tmp_path / "resumed", "--max-steps", "1")
+    assert fresh.returncode != 0 and "--resume it" in fresh.stderr
+
+
+def _checkpoint_weights_of_shipped():
+    import h5py
+
+    from kerazoo import weights
+
+    with h5py.File(weights.resolve("stereo_xception_stem", download=False)) as f:
+        out = []
+        f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)
+    return out
