@@ -18,7 +18,7 @@ import threading
 import numpy as np
 from numba import njit, prange
 
-COMPILING = "compiling the matching kernels, first run only"
+COMPILING = "compiling the matching kernels (once: they are cached on disk)"
 # Pads the disparity axis of a path's previous costs, so that the +-1
 # neighbours need no bounds test and the loops vectorise. Finite, so the
 # "no infinities" fast-math flag holds: BIG + anything stays far above any cost.
@@ -259,7 +259,7 @@ def cosine_correlation(left, right, max_disparity):
     return out
 
 
-def warm_up(notify=None, after_s=0.5):
+def warm_up(notify=None, after_s=2.0):
     """Runs every kernel once on a tiny input of the real inputs' types, so
     that compiling them (first run) or loading them from numba's cache
     happens here. `notify(message)` is called if that takes over `after_s`
