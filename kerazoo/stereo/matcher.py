@@ -314,7 +314,8 @@ class StereoMatcher:
         """The network's `(h, w, 128)` features of one prepared view."""
         if self._onnx is not None:
             return self._onnx(image[None])[0]
-        return np.asarray(self.features.predict_on_batch(image[None] / 127.5 - 1.0))[0]
+        features = self.features.predict_on_batch(image[None] / 127.5 - 1.0)
+        return np.asarray(features, np.float32)[0]  # float32 under a bfloat16 policy too
 
     def _warm_up_kernels(self):
         if not self._kernels_ready:

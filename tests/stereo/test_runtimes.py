@@ -179,3 +179,13 @@ def test_registry_index_matches_the_registry():
         "kerazoo/registry_index.json is stale: run kerazoo.registry.write_index()"
     )
     assert registry.describe() == [e.as_dict() for e in registry.list_entries()]
+
+
+def test_features_of_one_view_agree_and_are_float32():
+    image = np.random.default_rng(1).uniform(0, 255, (40, 52, 3)).astype("float32")
+    onnx = StereoMatcher(runtime="onnx").features_of(image)
+    keras_f32 = StereoMatcher(runtime="keras", precision="float32").features_of(image)
+    bf16 = StereoMatcher(runtime="keras", precision="mixed_bfloat16").features_of(image)
+    assert onnx.shape == keras_f32.shape == (40, 52, 128)
+    assert onnx.dtype == keras_f32.dtype == bf16.dtype == np.float32
+    np.testing.assert_allclose(onnx, keras_f32, atol=1e-4)
