@@ -243,3 +243,16 @@ def training_set(count, height, width, max_disparity, seed):
         rights.append(right)
         gts.append(np.nan_to_num(gt, nan=-1.0)[..., None])
     return np.stack(lefts), np.stack(rights), np.stack(gts).astype(np.float32)
+
+
+def with_camera_differences(left, right, seed):
+    """A uint8 pair as two different cameras would have taken it: the right
+    view's own gain, offset, gamma and blur, each view's own vignetting and
+    JPEG compression. The geometry, and so the truth, is unchanged."""
+    rng = np.random.default_rng(seed)
+    left, right = (np.asarray(v, np.float32) / 255 for v in (left, right))
+    gain, offset = rng.uniform(0.75, 1.25), rng.uniform(-0.08, 0.08)
+    right = _blur(np.clip(right, 0, 1) ** rng.uniform(0.8, 1.25) * gain + offset, 0.8)
+    left, right = _vignetting(rng, left), _vignetting(rng, right)
+    left, right = (np.clip(v * 255, 0, 255).astype(np.uint8) for v in (left, right))
+    return _jpeg(rng, left), _jpeg(rng, right)

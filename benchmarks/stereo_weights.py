@@ -1,0 +1,72 @@
+"""Compares stereo stems on generated tuning pairs only, with the matcher's
+defaults: the measurement that decides whether a training segment helped.
+
+    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--refresh]
+
+Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
+settings were chosen on; never the benchmark's held-out 101-103 or
+Motorcycle) as generated (T) and again as two different cameras would have
+taken them (T', `with_camera_differences`). Mean densified bad-1 / 2 / 4
+per set; results to benchmarks/results/stereo_weights.json.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import _results  # benchmarks/_results.py: the script's folder is on sys.path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+TUNING_SEEDS = (11, 12, 13, 14, 15, 16)
+
+
+def rates(matcher, pairs):
+    from kerazoo.stereo import bad_pixel_rate
+
+    per_pair = []
+    for left, right, truth in pairs:
+        disparity = matcher.compute(left, right).disparity
+        per_pair.append([bad_pixel_rate(disparity, truth, n) for n in (1, 2, 4)])
+    return [round(float(x), 4) for x in np.mean(per_pair, axis=0)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", nargs="+", default=["stereo"], help="stereo or .weights.h5")
+    _results.add_arguments(parser)
+    args = parser.parse_args()
+
+    from kerazoo.app.demos.stereo_data import synthetic_pair
+    from kerazoo.app.demos.stereo_scenes import with_camera_differences
+    from kerazoo.stereo import StereoMatcher
+
+    plain, cameras = [], []
+    for seed in TUNING_SEEDS:
+        pair = synthetic_pair(seed=seed, truth_out_of_view=True)
+        plain.append((pair.left, pair.right, pair.disparity))
+        cameras.append((*with_camera_differences(pair.left, pair.right, seed), pair.disparity))
+    rows = []
+    for weights in args.weights:
+        # The Keras runtime in float32: any weights file, the same arithmetic for each.
+        matcher = StereoMatcher(weights, check_swapped=False, runtime="keras", precision="float32")
+        rows.append(
+            {"weights": weights, "T": rates(matcher, plain), "T_cameras": rates(matcher, cameras)}
+        )
+        print(f"done {weights}", file=sys.stderr, flush=True)
+    lines = [
+        "| weights | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['weights']} | {' / '.join(f'{x:.4f}' for x in r['T'])} | "
+            f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} |"
+        )
+    print("\n".join(lines))
+    _results.write("stereo_weights", {"tuning_seeds": TUNING_SEEDS, "rows": rows}, args.refresh)
+
+
+if __name__ == "__main__":
+    main()
