@@ -10,7 +10,9 @@ depth out.
 `StereoMatcher` holds the settings and the network (ONE Xception stem shared
 by both cameras, section 7.160); `kerazoo.stereo.matching` has the matching
 steps on numpy arrays, `kerazoo.stereo.stem` the network (trained with
-`kerazoo.losses.StereoMatchingLoss`), `kerazoo.stereo.depth` the geometry.
+`kerazoo.losses.StereoMatchingLoss`), `kerazoo.stereo.onnx_features` the same
+network run by ONNX Runtime without importing Keras (`StereoMatcher`'s
+`runtime`), `kerazoo.stereo.depth` the geometry.
 Names load on first use, so importing this package costs nothing until then.
 """
 
