@@ -36,20 +36,12 @@ OPTIMIZER = "optimizer.npz"
 def batch(seed, step, batch_size, crop, max_disparity, harder):
     """Batch `step` of the stream: `([left, right], disparity)`, the same
     for the same `(seed, step)` on any machine."""
-    from kerazoo.app.demos.stereo_scenes import photo_textures, training_pair
+    from kerazoo.app.demos.stereo_scenes import training_set
 
-    rng = np.random.default_rng([seed, step])
-    photos = photo_textures()
-    lefts, rights, truths = [], [], []
-    for _ in range(batch_size):
-        scene_max = rng.uniform(max_disparity / 6, max_disparity)
-        left, right, truth = training_pair(
-            rng, *crop, scene_max, photos, lens_and_codec=harder
-        )  # fmt: skip
-        lefts.append(left)
-        rights.append(right)
-        truths.append(np.nan_to_num(truth, nan=-1.0)[..., None])
-    return [np.stack(lefts), np.stack(rights)], np.stack(truths).astype(np.float32)
+    left, right, truth = training_set(
+        batch_size, *crop, max_disparity, seed=[seed, step], lens_and_codec=harder
+    )
+    return [left, right], truth
 
 
 def prefetched(first_step, last_step, make):

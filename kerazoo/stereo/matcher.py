@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 
 from kerazoo.errors import InputError, ParameterError, WeightsError
-from kerazoo.options import STEREO_PRECISIONS
 from kerazoo.stereo import _kernels, matching
 from kerazoo.stereo import stem as stem_lib
 from kerazoo.stereo.onnx_features import OnnxFeatures, onnxruntime_available
@@ -239,11 +238,7 @@ class StereoMatcher:
             raise ParameterError(
                 "weights", f"must be 'stereo', 'imagenet', None or a path, received {weights!r}"
             )
-        if precision not in STEREO_PRECISIONS:
-            raise ParameterError(
-                "precision",
-                f"must be one of {', '.join(STEREO_PRECISIONS)}, received {precision!r}",
-            )
+        stem_lib.check_precision(precision)
         self._weights, self._onnx = weights, None
         if choose_runtime(runtime, weights, precision) == "onnx":
             self._onnx = OnnxFeatures()

@@ -228,6 +228,15 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
     return not {"avx512_bf16", "amx_bf16"}.isdisjoint(text.split())
 
 
+def check_precision(precision):
+    """Raises the `ParameterError` of a `precision` that is not one of
+    `STEREO_PRECISIONS`; imports nothing (the ONNX runtime checks it too)."""
+    if precision not in STEREO_PRECISIONS:
+        raise ParameterError(
+            "precision", f"must be one of {', '.join(STEREO_PRECISIONS)}, received {precision!r}"
+        )
+
+
 def feature_policy(precision="auto"):
     """The stem's dtype policy for `precision` (one of `auto`, `float32`,
     `mixed_bfloat16`).
@@ -237,14 +246,11 @@ def feature_policy(precision="auto"):
     `float32` elsewhere (JAX is slower in bfloat16): see
     `benchmarks/results/stereo.json`.
     """
-    import keras
-
-    if precision not in STEREO_PRECISIONS:
-        raise ParameterError(
-            "precision", f"must be one of {', '.join(STEREO_PRECISIONS)}, received {precision!r}"
-        )
+    check_precision(precision)
     if precision != "auto":
         return precision
+    import keras
+
     fast = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
     return "mixed_bfloat16" if fast else "float32"
 

@@ -24,12 +24,17 @@ def _train(folder, *args):
     return done
 
 
-def _checkpoint(folder):
+def _h5_arrays(path):
     import h5py
 
-    with h5py.File(folder / "stem.weights.h5") as f:
-        weights = []
-        f.visititems(lambda name, obj: weights.append(obj[()]) if hasattr(obj, "shape") else None)
+    with h5py.File(path) as f:
+        arrays = []
+        f.visititems(lambda name, obj: arrays.append(obj[()]) if hasattr(obj, "shape") else None)
+    return arrays
+
+
+def _checkpoint(folder):
+    weights = _h5_arrays(folder / "stem.weights.h5")
     with np.load(folder / "optimizer.npz") as saved:
         optimizer = [saved[k] for k in sorted(saved.files, key=lambda k: int(k[1:]))]
     return weights, optimizer, json.loads((folder / "state.json").read_text())
@@ -49,7 +54,9 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     for a, b in zip(resumed[0] + resumed[1], straight[0] + straight[1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     # The weights moved, and every segment logged its validation curve.
-    start = _checkpoint_weights_of_shipped()
+    from kerazoo import weights
+
+    start = _h5_arrays(weights.resolve("stereo_xception_stem", download=False))
     assert any(not np.allclose(a, b) for a, b in zip(resumed[0], start))
     assert all(s["curve"] for s in resumed[2]["segments"])
 
@@ -57,14 +64,3 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert refused.returncode != 0 and "learning_rate" in refused.stderr
     fresh = _train(tmp_path / "resumed", "--max-steps", "1")
     assert fresh.returncode != 0 and "--resume it" in fresh.stderr
-
-
-def _checkpoint_weights_of_shipped():
-    import h5py
-
-    from kerazoo import weights
-
-    with h5py.File(weights.resolve("stereo_xception_stem", download=False)) as f:
-        out = []
-        f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)
-    return out

@@ -229,16 +229,19 @@ def training_pair(
     return left, right, disparity
 
 
-def training_set(count, height, width, max_disparity, seed):
+def training_set(count, height, width, max_disparity, seed, lens_and_codec=False):
     """`count` pairs as arrays: left, right (count, H, W, 3) uint8, disparity
     (count, H, W, 1) float32 with -1 where unknown; each scene's own range is
-    drawn in [max_disparity / 6, max_disparity]."""
+    drawn in [max_disparity / 6, max_disparity]. `seed` is anything
+    `np.random.default_rng` takes (a stream's `[seed, step]`)."""
     rng = np.random.default_rng(seed)
     photos = photo_textures()
     lefts, rights, gts = [], [], []
     for _ in range(count):
         scene_max = rng.uniform(max_disparity / 6, max_disparity)
-        left, right, gt = training_pair(rng, height, width, scene_max, photos)
+        left, right, gt = training_pair(
+            rng, height, width, scene_max, photos, lens_and_codec=lens_and_codec
+        )
         lefts.append(left)
         rights.append(right)
         gts.append(np.nan_to_num(gt, nan=-1.0)[..., None])
