@@ -61,12 +61,22 @@ def _sample_rows(tex, xs, pad):
 
 
 def covered(shape, x, y):
-    """Where a surface of `shape` ("all", ("below", y0), or ("rect" | "bar" |
-    "ellipse", cx, cy, rx, ry)) covers the points (x, y)."""
+    """Where a surface of `shape` ("all", ("below", y0), ("rect" | "bar" |
+    "ellipse", cx, cy, rx, ry), or ("lattice", period_x, bar_x, period_y,
+    bar_y, x0, y0): bars `bar_*` px wide every `period_*` px, a period of 0
+    for none, as a fence or a grille) covers the points (x, y)."""
     if shape[0] == "all":
         return np.ones_like(x, bool)
     if shape[0] == "below":
         return y >= shape[1]
+    if shape[0] == "lattice":
+        _, period_x, bar_x, period_y, bar_y, x0, y0 = shape
+        hit = np.zeros_like(x, bool)
+        if period_x:
+            hit |= np.mod(x - x0, period_x) < bar_x
+        if period_y:
+            hit |= np.mod(y - y0, period_y) < bar_y
+        return hit
     _, cx, cy, rx, ry = shape
     if shape[0] in ("rect", "bar"):
         return (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)

@@ -185,6 +185,28 @@ def training_pair(
     NaN where the left pixel has no partner (occluded, or outside the right view).
     `lens_and_codec` adds each camera's own vignetting and JPEG compression
     to the gain, gamma, blur and noise differences."""
+    surfaces = _surfaces(rng, height, width, max_disparity)
+    return render_pair(
+        rng, surfaces, height, width, max_disparity, photos, camera_differences, lens_and_codec
+    )
+
+
+def render_pair(
+    rng,
+    surfaces,
+    height,
+    width,
+    max_disparity,
+    photos=None,
+    camera_differences=True,
+    lens_and_codec=False,
+    photos_only=False,
+    full_truth=False,
+):
+    """`training_pair` of given `surfaces` (far to near, as `_surfaces`
+    makes them); `photos_only` textures every surface with a crop of
+    `photos`; `full_truth` keeps the truth of occluded pixels and of those
+    whose match falls outside the right view, as Middlebury's does."""
     photos = photo_textures() if photos is None else photos
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     pad = int(max_disparity * 1.3) + 4
@@ -192,8 +214,11 @@ def training_pair(
     right = np.zeros((height, width, 3), np.float32)
     gt = np.full((height, width), -np.inf, np.float32)
     depth_right = np.full((height, width), -np.inf, np.float32)
-    for s in _surfaces(rng, height, width, max_disparity):
-        tex = texture(rng, height, width + 2 * pad, photos)
+    for s in surfaces:
+        if photos_only:
+            tex = _photo_crop(rng, photos, height, width + 2 * pad)
+        else:
+            tex = texture(rng, height, width + 2 * pad, photos)
         d = _disparity(s, xs, ys)
         mask = covered(s["shape"], xs, ys) & (d >= gt)
         left[mask] = _sample_rows(tex, xs, pad)[mask]
@@ -225,7 +250,7 @@ def training_pair(
     right = np.clip(right * 255 + rng.normal(0, noise, right.shape), 0, 255).astype(np.uint8)
     if lens_and_codec:
         left, right = _jpeg(rng, left), _jpeg(rng, right)
-    disparity = np.where(visible, gt, np.nan).astype(np.float32)
+    disparity = np.where(visible | full_truth, gt, np.nan).astype(np.float32)
     return left, right, disparity
 
 
@@ -259,3 +284,89 @@ def with_camera_differences(left, right, seed):
     left, right = _vignetting(rng, left), _vignetting(rng, right)
     left, right = (np.clip(v * 255, 0, 255).astype(np.uint8) for v in (left, right))
     return _jpeg(rng, left), _jpeg(rng, right)
+
+
+# ------------------------------------------------- evaluation sets (never trained on)
+
+# scikit-image's sample photos that ship inside the package (no download),
+# the Middlebury pair left out: evaluation data, never trained or tuned on.
+EVALUATION_PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+)
+EVALUATION_SIZE = (240, 320)  # height, width of an evaluation pair
+EVALUATION_MAX_DISPARITY = 40
+
+
+@functools.lru_cache(maxsize=1)
+def evaluation_photos() -> tuple:
+    """`EVALUATION_PHOTOS` as float32 RGB in [0, 1] (grey ones repeated)."""
+    from skimage import data
+
+    photos = []
+    for name in EVALUATION_PHOTOS:
+        image = np.asarray(getattr(data, name)(), np.float32) / 255
+        photos.append(np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3])
+    return tuple(photos)
+
+
+def warped_photo_pair(index, seed=0):
+    """Set R': evaluation photo `index` (`EVALUATION_PHOTOS`) warped onto a
+    generated layered scene (every surface a crop of that photo: slanted,
+    curved, thin), with the differences two cameras bring (gain, offset,
+    gamma, blur, noise, vignetting, JPEG). `(left, right, disparity)`,
+    `EVALUATION_SIZE`, the truth known everywhere (occluded pixels and the
+    band outside the right view included); needs scikit-image."""
+    rng = np.random.default_rng([seed, 7001, index])
+    height, width = EVALUATION_SIZE
+    photo = evaluation_photos()[index]
+    surfaces = _surfaces(rng, height, width, EVALUATION_MAX_DISPARITY)
+    return render_pair(
+        rng, surfaces, height, width, EVALUATION_MAX_DISPARITY, (photo,),
+        lens_and_codec=True, photos_only=True, full_truth=True,
+    )  # fmt: skip
+
+
+def see_through_pair(index, seed=0):
+    """Set L: a scene seen through a fence or grille half-way back (bars
+    2-8 px wide every 16-48 px, vertical, or a grid; nearer objects may
+    stand in front of it): every bar hides a strip of what is behind it
+    from one view only, so depth edges and occlusions are everywhere. The
+    scene as `training_pair`'s, textured with the evaluation photos and the
+    generated textures; the same camera differences and truth as
+    `warped_photo_pair`; needs scikit-image."""
+    rng = np.random.default_rng([seed, 7002, index])
+    height, width = EVALUATION_SIZE
+    top = EVALUATION_MAX_DISPARITY
+    surfaces = _surfaces(rng, height, width, top)
+    period_x = rng.uniform(16, 48)
+    grid = rng.random() < 0.5
+    fence = dict(
+        a=top * rng.uniform(0.4, 0.7),
+        b=rng.uniform(-0.1, 0.1) * top / width,
+        c=rng.uniform(-0.05, 0.05) * top / height,
+        k=0.0,
+        shape=(
+            "lattice",
+            period_x,
+            rng.uniform(2, min(8, period_x / 4)),
+            rng.uniform(20, 60) if grid else 0.0,
+            rng.uniform(2, 5),
+            rng.uniform(0, period_x),
+            rng.uniform(0, 60),
+        ),
+    )
+    # Far to near, as the renderer paints them: the fence among the objects.
+    surfaces.append(fence)
+    surfaces.sort(key=lambda s: s["a"])
+    return render_pair(
+        rng, surfaces, height, width, top, evaluation_photos(), lens_and_codec=True,
+        full_truth=True,
+    )  # fmt: skip
