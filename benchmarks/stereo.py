@@ -182,16 +182,22 @@ def best_sgbm_grid():
 _MATCHERS = {}
 
 
-def kerazoo(pair, weights, runtime="auto"):
+def kerazoo(pair, weights, runtime="auto", quality="fast"):
     """`StereoMatcher` as a user runs it (its default precision), unfilled:
     the same fill densifies every method below."""
     from kerazoo.stereo import StereoMatcher
 
-    if (weights, runtime) not in _MATCHERS:  # built once: a user keeps one matcher
-        _MATCHERS[weights, runtime] = StereoMatcher(
-            weights, fill=False, max_pixels=None, check_swapped=False, runtime=runtime
+    key = weights, runtime, quality
+    if key not in _MATCHERS:  # built once: a user keeps one matcher
+        _MATCHERS[key] = StereoMatcher(
+            weights,
+            fill=False,
+            max_pixels=None,
+            check_swapped=False,
+            runtime=runtime,
+            quality=quality,
         )
-    matcher = _MATCHERS[weights, runtime]
+    matcher = _MATCHERS[key]
     matcher.max_disparity = pair.max_disparity
     start = time.perf_counter()
     result = matcher.compute(pair.left, pair.right)

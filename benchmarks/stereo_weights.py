@@ -1,7 +1,7 @@
 """Compares stereo stems on generated tuning pairs only, with the matcher's
 defaults: the measurement that decides whether a training segment helped.
 
-    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--refresh]
+    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--quality accurate] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
 settings were chosen on; never the benchmark's held-out 101-103 or
@@ -35,6 +35,9 @@ def rates(matcher, pairs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=["stereo"], help="stereo or .weights.h5")
+    parser.add_argument(
+        "--quality", nargs="+", default=["fast"], help="each --weights' network (one: all)"
+    )
     _results.add_arguments(parser)
     args = parser.parse_args()
 
@@ -47,21 +50,32 @@ def main():
         pair = synthetic_pair(seed=seed, truth_out_of_view=True)
         plain.append((pair.left, pair.right, pair.disparity))
         cameras.append((*with_camera_differences(pair.left, pair.right, seed), pair.disparity))
+    qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
+    if len(qualities) != len(args.weights):
+        parser.error("give one --quality, or one for each --weights")
     rows = []
-    for weights in args.weights:
+    for weights, quality in zip(args.weights, qualities):
         # The Keras runtime in float32: any weights file, the same arithmetic for each.
-        matcher = StereoMatcher(weights, check_swapped=False, runtime="keras", precision="float32")
+        matcher = StereoMatcher(
+            weights, check_swapped=False, runtime="keras", precision="float32", quality=quality
+        )
         rows.append(
-            {"weights": weights, "T": rates(matcher, plain), "T_cameras": rates(matcher, cameras)}
+            {
+                "weights": weights,
+                "quality": quality,
+                "T": rates(matcher, plain),
+                "T_cameras": rates(matcher, cameras),
+            }
         )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
-        "| weights | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
-        "|---|---|---|",
+        "| weights | quality | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
+        "|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['weights']} | {' / '.join(f'{x:.4f}' for x in r['T'])} | "
+            f"| {r['weights']} | {r.get('quality', 'fast')} | "
+            f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} |"
         )
     print("\n".join(lines))

@@ -107,7 +107,12 @@ def run(args, wta_metric, log_path=None):
     import keras
 
     from kerazoo.losses import StereoMatchingLoss
-    from kerazoo.stereo.stem import build_matching_model, load_stem
+    from kerazoo.stereo.stem import (
+        build_matching_model,
+        copy_xception_weights,
+        load_stem,
+        xception_stem,
+    )
 
     folder = Path(args.checkpoint_dir)
     crop = tuple(args.atrous_crop)
@@ -120,8 +125,14 @@ def run(args, wta_metric, log_path=None):
         "total_steps": args.total_steps,
         "harder_camera_differences": not args.plain_camera_differences,
         "init": str(args.init or "the shipped stereo weights"),
+        "quality": args.quality,
     }
-    stem = load_stem(args.init or "stereo")[0]
+    if args.init or args.quality == "fast":
+        stem = load_stem(args.init or "stereo", args.quality)[0]
+    else:
+        # The accurate stem starts as the shipped fast one: its refining
+        # block is the identity until it learns.
+        stem = copy_xception_weights(xception_stem(quality="accurate"), load_stem("stereo")[0])
     model = build_matching_model(
         args.max_disparity, stem=stem, trainable=True, input_shape=crop + (3,)
     )
@@ -134,6 +145,7 @@ def run(args, wta_metric, log_path=None):
         if not (folder / STATE).is_file():
             raise SystemExit(f"--resume: no checkpoint in {folder}")
         state = restore(folder, stem, model, optimizer)
+        state["settings"].setdefault("quality", "fast")  # checkpoints from before qualities
         if state["settings"] != settings:
             changed = sorted(k for k in settings if state["settings"].get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")

@@ -48,7 +48,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS_FILE = "stereo_xception_stem.weights.h5"
 CROP = (64, 256)  # height, width of a training pair
 ATROUS_CROP = (32, 256)  # full resolution costs 4x per pixel: fewer rows per pair
 MAX_DISPARITY = 64  # image pixels; the loss sees half of it on the stride-2 grid
@@ -132,32 +131,32 @@ def train_in_segments(args):
         stem.save_weights(tmp)
         tmp.replace(out)
         curve = state["segments"][-1]["curve"]
-        record_weights(out, curve[-1]["val_wta"], f"segments in {args.checkpoint_dir}")
+        record_weights(
+            out, curve[-1]["val_wta"], f"segments in {args.checkpoint_dir}", args.quality
+        )
     return 0
 
 
-def record_weights(out, validation_wta, init):
+def record_weights(out, validation_wta, init, quality="fast"):
     """The stem's manifest entry (sha256), then its ONNX graph."""
-    from export_stereo_onnx import export
+    from export_stereo_onnx import export, record
 
-    from kerazoo import weights
+    from kerazoo.stereo.stem import STEREO_WEIGHTS_OF
 
-    manifest_path = ROOT / "weights" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["files"]["stereo_xception_stem"] = {
-        "file": out.name,
-        "url": None,
-        "hash": weights.file_hash(out, "sha256"),
-        "hash_algorithm": "sha256",
-        "approx_size_mb": round(out.stat().st_size / 1e6, 3),
-        "architecture": "Xception up to block2_sepconv2_bn (stride-2 level), run atrous "
-        "at stride 1: kerazoo.stereo.stem.xception_stem",
-        "fingerprint": None,
-        "trained_by": "demos/train_stereo.py",
-        "result": {"validation_wta_within_1px": validation_wta, "init": init},
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    export()
+    refine = ", then a residual block of two dilated SeparableConv2D(128)"
+    architecture = (
+        "Xception up to block2_sepconv2_bn (stride-2 level), run atrous at stride 1"
+        + (refine if quality == "accurate" else "")
+        + f": kerazoo.stereo.stem.xception_stem(quality={quality!r})"
+    )
+    record(
+        STEREO_WEIGHTS_OF[quality],
+        out,
+        architecture=architecture,
+        trained_by="demos/train_stereo.py",
+        result={"validation_wta_within_1px": validation_wta, "init": init},
+    )
+    export(quality)
 
 
 def main():
@@ -173,7 +172,9 @@ def main():
         help="stem weights (.weights.h5) to start the atrous phase "
         "from, skipping the strided phase",
     )
-    parser.add_argument("--out", default=str(ROOT / "weights" / WEIGHTS_FILE))
+    parser.add_argument(
+        "--out", help="the shipped weights file (default: the quality's, in weights/)"
+    )
     segments = parser.add_argument_group("training in segments (demos/stereo_segments.py)")
     segments.add_argument("--checkpoint-dir", help="train in segments, checkpointed here")
     segments.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -185,6 +186,12 @@ def main():
     segments.add_argument("--max-disparity", type=int, default=MAX_DISPARITY)
     segments.add_argument("--atrous-crop", type=int, nargs=2, default=list(ATROUS_CROP))
     segments.add_argument("--validation-crops", type=int, default=128)
+    segments.add_argument(
+        "--quality",
+        choices=["fast", "accurate"],
+        default="fast",
+        help="which network (kerazoo.stereo.stem.xception_stem)",
+    )
     segments.add_argument(
         "--plain-camera-differences",
         action="store_true",
@@ -202,6 +209,10 @@ def main():
         "in benchmarks/results (experiments)",
     )
     args = parser.parse_args()
+    if args.out is None:
+        from kerazoo.stereo.stem import STEREO_WEIGHTS_OF
+
+        args.out = str(ROOT / "weights" / f"{STEREO_WEIGHTS_OF[args.quality]}.weights.h5")
     if args.checkpoint_dir:
         return train_in_segments(args)
 

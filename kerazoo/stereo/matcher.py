@@ -103,6 +103,10 @@ _SETTINGS = {
         "None or a number in [0, 1]",
     ),
     "runtime": (lambda v: v in RUNTIMES, f"one of {', '.join(map(repr, RUNTIMES))}"),
+    "quality": (
+        lambda v: v in stem_lib.QUALITIES,
+        f"one of {', '.join(map(repr, stem_lib.QUALITIES))}",
+    ),
     "progress": (_optional(callable), "None or a callable (stage, seconds)"),
 }
 
@@ -116,7 +120,8 @@ class StereoMatcher:
     """Disparity maps of rectified stereo pairs, from learned features.
 
     ONE network shared by both cameras (Xception's first layers, run atrous:
-    a feature at every pixel, stereo-trained weights that ship with kerazoo)
+    a feature at every pixel, stereo-trained weights that ship with kerazoo;
+    two sizes, `quality`)
     computes the features; their cosine correlation at every disparity is
     aggregated semi-globally (SGM, guided by the image's edges), the winner
     is refined to sub-pixel, checked against the right view's own
@@ -127,10 +132,15 @@ class StereoMatcher:
     and LEFT is the camera whose view shows a scene point further right.
 
     Args:
-        weights: `"stereo"` (the shipped stereo-trained weights), `"imagenet"`
+        weights: `"stereo"` (the shipped stereo-trained weights of `quality`), `"imagenet"`
             (ImageNet Xception's first layers: found or downloaded), `None`
             (random, seeded) or a path (`.weights.h5` of the stem, or a
             keras-applications Xception `.h5`).
+        quality: which network: `"fast"` (the default) or `"accurate"`: the
+            same network and a residual block of two more layers: each
+            feature sees 23 px instead of 15, for about 1.8x the
+            feature time (`kerazoo.stereo.stem.xception_stem`; measured in
+            docs/stereo.md).
         max_disparity: the largest disparity searched, in pixels of the
             images given (at least 4); None: a quarter of their width (at
             least 16).
@@ -221,6 +231,7 @@ class StereoMatcher:
         fill_color_per_px=2.0,
         check_swapped=True,
         runtime="auto",
+        quality="fast",
         progress=None,
     ):
         _validate(locals())
@@ -239,17 +250,19 @@ class StereoMatcher:
                 "weights", f"must be 'stereo', 'imagenet', None or a path, received {weights!r}"
             )
         stem_lib.check_precision(precision)
+        self.quality = quality
         self._weights, self._onnx = weights, None
-        if choose_runtime(runtime, weights, precision) == "onnx":
-            self._onnx = OnnxFeatures()
+        if choose_runtime(runtime, weights, precision, quality) == "onnx":
+            self._onnx = OnnxFeatures(quality=quality)
         self.runtime = "keras" if self._onnx is None else "onnx"
         if self._onnx is None:
             self.policy = stem_lib.feature_policy(precision)
-            self._stem, self.weights_label = stem_lib.load_stem(weights)
+            self._stem, self.weights_label = stem_lib.load_stem(weights, quality)
             # For inference: BatchNormalization folded into the convolutions.
             self._features = stem_lib.fold_batch_norm(self._stem, self.policy)
         else:
-            self.policy, self.weights_label = "float32", "stereo-trained"
+            self.policy = "float32"
+            self.weights_label = stem_lib.stereo_label(quality)
             self._stem = self._features = None
         self._models = {}  # max disparity -> matching model (compiled once per frame size)
         self._kernels_ready = False
@@ -257,7 +270,7 @@ class StereoMatcher:
     @property
     def stem(self):
         if self._stem is None:
-            self._stem = stem_lib.load_stem(self._weights)[0]
+            self._stem = stem_lib.load_stem(self._weights, self.quality)[0]
         return self._stem
 
     @property
@@ -303,7 +316,8 @@ class StereoMatcher:
                 features = unit_features(self._onnx(np.stack([left_rows, right_rows])))
                 return _kernels.cosine_correlation(features[0], features[1], max_disparity)
 
-        return stem_lib.correlate_in_strips(volume_of, left, right)
+        halo = stem_lib.halo_rows(self.quality)
+        return stem_lib.correlate_in_strips(volume_of, left, right, halo_rows=halo)
 
     def features_of(self, image):
         """The network's `(h, w, 128)` features of one prepared view."""
@@ -492,13 +506,13 @@ def prepare_pair(left, right):
     )
 
 
-def choose_runtime(runtime, weights="stereo", precision="auto"):
+def choose_runtime(runtime, weights="stereo", precision="auto", quality="fast"):
     """`"onnx"` or `"keras"`: what `StereoMatcher(weights, runtime=...,
-    precision=...)` runs its network with (see its `runtime`). With
-    `"auto"`, a shipped ONNX graph that fails its sha256 check is passed
-    over for Keras, with a warning."""
+    precision=..., quality=...)` runs its network with (see its `runtime`).
+    With `"auto"`, a shipped ONNX graph that is missing or fails its sha256
+    check is passed over for Keras, with a warning."""
     from kerazoo import weights as weights_lib
-    from kerazoo.stereo.onnx_features import FEATURES_ONNX
+    from kerazoo.stereo.onnx_features import FEATURES_ONNX_OF
 
     if runtime not in RUNTIMES:
         raise ParameterError("runtime", f"must be {_SETTINGS['runtime'][1]}, received {runtime!r}")
@@ -514,7 +528,7 @@ def choose_runtime(runtime, weights="stereo", precision="auto"):
     if not (onnx_can_run and onnxruntime_available()):
         return "keras"
     try:
-        weights_lib.resolve(FEATURES_ONNX, download=False)
+        weights_lib.resolve(FEATURES_ONNX_OF[quality], download=False)
     except WeightsError as e:
         warnings.warn(f"{e}: running the network with Keras", UserWarning, stacklevel=3)
         return "keras"

@@ -23,6 +23,8 @@ import numpy as np
 from kerazoo.errors import WeightsError
 
 FEATURES_ONNX = "stereo_xception_stem_onnx"  # the manifest's name of the graph
+# The graph of each quality's shipped stem (`kerazoo.stereo.stem.QUALITIES`).
+FEATURES_ONNX_OF = {"fast": FEATURES_ONNX, "accurate": "stereo_xception_stem_accurate_onnx"}
 OPSET = 17
 _INPUT, _OUTPUT = "image", "features"
 
@@ -33,11 +35,14 @@ def _onnx_kernel(kernel):
 
 
 def features_onnx_model(folded):
-    """The ONNX graph of `folded` (an atrous stem from `fold_batch_norm`, in
-    float32): `image` `(batch, h, w, 3)`, RGB 0-255, to `features`
-    `(batch, h, w, 128)`. Needs the `onnx` package (`kerazoo[export]`)."""
+    """The ONNX graph of `folded` (an atrous stem of either quality from
+    `fold_batch_norm`, in float32): `image` `(batch, h, w, 3)`, RGB 0-255,
+    to `features` `(batch, h, w, 128)`. Needs the `onnx` package
+    (`kerazoo[export]`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    from kerazoo.stereo.stem import REFINE_CONVOLUTIONS, stem_quality
 
     nodes, initializers = [], []
 
@@ -89,6 +94,14 @@ def features_onnx_model(folded):
     sep1 = conv(x, folded.get_layer("block2_sepconv1"), 2, depthwise=True)
     x = node("Relu", [sep1], "block2_sepconv2_act")
     x = conv(x, folded.get_layer("block2_sepconv2"), 2, depthwise=True)
+    if stem_quality(folded) == "accurate":
+        residual = x
+        for conv_name, _ in REFINE_CONVOLUTIONS:
+            layer = folded.get_layer(conv_name)
+            x = node("Relu", [x], f"{conv_name}_act")
+            # Dilated on the pixel phases: twice that on the image.
+            x = conv(x, layer, 2 * layer.dilation_rate[0], depthwise=True)
+        x = node("Add", [residual, x], "refine_add")
     x = node(
         "Slice",
         [x, constant("starts", np.zeros(2, np.int64)), size, constant("axes", np.array([2, 3]))],
@@ -111,13 +124,13 @@ def features_onnx_model(folded):
     return model
 
 
-def write_features_onnx(path, weights="stereo"):
-    """Writes the ONNX graph of the stem with `weights` (as `load_stem`) to
-    `path` (through a temporary file) and returns `path`."""
+def write_features_onnx(path, weights="stereo", quality="fast"):
+    """Writes the ONNX graph of the `quality` stem with `weights` (as
+    `load_stem`) to `path` (through a temporary file) and returns `path`."""
     from kerazoo._io import atomic_write
     from kerazoo.stereo.stem import fold_batch_norm, load_stem
 
-    folded = fold_batch_norm(load_stem(weights)[0], "float32")
+    folded = fold_batch_norm(load_stem(weights, quality)[0], "float32")
     data = features_onnx_model(folded).SerializeToString()
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data), suffix=".onnx")
     return Path(path)
@@ -135,12 +148,13 @@ class OnnxFeatures:
     `(batch, h, w, 3)` float32 RGB 0-255 to `(batch, h, w, 128)`.
 
     Args:
-        path: the graph; None: the shipped one, found and sha256-verified as
-            every shipped file (`kerazoo.weights.resolve`).
+        path: the graph; None: the shipped one of `quality`, found and
+            sha256-verified as every shipped file (`kerazoo.weights.resolve`).
         threads: ONNX Runtime's threads (None: one per CPU core).
+        quality: `"fast"` or `"accurate"`: whose shipped graph (without `path`).
     """
 
-    def __init__(self, path=None, threads=None):
+    def __init__(self, path=None, threads=None, quality="fast"):
         from kerazoo import weights
 
         try:
@@ -149,7 +163,9 @@ class OnnxFeatures:
             raise WeightsError(
                 "ONNX Runtime is not installed (pip install onnxruntime): use runtime='keras'"
             ) from e
-        self.path = Path(path) if path else weights.resolve(FEATURES_ONNX, download=False)
+        self.path = (
+            Path(path) if path else weights.resolve(FEATURES_ONNX_OF[quality], download=False)
+        )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1

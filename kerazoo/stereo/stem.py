@@ -17,6 +17,21 @@ from kerazoo.options import STEREO_PRECISIONS
 from kerazoo.registry import PretrainedWeights, register
 
 STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
+# The two networks StereoMatcher offers: "fast" is the stem above;
+# "accurate" adds a residual block of two more separable convolutions on
+# top of it, which widens what each feature sees from 15 to 23 pixels for
+# about 1.8x the multiply-adds. Its block starts as the identity (the last
+# BatchNormalization's scale is zero), so it trains on from the fast stem.
+QUALITIES = ("fast", "accurate")
+STEREO_WEIGHTS_OF = {"fast": STEREO_WEIGHTS, "accurate": "stereo_xception_stem_accurate"}
+REFINE_CONVOLUTIONS = (
+    ("refine_sepconv1", "refine_sepconv1_bn"),
+    ("refine_sepconv2", "refine_sepconv2_bn"),
+)
+# On the pixel phases (2 image pixels): chosen over 2 (4 image pixels, 31
+# px seen) by the validation of 500 training steps each
+# (benchmarks/results/stereo_training.json, "candidates").
+REFINE_DILATION = 1
 STEM_FEATURES = "block2_sepconv2_bn"  # Xception's stride-2 features (level 2)
 # Each convolution of the stem and the BatchNormalization after it.
 STEM_CONVOLUTIONS = (
@@ -33,7 +48,25 @@ STRIP_ROWS = 64
 RANDOM_SEED = 1337  # untrained (random) stems are reproducible
 
 
-def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True):
+def check_quality(quality):
+    """Raises the `ParameterError` of a `quality` not in `QUALITIES`."""
+    if quality not in QUALITIES:
+        raise ParameterError(
+            "quality", f"must be one of {', '.join(map(repr, QUALITIES))}, received {quality!r}"
+        )
+
+
+def halo_rows(quality="fast"):
+    """Rows a strip of features needs above and below (even): the radius of
+    what one feature of the `quality` stem sees, rounded up."""
+    check_quality(quality)
+    # Each refining 3x3 reaches REFINE_DILATION phase pixels, twice as many
+    # image pixels, further.
+    extra = 2 * REFINE_DILATION * len(REFINE_CONVOLUTIONS) if quality == "accurate" else 0
+    return HALO_ROWS + extra
+
+
+def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True, quality="fast"):
     """Xception's first layers, up to its stride-2 features (`block2_sepconv2_bn`).
 
     The same layers, names and weight shapes as `keras.applications.Xception`,
@@ -50,6 +83,9 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True
         dtype: the layers' dtype policy (e.g. `"mixed_bfloat16"`).
         batch_norm: False builds the inference form that `fold_batch_norm`
             fills: each convolution with a bias, no BatchNormalization.
+        quality: `"fast"`, or `"accurate"`: the same layers, then a residual
+            block of two `SeparableConv2D(128)` (`refine_*`, dilated as the
+            layers before them), which starts as the identity.
 
     Returns:
         A `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
@@ -92,6 +128,29 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True
         128, 3, padding="same", use_bias=bias, name="block2_sepconv2", dtype=dtype
     )(x)
     x = normalized(x, STEM_FEATURES)
+    check_quality(quality)
+    if quality == "accurate":
+        # A zero scale on the block's last normalization: the block adds
+        # nothing until it has learnt something, so training starts from
+        # the fast stem's features.
+        residual = x
+        for i, (conv_name, bn_name) in enumerate(REFINE_CONVOLUTIONS):
+            x = layers.Activation("relu", name=f"{conv_name}_act", dtype=dtype)(x)
+            x = layers.SeparableConv2D(
+                128,
+                3,
+                padding="same",
+                dilation_rate=REFINE_DILATION,  # on the phases, as on Xception's grid
+                use_bias=bias,
+                name=conv_name,
+                dtype=dtype,
+            )(x)
+            if batch_norm:
+                last = i == len(REFINE_CONVOLUTIONS) - 1
+                x = layers.BatchNormalization(
+                    gamma_initializer="zeros" if last else "ones", name=bn_name, dtype=dtype
+                )(x)
+        x = layers.Add(name="refine_add", dtype=dtype)([residual, x])
     if atrous:
         x = MergePixelPhases(2, name="atrous_merge", dtype=dtype)([x, inputs])
     return keras.Model(inputs, x, name=name)
@@ -106,8 +165,16 @@ def fold_batch_norm(stem, dtype=None):
     import keras
 
     atrous = any(layer.name == "atrous_split" for layer in stem.layers)
-    folded = xception_stem(atrous=atrous, name=f"{stem.name}_folded", dtype=dtype, batch_norm=False)
-    for conv_name, bn_name in STEM_CONVOLUTIONS:
+    quality = stem_quality(stem)
+    folded = xception_stem(
+        atrous=atrous,
+        name=f"{stem.name}_folded",
+        dtype=dtype,
+        batch_norm=False,
+        quality=quality,
+    )
+    convolutions = STEM_CONVOLUTIONS + (REFINE_CONVOLUTIONS if quality == "accurate" else ())
+    for conv_name, bn_name in convolutions:
         bn = stem.get_layer(bn_name)
         gamma, beta, mean, variance = (
             keras.ops.convert_to_numpy(w)
@@ -122,10 +189,19 @@ def fold_batch_norm(stem, dtype=None):
     return folded
 
 
+def stem_quality(stem):
+    """`"accurate"` for a stem with the refining block, else `"fast"`."""
+    names = {layer.name for layer in stem.layers}
+    return "accurate" if "refine_add" in names else "fast"
+
+
 def copy_xception_weights(stem, xception):
-    """Copies `xception`'s weights into the stem's layers of the same name."""
+    """Copies `xception`'s weights (or another stem's) into the stem's layers
+    of the same name. The refining block's layers, which Xception does not
+    have, keep theirs: the block stays the identity it starts as."""
+    source = {layer.name for layer in xception.layers}
     for layer in stem.layers:
-        if layer.weights:
+        if layer.weights and (layer.name in source or not layer.name.startswith("refine_")):
             layer.set_weights(xception.get_layer(layer.name).get_weights())
     return stem
 
@@ -147,15 +223,22 @@ def _randomize(stem, seed=RANDOM_SEED):
     return stem
 
 
-def load_stem(weights="stereo"):
+def stereo_label(quality="fast"):
+    """How reports name the shipped stereo weights of `quality`."""
+    return "stereo-trained" if quality == "fast" else f"stereo-trained {quality}"
+
+
+def load_stem(weights="stereo", quality="fast"):
     """The atrous stem with trained (or random) weights.
 
     Args:
         weights: `"stereo"`: the stereo-trained weights that ship with kerazoo
             (sha256-verified); `"imagenet"`: ImageNet Xception's first layers
-            (found on this machine or downloaded); `None`: random, seeded; or
+            (found on this machine or downloaded; an accurate stem's
+            refining block stays the identity); `None`: random, seeded; or
             a path: a `.weights.h5` of this stem, or a keras-applications
             Xception `.h5`.
+        quality: which network (`QUALITIES`, see `xception_stem`).
 
     Returns:
         `(stem, label)`: the `keras.Model` (BatchNormalization not folded,
@@ -164,13 +247,13 @@ def load_stem(weights="stereo"):
     from kerazoo import backbones
     from kerazoo import weights as weights_lib
 
-    stem = xception_stem()
+    stem = xception_stem(quality=quality)
     if weights is None:
         return _randomize(stem), "random"
     if weights == "stereo":
-        path = weights_lib.resolve(STEREO_WEIGHTS, download=False)
-        weights_lib.load_weights_quietly(stem, path, "the stereo stem")
-        return stem, "stereo-trained"
+        path = weights_lib.resolve(STEREO_WEIGHTS_OF[quality], download=False)
+        weights_lib.load_weights_quietly(stem, path, f"the {quality} stereo stem")
+        return stem, stereo_label(quality)
     if weights == "imagenet":
         path = weights_lib.resolve(backbones.weights_file("xception"), download=True)
         label = "imagenet"
@@ -200,12 +283,13 @@ def load_stem(weights="stereo"):
     ),
     pyramid=False,
 )
-def stereo_xception_stem(weights="stereo"):
+def stereo_xception_stem(weights="stereo", quality="fast"):
     """Xception's first layers run atrous, stereo-trained: the network StereoMatcher shares.
 
     Args:
         weights: as `load_stem`: `"stereo"` (shipped), `"imagenet"`, None or
             a path.
+        quality: `"fast"` or `"accurate"` (`xception_stem`).
 
     Returns:
         The `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
@@ -215,7 +299,7 @@ def stereo_xception_stem(weights="stereo"):
         Chollet, "Xception: Deep Learning with Depthwise Separable
         Convolutions", CVPR 2017.
     """
-    return load_stem(weights)[0]
+    return load_stem(weights, quality)[0]
 
 
 def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
@@ -285,10 +369,10 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
     return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
 
 
-def correlate_in_strips(volume_of, left, right, rows=None):
+def correlate_in_strips(volume_of, left, right, rows=None, halo_rows=HALO_ROWS):
     """The correlation volume of a whole pair, computed in horizontal strips.
 
-    Each strip is computed with `HALO_ROWS` more rows above and below, so
+    Each strip is computed with `halo_rows` more rows above and below, so
     the features of only one strip are in memory at a time. Every window
     has the same height (the last one starts higher), so a model compiles
     once per frame size, not per strip; the windows are even-sized, which
@@ -301,6 +385,8 @@ def correlate_in_strips(volume_of, left, right, rows=None):
         left, right: the prepared `(h, w, 3)` views.
         rows: rows per strip; None: about `STRIP_ROWS`, evened out over the
             height.
+        halo_rows: rows the features of a strip need beyond it (even;
+            `halo_rows(quality)`).
 
     Returns:
         float32 `(h, w, D + 1)`.
@@ -310,10 +396,10 @@ def correlate_in_strips(volume_of, left, right, rows=None):
         # Evened out over the height: a short last strip would start higher
         # and recompute most of the one before.
         rows = math.ceil(height / math.ceil(height / STRIP_ROWS) / 2) * 2
-    window = min(height, rows + 2 * HALO_ROWS)
+    window = min(height, rows + 2 * halo_rows)
     volume = None
     for top in range(0, height, rows):
-        low = min(max(0, top - HALO_ROWS), height - window)
+        low = min(max(0, top - halo_rows), height - window)
         strip = volume_of(left[low : low + window], right[low : low + window])
         if volume is None:
             volume = np.empty((height,) + strip.shape[1:], np.float32)

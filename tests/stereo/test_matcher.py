@@ -195,6 +195,7 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ({"weights": 3}, "`weights` must be 'stereo', 'imagenet', None or a path, received 3"),
         ({"weights": "nope.weights.h5"}, "`weights` nope.weights.h5: no such file"),
         ({"progress": "loud"}, "`progress` must be None or a callable"),
+        ({"quality": "best"}, "`quality` must be one of 'fast', 'accurate', received 'best'"),
     ],
 )
 def test_settings_are_validated_in_the_constructor(settings, message):

@@ -131,12 +131,20 @@ def load_pair(left_path, right_path, max_pixels=MAX_PIXELS, max_disparity_px=Non
 
 
 def stereo_matcher(
-    weights, max_disparity_px, fill, precision, progress=None, warn=None, runtime="auto"
+    weights,
+    max_disparity_px,
+    fill,
+    precision,
+    progress=None,
+    warn=None,
+    runtime="auto",
+    quality="fast",
 ):
     """The library's matcher for the command's `--weights` choice: `auto`
     (the shipped stereo-trained weights, else ImageNet's if on this machine,
     else random, each fallback said through `warn`), `stereo`, `imagenet`,
-    `none` or a path; `runtime` as `StereoMatcher`'s (a fallback runs Keras)."""
+    `none` or a path; `runtime` and `quality` as `StereoMatcher`'s (a
+    fallback runs Keras)."""
     from kerazoo import weights as weights_lib
     from kerazoo.stereo import StereoMatcher
 
@@ -149,6 +157,7 @@ def stereo_matcher(
             max_pixels=None,
             check_swapped=True,
             runtime=runtime if choice == "stereo" else "keras",
+            quality=quality,
             progress=progress,
         )
 
@@ -264,6 +273,7 @@ def run(
     precision="auto",
     calibration=None,
     runtime="auto",
+    quality="fast",
 ):
     """Stereo pair files -> disparity map, figure, view similarity, depth.
 
@@ -277,7 +287,7 @@ def run(
     `progress(stage, seconds)` hears of each stage (see `Stages`),
     `warn(message)` of a fallback to weaker weights or a swapped-looking
     pair. `precision` picks the features' dtype policy, `runtime` what runs
-    the network (`StereoMatcher`'s).
+    the network and `quality` which network (`StereoMatcher`'s).
     """
     # Over 80 lines for its signature and docstring; the work is in helpers.
     import warnings
@@ -315,6 +325,7 @@ def run(
             progress=progress,
             warn=warn,
             runtime=runtime,
+            quality=quality,
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said below, through `warn`
@@ -350,6 +361,7 @@ def run(
         "weights": matcher.weights_label,
         "precision": matcher.policy,
         "runtime": matcher.runtime,
+        "quality": matcher.quality,
         "similarity": round(similarity, 4),
         "max_disparity": max_disparity_px,
         "views_look_swapped": result.views_look_swapped,
