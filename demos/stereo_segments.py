@@ -144,11 +144,14 @@ def run(args, wta_metric, log_path=None):
     if args.resume:
         if not (folder / STATE).is_file():
             raise SystemExit(f"--resume: no checkpoint in {folder}")
-        state = restore(folder, stem, model, optimizer)
-        state["settings"].setdefault("quality", "fast")  # checkpoints from before qualities
-        if state["settings"] != settings:
-            changed = sorted(k for k in settings if state["settings"].get(k) != settings[k])
+        # The settings first: another network's weights would not even load.
+        saved = json.loads((folder / STATE).read_text())["settings"]
+        saved.setdefault("quality", "fast")  # checkpoints from before qualities
+        if saved != settings:
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")
+        state = restore(folder, stem, model, optimizer)
+        state["settings"] = saved
     else:
         if (folder / STATE).is_file():
             raise SystemExit(f"{folder} holds a checkpoint: --resume it, or choose another folder")

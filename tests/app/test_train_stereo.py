@@ -64,3 +64,19 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert refused.returncode != 0 and "learning_rate" in refused.stderr
     fresh = _train(tmp_path / "resumed", "--max-steps", "1")
     assert fresh.returncode != 0 and "--resume it" in fresh.stderr
+
+
+@pytest.mark.slow
+def test_the_accurate_network_trains_on_from_the_fast_one(tmp_path):
+    done = _train(tmp_path / "accurate", "--quality", "accurate", "--max-steps", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    weights, _, state = _checkpoint(tmp_path / "accurate")
+    assert state["settings"]["quality"] == "accurate"
+    # The fast stem's 20 arrays, then the refining block's: two separable
+    # convolutions, two BatchNormalizations.
+    from kerazoo import weights as W
+
+    fast = _h5_arrays(W.resolve("stereo_xception_stem", download=False))
+    assert len(weights) == len(fast) + 2 * 2 + 2 * 4
+    refused = _train(tmp_path / "accurate", "--resume", "--max-steps", "1")
+    assert refused.returncode != 0 and "quality" in refused.stderr
