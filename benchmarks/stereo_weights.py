@@ -1,16 +1,20 @@
 """Compares stereo stems on generated tuning pairs only, with the matcher's
 defaults: the measurement that decides whether a training segment helped.
 
-    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--quality accurate] [--refresh]
+    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--quality accurate]
+        [--p1 0.3 ...] [--p2 4.8 ...] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
 settings were chosen on; never the benchmark's held-out 101-103 or
 Motorcycle) as generated (T) and again as two different cameras would have
 taken them (T', `with_camera_differences`). Mean densified bad-1 / 2 / 4
-per set; results to benchmarks/results/stereo_weights.json.
+per set; results to benchmarks/results/stereo_weights.json. With several
+`--p1`/`--p2`, a row for each pair of SGM penalties (a network's own
+penalties are chosen here, by the mean of T and T').
 """
 
 import argparse
+import itertools
 import os
 import sys
 
@@ -22,12 +26,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TUNING_SEEDS = (11, 12, 13, 14, 15, 16)
 
 
-def rates(matcher, pairs):
+def volumes(matcher, pairs):
+    """Each pair's prepared views and correlation at the matcher's default
+    range: the network runs once, the matching once per setting."""
+    from kerazoo.stereo import prepare_pair
+
+    out = []
+    for left, right, truth in pairs:
+        views = prepare_pair(left, right)
+        out.append((views, matcher.correlate(*views), truth))
+    return out
+
+
+def rates(matcher, cases):
     from kerazoo.stereo import bad_pixel_rate
 
     per_pair = []
-    for left, right, truth in pairs:
-        disparity = matcher.compute(left, right).disparity
+    for views, volume, truth in cases:
+        disparity, _ = matcher.match(volume, *views)
         per_pair.append([bad_pixel_rate(disparity, truth, n) for n in (1, 2, 4)])
     return [round(float(x), 4) for x in np.mean(per_pair, axis=0)]
 
@@ -37,6 +53,12 @@ def main():
     parser.add_argument("--weights", nargs="+", default=["stereo"], help="stereo or .weights.h5")
     parser.add_argument(
         "--quality", nargs="+", default=["fast"], help="each --weights' network (one: all)"
+    )
+    parser.add_argument(
+        "--p1", type=float, nargs="+", default=[None], help="SGM's P1 values (the network's)"
+    )
+    parser.add_argument(
+        "--p2", type=float, nargs="+", default=[None], help="SGM's P2 values (the network's)"
     )
     _results.add_arguments(parser)
     args = parser.parse_args()
@@ -59,22 +81,29 @@ def main():
         matcher = StereoMatcher(
             weights, check_swapped=False, runtime="keras", precision="float32", quality=quality
         )
-        rows.append(
-            {
-                "weights": weights,
-                "quality": quality,
-                "T": rates(matcher, plain),
-                "T_cameras": rates(matcher, cameras),
-            }
-        )
+        cases = volumes(matcher, plain), volumes(matcher, cameras)
+        tuned = matcher.p1, matcher.p2
+        for p1, p2 in itertools.product(args.p1, args.p2):
+            matcher.p1 = tuned[0] if p1 is None else p1
+            matcher.p2 = tuned[1] if p2 is None else p2
+            rows.append(
+                {
+                    "weights": weights,
+                    "quality": quality,
+                    "p1": matcher.p1,
+                    "p2": matcher.p2,
+                    "T": rates(matcher, cases[0]),
+                    "T_cameras": rates(matcher, cases[1]),
+                }
+            )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
-        "| weights | quality | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
-        "|---|---|---|---|",
+        "| weights | quality | P1 / P2 | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['weights']} | {r.get('quality', 'fast')} | "
+            f"| {r['weights']} | {r['quality']} | {r['p1']} / {r['p2']} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} |"
         )

@@ -69,6 +69,26 @@ def tiny_base(name="tiny"):
     return keras.Model(inputs, x, name=name)
 
 
+def set_batch_norm_statistics(model, bn_names, seed=0, spread=1.0):
+    """Gives each named BatchNormalization statistics far from a fresh
+    layer's (gamma 1, beta 0, mean 0, variance 1): a fold, a graph or a halo
+    that drops or misplaces any of them changes the model's output."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for name in bn_names:
+        gamma, beta, mean, variance = (w.shape for w in model.get_layer(name).get_weights())
+        model.get_layer(name).set_weights(
+            [
+                rng.uniform(0.5, 2, gamma),
+                rng.normal(0, spread, beta),
+                rng.normal(0, spread, mean),
+                rng.uniform(0.5, 2, variance),
+            ]
+        )
+    return model
+
+
 def write_pair(root, **kwargs):
     """A generated stereo pair saved as root/left.png and root/right.png;
     returns the pair (with its ground truth)."""

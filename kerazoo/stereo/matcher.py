@@ -23,6 +23,10 @@ from kerazoo.stereo.onnx_features import OnnxFeatures, onnxruntime_available
 # A pair keeping fewer left-right consistent pixels than this is matched
 # again with its views exchanged, to tell a swapped pair from a hard one.
 SWAP_CHECK_BELOW = 0.5
+# SGM's (P1, P2) for each network's cost, chosen on the generated tuning
+# pairs (benchmarks/results/stereo_tuning.json; the accurate network's in
+# stereo_weights.json).
+SGM_PENALTIES = {"fast": (0.3, 4.8), "accurate": (0.6, 19.2)}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
 RUNTIMES = ("auto", "keras", "onnx")
@@ -88,8 +92,8 @@ _SETTINGS = {
     ),
     "sgm_paths": (lambda v: v in (4, 8), "4 or 8"),
     "right_sgm_paths": (lambda v: v in (None, 4, 8), "None, 4 or 8"),
-    "p1": (_is_finite, "a finite number >= 0"),
-    "p2": (_is_finite, "a finite number >= 0"),
+    "p1": (_optional(_is_finite), "None or a finite number >= 0"),
+    "p2": (_optional(_is_finite), "None or a finite number >= 0"),
     "lr_tolerance_px": (_is_finite, "a finite number >= 0"),
     "speckle_step_px": (_is_finite, "a finite number >= 0"),
     "edge": (_optional(lambda v: _is_number(v) and v > 0), "None or a number > 0"),
@@ -152,7 +156,8 @@ class StereoMatcher:
             and the map brought back to their size; None: never.
         sgm_paths: 4 or 8 aggregation directions.
         p1, p2: SGM's penalties for a 1 px change and a larger jump, on the
-            cost `1 - cosine` (in [0, 2]).
+            cost `1 - cosine` (in [0, 2]); None: those chosen for the
+            `quality`'s network (`SGM_PENALTIES`).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).
         right_sgm_paths: the right view's own aggregation for the left-right
@@ -217,8 +222,8 @@ class StereoMatcher:
         fill=True,
         max_pixels=1_000_000,
         sgm_paths=8,
-        p1=0.3,
-        p2=4.8,
+        p1=None,
+        p2=None,
         edge=4.0,
         right_sgm_paths=4,
         lr_tolerance_px=1.0,
@@ -237,7 +242,10 @@ class StereoMatcher:
         _validate(locals())
         self.max_disparity = None if max_disparity is None else int(max_disparity)
         self.fill, self.max_pixels, self.check_swapped = bool(fill), max_pixels, check_swapped
-        self.sgm_paths, self.p1, self.p2, self.edge = sgm_paths, p1, p2, edge
+        tuned = SGM_PENALTIES[quality]
+        self.p1 = tuned[0] if p1 is None else p1
+        self.p2 = tuned[1] if p2 is None else p2
+        self.sgm_paths, self.edge = sgm_paths, edge
         self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
         self.border_margin_px = int(border_margin_px)
         self.speckle_size, self.speckle_step_px = int(speckle_size), speckle_step_px

@@ -21,6 +21,8 @@ from kerazoo.stereo.stem import (
     xception_stem,
 )
 
+from conftest import set_batch_norm_statistics
+
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
@@ -40,11 +42,11 @@ def _matcher(**settings):
     return StereoMatcher(check_swapped=False, runtime="keras", **settings)
 
 
-def _match(left, right, max_disparity, weights="stereo"):
-    result = StereoMatcher(weights, max_disparity, check_swapped=False, runtime="keras").compute(
-        left, right
+def _match(left, right, max_disparity, weights="stereo", quality="fast"):
+    matcher = StereoMatcher(
+        weights, max_disparity, check_swapped=False, runtime="keras", quality=quality
     )
-    return result.disparity, None
+    return matcher.compute(left, right).disparity, None
 
 
 def test_shipped_stereo_weights_match_their_hash_and_load():
@@ -396,11 +398,17 @@ def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
         matching.fill_occlusions(disparity, image=image[:, :20])
 
 
-def test_the_same_map_under_every_backend():
-    """tests/data/stereo_reference.npz was made under TensorFlow with the
-    shipped weights; JAX and torch must give the same map (to 1 px)."""
-    reference = np.load(os.path.join(DATA, "stereo_reference.npz"))
-    disparity, _ = _match(reference["left"], reference["right"], int(reference["max_disparity"]))
+@pytest.mark.parametrize(
+    "quality, name", [("fast", "stereo_reference"), ("accurate", "stereo_reference_accurate")]
+)
+def test_the_same_map_under_every_backend(quality, name):
+    """tests/data/stereo_reference*.npz were made under TensorFlow with the
+    shipped weights of each quality; JAX and torch must give the same map
+    (to 1 px)."""
+    reference = np.load(os.path.join(DATA, f"{name}.npz"))
+    disparity, _ = _match(
+        reference["left"], reference["right"], int(reference["max_disparity"]), quality=quality
+    )
     close = np.abs(disparity - reference["disparity"]) <= 1
     assert close.mean() > 0.99, close.mean()
 
@@ -433,26 +441,40 @@ def test_training_scenes_have_exact_ground_truth():
     assert lefts.shape == (3, 32, 64, 3) and gts.shape == (3, 32, 64, 1) and (gts < 0).any()
 
 
+@pytest.mark.parametrize("kind", ["warped_photo_pair", "see_through_pair"])
+def test_evaluation_sets_have_truth_everywhere(kind):
+    """R' and L: the truth at every pixel, the same pair for the same index,
+    and the right view shows the left's surface where the truth says (up to
+    the cameras' differences and the occluded pixels, which also count)."""
+    pytest.importorskip("skimage")
+    from kerazoo.app.demos import stereo_scenes
+
+    make = getattr(stereo_scenes, kind)
+    left, right, truth = make(1)
+    np.testing.assert_array_equal(make(1)[0], left)
+    assert left.shape == right.shape == stereo_scenes.EVALUATION_SIZE + (3,)
+    assert np.isfinite(truth).all() and 0 <= truth.min() and truth.max() < 45
+    h, w = truth.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    xr = np.round(xs - truth).astype(int)
+    inside = xr >= 0
+    lv, rv = left.astype(float), right.astype(float)
+    rv = (rv - rv.mean()) / rv.std() * lv.std() + lv.mean()  # one gain and offset undone
+
+    def mismatch(shift):
+        return np.abs(lv[inside] - rv[ys[inside], np.clip(xr[inside] + shift, 0, w - 1)]).mean()
+
+    assert mismatch(0) < 0.7 * mismatch(7)
+
+
 @pytest.mark.parametrize("atrous", [True, False])
 def test_folded_batch_norm_gives_the_same_features(atrous):
     """The inference stem: no BatchNormalization layers, the same features;
     in mixed_bfloat16, bfloat16 arithmetic and features close to them."""
-    stem = xception_stem(atrous=atrous)
-    rng = np.random.default_rng(0)
-    # Statistics far from a fresh layer's (gamma 1, beta 0, mean 0, variance
-    # 1): a fold that drops or misplaces any of them changes the features.
-    for _, bn_name in STEM_CONVOLUTIONS:
-        bn = stem.get_layer(bn_name)
-        gamma, beta, mean, variance = (w.shape for w in bn.get_weights())
-        bn.set_weights(
-            [
-                rng.uniform(0.5, 2, gamma),
-                rng.normal(0, 1, beta),
-                rng.normal(0, 1, mean),
-                rng.uniform(0.5, 2, variance),
-            ]
-        )
-    image = rng.uniform(-1, 1, (2, 40, 56, 3)).astype("float32")
+    stem = set_batch_norm_statistics(
+        xception_stem(atrous=atrous), [b for _, b in STEM_CONVOLUTIONS]
+    )
+    image = np.random.default_rng(1).uniform(-1, 1, (2, 40, 56, 3)).astype("float32")
     want = keras.ops.convert_to_numpy(stem(image))
     folded = fold_batch_norm(stem)
     assert not [

@@ -18,24 +18,13 @@ from kerazoo.stereo.stem import (
     xception_stem,
 )
 
+from conftest import set_batch_norm_statistics
+
 
 def _trained_looking(stem, seed=0):
-    """Every BatchNormalization's statistics far from a fresh layer's, the
-    refining block's scale included: a fold, a graph or a halo that drops
-    or misplaces any part of the network changes the features."""
-    rng = np.random.default_rng(seed)
-    for _, bn_name in STEM_CONVOLUTIONS + REFINE_CONVOLUTIONS:
-        bn = stem.get_layer(bn_name)
-        gamma, beta, mean, variance = (w.shape for w in bn.get_weights())
-        bn.set_weights(
-            [
-                rng.uniform(0.5, 2, gamma),
-                rng.normal(0, 0.3, beta),
-                rng.normal(0, 0.3, mean),
-                rng.uniform(0.5, 2, variance),
-            ]
-        )
-    return stem
+    """The refining block's scale included: not the identity it starts as."""
+    names = [bn for _, bn in STEM_CONVOLUTIONS + REFINE_CONVOLUTIONS]
+    return set_batch_norm_statistics(stem, names, seed, spread=0.3)
 
 
 @pytest.fixture(scope="module")

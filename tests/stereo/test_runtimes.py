@@ -18,7 +18,7 @@ from kerazoo.errors import ParameterError
 from kerazoo.stereo import StereoMatcher
 from kerazoo.stereo import stem as stem_lib
 from kerazoo.stereo.matcher import choose_runtime
-from kerazoo.stereo.onnx_features import FEATURES_ONNX, OnnxFeatures
+from kerazoo.stereo.onnx_features import FEATURES_ONNX, FEATURES_ONNX_OF, OnnxFeatures
 
 from conftest import run_cli
 
@@ -33,27 +33,43 @@ def _shipped_pair():
     )
 
 
+@pytest.mark.parametrize("quality", stem_lib.QUALITIES)
 @pytest.mark.parametrize("shape", [(1, 48, 70, 3), (2, 33, 41, 3), (1, 16, 16, 3)])
-def test_shipped_graph_computes_the_keras_stems_features(shape):
+def test_shipped_graph_computes_the_keras_stems_features(shape, quality):
     """Odd sides included: the graph pads to even as PixelPhases does."""
-    folded = stem_lib.fold_batch_norm(stem_lib.load_stem("stereo")[0], "float32")
+    folded = stem_lib.fold_batch_norm(stem_lib.load_stem("stereo", quality)[0], "float32")
     images = np.random.default_rng(0).uniform(0, 255, shape).astype("float32")
     expected = np.asarray(folded.predict_on_batch(images / 127.5 - 1.0))
-    np.testing.assert_allclose(OnnxFeatures()(images), expected, atol=1e-4)
+    np.testing.assert_allclose(OnnxFeatures(quality=quality)(images), expected, atol=1e-4)
 
 
-def test_shipped_graph_is_verified_by_its_sha256():
-    info = W.entry(FEATURES_ONNX)
-    assert info["hash_algorithm"] == "sha256"
-    assert W.verify(W.resolve(FEATURES_ONNX, download=False), FEATURES_ONNX)["verified"]
+@pytest.mark.parametrize("quality", stem_lib.QUALITIES)
+def test_shipped_files_are_verified_by_their_sha256(quality):
+    for name in (FEATURES_ONNX_OF[quality], stem_lib.STEREO_WEIGHTS_OF[quality]):
+        assert W.entry(name)["hash_algorithm"] == "sha256"
+        assert W.verify(W.resolve(name, download=False), name)["verified"]
 
 
-def test_onnx_runtime_gives_the_keras_runtimes_map():
+@pytest.mark.parametrize("quality", stem_lib.QUALITIES)
+def test_onnx_runtime_gives_the_keras_runtimes_map(quality):
     left, right = _shipped_pair()
-    onnx = StereoMatcher(runtime="onnx").compute(left, right)
-    reference = StereoMatcher(runtime="keras", precision="float32").compute(left, right)
+    onnx = StereoMatcher(runtime="onnx", quality=quality).compute(left, right)
+    assert onnx.valid.mean() > 0.9
+    reference = StereoMatcher(runtime="keras", precision="float32", quality=quality)
+    reference = reference.compute(left, right)
     np.testing.assert_allclose(onnx.disparity, reference.disparity, atol=1e-3)
     np.testing.assert_array_equal(onnx.valid, reference.valid)
+
+
+def test_the_two_qualities_are_different_networks():
+    left, right = _shipped_pair()
+    fast, accurate = (StereoMatcher(quality=q) for q in stem_lib.QUALITIES)
+    assert (fast.weights_label, accurate.weights_label) == (
+        "stereo-trained",
+        "stereo-trained accurate",
+    )
+    features = [m.features_of(left[:64, :64].astype("float32")) for m in (fast, accurate)]
+    assert np.abs(features[0] - features[1]).mean() > 0.01 * np.abs(features[0]).mean()
 
 
 def test_auto_runs_onnx_where_it_can():
@@ -110,6 +126,17 @@ def test_command_says_which_runtime_ran(tmp_path):
         maps[runtime] = (np.load(tmp_path / runtime / "disparity.npy"), summary["similarity"])
     np.testing.assert_allclose(maps["onnx"][0], maps["keras"][0], atol=1e-3)
     assert maps["onnx"][1] == pytest.approx(maps["keras"][1], abs=1e-3)
+
+
+def test_command_runs_the_accurate_network(tmp_path):
+    paths = [os.path.join(DATA, f"{side}.png") for side in ("left", "right")]
+    result = run_cli("demo", "stereo", *paths, "--out", tmp_path / "o", "--quality", "accurate",
+                     "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["quality"] == "accurate" and summary["runtime"] == "onnx"
+    assert summary["weights"] == "stereo-trained accurate"
+    assert summary["disparity"]["valid_fraction"] > 0.9
 
 
 def test_command_refuses_onnx_for_other_weights(tmp_path):
