@@ -11,7 +11,8 @@ right view (the shipped pair's file leaves it unknown).
 Methods, each as its users run it:
 - kerazoo: `kerazoo.stereo.StereoMatcher` with its defaults (stereo-trained
   stem, BatchNormalization folded, run by ONNX Runtime in float32; SGM,
-  left-right check), unfilled; again with the Keras runtime (its `auto`
+  left-right check), unfilled; again with `quality="accurate"` (the larger
+  network, also by ONNX Runtime); again with the Keras runtime (its `auto`
   precision: mixed_bfloat16 under TensorFlow on a CPU with bfloat16); and
   with random weights, to show what the training brings.
 - SGBM (usual): OpenCV's StereoSGBM as its sample (samples/python/stereo_match.py)
@@ -221,7 +222,8 @@ from kerazoo.stereo import StereoMatcher, prepare_pair
 from kerazoo.stereo.stem import build_matching_model, correlate_in_strips, keras_volume_of
 pair = motorcycle()
 precision = "float32" if sys.argv[1] == "unfolded" else sys.argv[1]
-matcher = StereoMatcher(max_disparity=pair.max_disparity, precision=precision)
+matcher = StereoMatcher(max_disparity=pair.max_disparity, precision=precision,
+                        runtime="keras", quality=sys.argv[2])
 left, right = prepare_pair(pair.left, pair.right)
 if sys.argv[1] == "unfolded":  # as trained: float32, BatchNormalization layers
     model = build_matching_model(pair.max_disparity, stem=matcher.stem)
@@ -344,8 +346,8 @@ def sequence_timing(frames=10, height=480, width=832, max_disparity=70):
 def backend_timing():
     """Features + correlation and matching on Motorcycle (0.37 MP) under each
     backend, in float32 and mixed_bfloat16 (BatchNormalization folded, as the
-    demo runs it; under TensorFlow also the stem as trained, "unfolded"),
-    each in a fresh process;
+    demo runs it; under TensorFlow also the stem as trained, "unfolded", and
+    the accurate network), each in a fresh process;
     the first call includes tracing/compiling (the features) and loading the
     compiled kernels from numba's disk cache (the matching); "warm" is the
     median of the next three calls."""
@@ -353,17 +355,19 @@ def backend_timing():
     import subprocess
 
     rows = []
-    for backend, policy in (
-        ("tensorflow", "unfolded"),
-        ("tensorflow", "float32"),
-        ("tensorflow", "mixed_bfloat16"),
-        ("jax", "float32"),
-        ("jax", "mixed_bfloat16"),
-        ("torch", "float32"),
-        ("torch", "mixed_bfloat16"),
+    for backend, policy, quality in (
+        ("tensorflow", "unfolded", "fast"),
+        ("tensorflow", "float32", "fast"),
+        ("tensorflow", "mixed_bfloat16", "fast"),
+        ("tensorflow", "float32", "accurate"),
+        ("tensorflow", "mixed_bfloat16", "accurate"),
+        ("jax", "float32", "fast"),
+        ("jax", "mixed_bfloat16", "fast"),
+        ("torch", "float32", "fast"),
+        ("torch", "mixed_bfloat16", "fast"),
     ):
         result = subprocess.run(
-            [sys.executable, "-c", TIMING, policy],
+            [sys.executable, "-c", TIMING, policy, quality],
             capture_output=True,
             text=True,
             env={**os.environ, "KERAS_BACKEND": backend},
@@ -375,6 +379,7 @@ def backend_timing():
             {
                 "backend": backend,
                 "policy": policy,
+                "quality": quality,
                 **json.loads(result.stdout.strip().splitlines()[-1]),
             }
         )
@@ -419,6 +424,7 @@ def main():
     print(f"SGBM grid on the tuning pairs: best block {block}, {mode_name}", file=sys.stderr)
     methods = {
         "kerazoo (stereo-trained)": lambda p: kerazoo(p, "stereo"),
+        "kerazoo (stereo-trained, accurate)": lambda p: kerazoo(p, "stereo", quality="accurate"),
         "kerazoo (stereo-trained, Keras runtime)": lambda p: kerazoo(p, "stereo", "keras"),
         "kerazoo (random weights)": lambda p: kerazoo(p, None),
         "SGBM (usual)": lambda p: sgbm(p),
@@ -457,13 +463,13 @@ def main():
     timing = backend_timing()
     lines += [
         "",
-        "| backend | policy | features + correlation s (first call / warm) | "
+        "| backend | policy | network | features + correlation s (first call / warm) | "
         "matching s (first call / warm) | features + matching s (first / warm) | "
         "Motorcycle bad-2 |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {t['backend']} | {t['policy']} | {t['features_first_s']:.2f} / "
+        f"| {t['backend']} | {t['policy']} | {t['quality']} | {t['features_first_s']:.2f} / "
         f"{t['features_warm_s']:.2f} | {t['matching_first_s']:.2f} / "
         f"{t['matching_warm_s']:.2f} | "
         f"{t['features_first_s'] + t['matching_first_s']:.2f} / "

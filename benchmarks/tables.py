@@ -28,7 +28,10 @@ PAIRS = {
     "synthetic-103": "generated, seed 103 (held out)",
 }
 KERAZOO = "kerazoo (stereo-trained)"
+ACCURATE = "kerazoo (stereo-trained, accurate)"
 WLS = "SGBM + WLS"
+# benchmarks/stereo_sets.py names the settings by quality alone.
+SETS_METHOD = {KERAZOO: "kerazoo (fast)", ACCURATE: "kerazoo (accurate)"}
 
 
 def _load(name):
@@ -49,9 +52,10 @@ def _best_sgbm(rows):
 
 
 def stereo_headline():
-    """One row per pair: each method's densified bad-1 / 2 / 4 and seconds."""
+    """One row per pair and evaluation set: each method's densified bad-1 /
+    2 / 4 and seconds."""
     rows = _load("stereo")["rows"]
-    methods = (KERAZOO, _best_sgbm(rows), WLS)
+    methods = (KERAZOO, ACCURATE, _best_sgbm(rows), WLS)
     out = []
     for pair, label in PAIRS.items():
         if pair.startswith("shipped"):
@@ -61,7 +65,52 @@ def stereo_headline():
             r = next(r for r in rows if r["pair"] == pair and r["method"] == method)
             cells.append(f"{_rates(r['densified'])} ({r['seconds']:.2f} s)")
         out.append([label, *cells])
-    header = ["densified bad-1 / 2 / 4 (seconds)", "**kerazoo**", methods[1], WLS]
+    sets = _load("stereo_sets")["rows"]
+    for name, count in (("R'", 9), ("L", 12)):
+        cells = []
+        for method in methods:
+            method = SETS_METHOD.get(method, method)
+            r = next(r for r in sets if r["set"] == name and r["method"] == method)
+            cells.append(f"{_rates(r['densified'])} ({r['seconds_mean']:.2f} s)")
+        label = "warped photos, two cameras" if name == "R'" else "seen through a fence"
+        out.append([f"{name}: {label} (mean of {count}, held out)", *cells])
+    header = [
+        "densified bad-1 / 2 / 4 (seconds)",
+        "**kerazoo**",
+        "**kerazoo, accurate**",
+        methods[2],
+        WLS,
+    ]
+    return _table(header, out)
+
+
+def stereo_sets():
+    out = [
+        [
+            f"{r['set']} (mean of {r['pairs']})",
+            r["method"],
+            f"{r['density']:.2f}",
+            f"**{_rates(r['densified'])}**",
+            f"{r['seconds_mean']:.2f}",
+        ]
+        for r in _load("stereo_sets")["rows"]
+    ]
+    header = ["set", "method", "density as produced", "densified bad-1 / 2 / 4", "seconds"]
+    return _table(header, out)
+
+
+def stereo_training():
+    """Each segmented training's validation curve against its hours, one row
+    about every 1000 steps and the last."""
+    runs = _load("stereo_training")["segmented"]
+    out = []
+    for _, state in sorted(runs.items()):
+        quality = state["settings"].get("quality", "fast")
+        curve = [point for segment in state["segments"] for point in segment["curve"]]
+        shown = [p for i, p in enumerate(curve) if p["step"] % 1000 == 0 or i == len(curve) - 1]
+        for point in shown:
+            out.append([quality, point["step"], f"{point['hours']:.2f}", f"{point['val_wta']:.3f}"])
+    header = ["network", "step", "hours (2 CPU cores)", "validation WTA within 1 px"]
     return _table(header, out)
 
 
@@ -96,6 +145,7 @@ def stereo_timing():
         [
             t["backend"],
             t["policy"],
+            t.get("quality", "fast"),
             f"{t['features_first_s']:.2f} / {t['features_warm_s']:.2f}",
             f"{t['matching_first_s']:.2f} / {t['matching_warm_s']:.2f}",
             f"{t['bad2']:.3f}",
@@ -105,6 +155,7 @@ def stereo_timing():
     header = [
         "backend",
         "policy",
+        "network",
         "features + correlation s (first / warm)",
         "matching s (first / warm)",
         "Motorcycle bad-2",
@@ -347,6 +398,8 @@ TABLES = {
     fn.__name__: fn
     for fn in (
         stereo_headline,
+        stereo_sets,
+        stereo_training,
         stereo_full,
         stereo_timing,
         stereo_speed,
