@@ -14,12 +14,14 @@ import json
 import sys
 from pathlib import Path
 
+from kerazoo.options import STEREO_QUALITIES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def record(name, path, weights_dir=ROOT / "weights", **fields):
+def record(name, path, architecture, weights_dir=ROOT / "weights", **fields):
     """Writes the manifest entry `name` for the shipped file `path`: its
-    sha256 and size, and `fields` (architecture, trained_by, result)."""
+    sha256, size and `architecture`, and `fields` (trained_by, result)."""
     from kerazoo import weights
     from kerazoo._io import atomic_write
 
@@ -31,7 +33,7 @@ def record(name, path, weights_dir=ROOT / "weights", **fields):
         "hash": weights.file_hash(path, "sha256"),
         "hash_algorithm": "sha256",
         "approx_size_mb": round(path.stat().st_size / 1e6, 3),
-        "architecture": fields.pop("architecture"),
+        "architecture": architecture,
         "fingerprint": None,
         **fields,
     }
@@ -50,9 +52,8 @@ def export(quality="fast", weights_dir=ROOT / "weights"):
     record(
         FEATURES_ONNX_OF[quality],
         out,
+        f"{name} with BatchNormalization folded, as ONNX (opset 17): kerazoo.stereo.onnx_features",
         weights_dir,
-        architecture=f"{name} with BatchNormalization folded, as ONNX "
-        "(opset 17): kerazoo.stereo.onnx_features",
         trained_by=f"demos/export_stereo_onnx.py from {source.name} "
         f"(sha256 {weights.file_hash(source, 'sha256')[:16]}...)",
     )
@@ -61,6 +62,6 @@ def export(quality="fast", weights_dir=ROOT / "weights"):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quality", choices=["fast", "accurate"], default="fast")
+    parser.add_argument("--quality", choices=STEREO_QUALITIES, default="fast")
     print(export(parser.parse_args().quality))
     sys.exit(0)

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerazoo.options import STEREO_QUALITIES
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +190,7 @@ def main():
     segments.add_argument("--validation-crops", type=int, default=128)
     segments.add_argument(
         "--quality",
-        choices=["fast", "accurate"],
+        choices=STEREO_QUALITIES,
         default="fast",
         help="which network (kerazoo.stereo.stem.xception_stem)",
     )

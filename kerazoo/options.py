@@ -14,3 +14,5 @@ STRATEGIES = ("none", "mirrored", "data-parallel")
 EXPORT_FORMATS = ("onnx", "tf_saved_model", "litert")
 # The stereo demo's precisions for its features (`auto`: by backend and CPU).
 STEREO_PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# The stereo matcher's networks (kerazoo.stereo.stem.xception_stem).
+STEREO_QUALITIES = ("fast", "accurate")

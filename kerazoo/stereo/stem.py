@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kerazoo.errors import ParameterError
-from kerazoo.options import STEREO_PRECISIONS
+from kerazoo.options import STEREO_PRECISIONS, STEREO_QUALITIES
 from kerazoo.registry import PretrainedWeights, register
 
 STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
@@ -22,7 +22,7 @@ STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # top of it, which widens what each feature sees from 15 to 23 pixels for
 # about 1.8x the multiply-adds. Its block starts as the identity (the last
 # BatchNormalization's scale is zero), so it trains on from the fast stem.
-QUALITIES = ("fast", "accurate")
+QUALITIES = STEREO_QUALITIES
 STEREO_WEIGHTS_OF = {"fast": STEREO_WEIGHTS, "accurate": "stereo_xception_stem_accurate"}
 REFINE_CONVOLUTIONS = (
     ("refine_sepconv1", "refine_sepconv1_bn"),
@@ -201,8 +201,9 @@ def copy_xception_weights(stem, xception):
     have, keep theirs: the block stays the identity it starts as."""
     source = {layer.name for layer in xception.layers}
     for layer in stem.layers:
-        if layer.weights and (layer.name in source or not layer.name.startswith("refine_")):
-            layer.set_weights(xception.get_layer(layer.name).get_weights())
+        if not layer.weights or (layer.name.startswith("refine_") and layer.name not in source):
+            continue
+        layer.set_weights(xception.get_layer(layer.name).get_weights())
     return stem
 
 

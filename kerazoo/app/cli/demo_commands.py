@@ -111,7 +111,7 @@ def demo():
 )
 @click.option(
     "--quality",
-    type=click.Choice(["fast", "accurate"]),
+    type=click.Choice(options.STEREO_QUALITIES),
     default="fast",
     show_default=True,
     help="Which network: fast, or accurate (two more layers, each feature "
