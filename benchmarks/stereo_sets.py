@@ -53,10 +53,12 @@ def main():
     from kerazoo import weights
 
     block, mode_name, mode, _ = stereo.best_sgbm_grid()
-    methods = {"kerazoo (fast)": lambda p: stereo.kerazoo(p, "stereo")}
+    methods = {"kerazoo (stereo-trained)": lambda p: stereo.kerazoo(p, "stereo")}
     try:
         weights.resolve("stereo_xception_stem_accurate", download=False)
-        methods["kerazoo (accurate)"] = lambda p: stereo.kerazoo(p, "stereo", quality="accurate")
+        methods["kerazoo (stereo-trained, accurate)"] = lambda p: stereo.kerazoo(
+            p, "stereo", quality="accurate"
+        )
     except weights.WeightsError as e:
         print(f"no accurate weights ({e}): its rows are left out", file=sys.stderr)
     methods.update(

@@ -30,8 +30,6 @@ PAIRS = {
 KERAZOO = "kerazoo (stereo-trained)"
 ACCURATE = "kerazoo (stereo-trained, accurate)"
 WLS = "SGBM + WLS"
-# benchmarks/stereo_sets.py names the settings by quality alone.
-SETS_METHOD = {KERAZOO: "kerazoo (fast)", ACCURATE: "kerazoo (accurate)"}
 
 
 def _load(name):
@@ -69,7 +67,6 @@ def stereo_headline():
     for name, count in (("R'", 9), ("L", 12)):
         cells = []
         for method in methods:
-            method = SETS_METHOD.get(method, method)
             r = next(r for r in sets if r["set"] == name and r["method"] == method)
             cells.append(f"{_rates(r['densified'])} ({r['seconds_mean']:.2f} s)")
         label = "warped photos, two cameras" if name == "R'" else "seen through a fence"

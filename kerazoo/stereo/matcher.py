@@ -26,7 +26,7 @@ SWAP_CHECK_BELOW = 0.5
 # SGM's (P1, P2) for each network's cost, chosen on the generated tuning
 # pairs (benchmarks/results/stereo_tuning.json; the accurate network's in
 # stereo_weights.json).
-SGM_PENALTIES = {"fast": (0.3, 4.8), "accurate": (0.6, 19.2)}
+SGM_PENALTIES = {"fast": (0.3, 4.8), "accurate": (0.3, 9.6)}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
 RUNTIMES = ("auto", "keras", "onnx")
