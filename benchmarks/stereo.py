@@ -50,6 +50,12 @@ import numpy as np
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
+# The methods' names in the results files; stereo_sets.py and tables.py use
+# these, so a renamed method cannot leave a table reading a stale row.
+KERAZOO_FAST = "kerazoo (stereo-trained)"
+KERAZOO_ACCURATE = "kerazoo (stereo-trained, accurate)"
+SGBM_WLS = "SGBM + WLS"
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT_SEEDS = (101, 102, 103)
@@ -423,13 +429,13 @@ def main():
     block, mode_name, mode, grid = best_sgbm_grid()
     print(f"SGBM grid on the tuning pairs: best block {block}, {mode_name}", file=sys.stderr)
     methods = {
-        "kerazoo (stereo-trained)": lambda p: kerazoo(p, "stereo"),
-        "kerazoo (stereo-trained, accurate)": lambda p: kerazoo(p, "stereo", quality="accurate"),
+        KERAZOO_FAST: lambda p: kerazoo(p, "stereo"),
+        KERAZOO_ACCURATE: lambda p: kerazoo(p, "stereo", quality="accurate"),
         "kerazoo (stereo-trained, Keras runtime)": lambda p: kerazoo(p, "stereo", "keras"),
         "kerazoo (random weights)": lambda p: kerazoo(p, None),
         "SGBM (usual)": lambda p: sgbm(p),
         f"SGBM (best of grid: block {block}, {mode_name})": lambda p: sgbm(p, block, mode),
-        "SGBM + WLS": lambda p: sgbm_wls(p),
+        SGBM_WLS: lambda p: sgbm_wls(p),
     }
     rows = []
     for pair in evaluation_pairs():

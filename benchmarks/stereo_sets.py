@@ -53,12 +53,10 @@ def main():
     from kerazoo import weights
 
     block, mode_name, mode, _ = stereo.best_sgbm_grid()
-    methods = {"kerazoo (stereo-trained)": lambda p: stereo.kerazoo(p, "stereo")}
+    methods = {stereo.KERAZOO_FAST: lambda p: stereo.kerazoo(p, "stereo")}
     try:
         weights.resolve("stereo_xception_stem_accurate", download=False)
-        methods["kerazoo (stereo-trained, accurate)"] = lambda p: stereo.kerazoo(
-            p, "stereo", quality="accurate"
-        )
+        methods[stereo.KERAZOO_ACCURATE] = lambda p: stereo.kerazoo(p, "stereo", quality="accurate")
     except weights.WeightsError as e:
         print(f"no accurate weights ({e}): its rows are left out", file=sys.stderr)
     methods.update(
@@ -67,7 +65,7 @@ def main():
             f"SGBM (best of grid: block {block}, {mode_name})": lambda p: stereo.sgbm(
                 p, block, mode
             ),
-            "SGBM + WLS": lambda p: stereo.sgbm_wls(p),
+            stereo.SGBM_WLS: lambda p: stereo.sgbm_wls(p),
         }
     )
     rows = []

@@ -17,6 +17,10 @@ import re
 import sys
 from pathlib import Path
 
+from stereo import KERAZOO_ACCURATE as ACCURATE  # benchmarks/stereo.py, beside this script
+from stereo import KERAZOO_FAST as KERAZOO
+from stereo import SGBM_WLS as WLS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -27,9 +31,6 @@ PAIRS = {
     "synthetic-102": "generated, seed 102 (held out)",
     "synthetic-103": "generated, seed 103 (held out)",
 }
-KERAZOO = "kerazoo (stereo-trained)"
-ACCURATE = "kerazoo (stereo-trained, accurate)"
-WLS = "SGBM + WLS"
 
 
 def _load(name):
