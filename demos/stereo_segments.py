@@ -126,6 +126,7 @@ def run(args, wta_metric, log_path=None):
         "harder_camera_differences": not args.plain_camera_differences,
         "init": str(args.init or "the shipped stereo weights"),
         "quality": args.quality,
+        "edge_weight": args.edge_weight,
     }
     if args.init or args.quality == "fast":
         stem = load_stem(args.init or "stereo", args.quality)[0]
@@ -140,13 +141,18 @@ def run(args, wta_metric, log_path=None):
         args.learning_rate, args.total_steps, alpha=0.05
     )
     optimizer = keras.optimizers.Adam(schedule)
-    model.compile(optimizer=optimizer, loss=StereoMatchingLoss(), metrics=[wta_metric])
+    model.compile(
+        optimizer=optimizer,
+        loss=StereoMatchingLoss(edge_weight=args.edge_weight),
+        metrics=[wta_metric],
+    )
     if args.resume:
         if not (folder / STATE).is_file():
             raise SystemExit(f"--resume: no checkpoint in {folder}")
         # The settings first: another network's weights would not even load.
         saved = json.loads((folder / STATE).read_text())["settings"]
         saved.setdefault("quality", "fast")  # checkpoints from before qualities
+        saved.setdefault("edge_weight", 0.0)  # and from before edge weighting
         if saved != settings:
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")

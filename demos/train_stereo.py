@@ -185,6 +185,12 @@ def main():
     segments.add_argument("--total-steps", type=int, default=20_000, help="the whole run's")
     segments.add_argument("--checkpoint-every", type=int, default=200, help="steps")
     segments.add_argument("--learning-rate", type=float, default=2e-4)
+    segments.add_argument(
+        "--edge-weight",
+        type=float,
+        default=0.0,
+        help="the loss's extra weight of pixels at depth edges (StereoMatchingLoss)",
+    )
     segments.add_argument("--max-disparity", type=int, default=MAX_DISPARITY)
     segments.add_argument("--atrous-crop", type=int, nargs=2, default=list(ATROUS_CROP))
     segments.add_argument("--validation-crops", type=int, default=128)

@@ -137,8 +137,14 @@ class StereoMatchingLoss(keras.losses.Loss):
     nothing; the sum over the batch is divided by the number of known pixels
     (plus one), so every pixel weighs the same whatever its image.
 
+    With `edge_weight`, a pixel whose 3x3 neighbourhood of truth spans more
+    than 1 px of disparity (a depth edge, or the border of an unknown,
+    occluded region) weighs `1 + edge_weight`: these are the pixels where
+    the right match has close, wrong rivals, and they are few in a scene.
+
     Args:
         temperature: the scale of the correlations before the softmax.
+        edge_weight: the extra weight of pixels at depth edges (0: none).
         **kwargs: `keras.losses.Loss` arguments (`name`, `dtype`); the
             reduction is a sum (each image's term is already normalized).
 
@@ -165,7 +171,7 @@ class StereoMatchingLoss(keras.losses.Loss):
         Deep Learning for Stereo Matching", CVPR 2016.
     """
 
-    def __init__(self, temperature=16.0, name="stereo_matching_loss", **kwargs):
+    def __init__(self, temperature=16.0, edge_weight=0.0, name="stereo_matching_loss", **kwargs):
         kwargs.setdefault("reduction", "sum")
         super().__init__(name=name, **kwargs)
         if (
@@ -177,6 +183,16 @@ class StereoMatchingLoss(keras.losses.Loss):
                 "temperature", f"must be a positive number, received temperature={temperature!r}"
             )
         self.temperature = float(temperature)
+        if (
+            isinstance(edge_weight, bool)
+            or not isinstance(edge_weight, (int, float))
+            or not (edge_weight >= 0)
+        ):
+            raise ParameterError(
+                "edge_weight",
+                f"must be a number >= 0, received edge_weight={edge_weight!r}",
+            )
+        self.edge_weight = float(edge_weight)
 
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
@@ -186,6 +202,10 @@ class StereoMatchingLoss(keras.losses.Loss):
         target = ops.maximum(0.0, 1.0 - ops.abs(bins - truth))
         known = (truth[..., 0] >= 0) & (truth[..., 0] <= ops.cast(depth - 1, "float32"))
         valid = ops.cast(known, "float32")
+        if self.edge_weight:
+            pool = dict(pool_size=3, strides=1, padding="same", data_format="channels_last")
+            span = ops.max_pool(truth, **pool) + ops.max_pool(-truth, **pool)
+            valid = valid * (1.0 + self.edge_weight * ops.cast(span[..., 0] > 1.0, "float32"))
         log_p = ops.log_softmax(y_pred * self.temperature, axis=-1)
         cross = -ops.sum(target * log_p, axis=-1)
         per_image = ops.sum(ops.reshape(cross * valid, (ops.shape(cross)[0], -1)), axis=-1)
@@ -193,7 +213,7 @@ class StereoMatchingLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"temperature": self.temperature})
+        config.update({"temperature": self.temperature, "edge_weight": self.edge_weight})
         return config
 
 

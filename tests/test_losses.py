@@ -111,15 +111,21 @@ def test_triplet_training_puts_positives_nearer():
     assert nearer > 0.85, nearer
 
 
-def _matching_loss_by_hand(y_true, y_pred, temperature):
+def _matching_loss_by_hand(y_true, y_pred, temperature, edge_weight=0.0):
     """The loss written with numpy: softmax cross-entropy at the (shared)
-    true bins, summed over the known pixels of the batch / (their count + 1)."""
+    true bins, summed over the known pixels of the batch / (their count + 1),
+    the pixels whose 3x3 truth spans more than 1 px weighing 1 + edge_weight."""
     depth = y_pred.shape[-1]
     z = y_pred * temperature
     log_p = z - z.max(-1, keepdims=True)
     log_p = log_p - np.log(np.exp(log_p).sum(-1, keepdims=True))
     target = np.maximum(0.0, 1.0 - np.abs(np.arange(depth) - y_true))
-    valid = (y_true[..., 0] >= 0) & (y_true[..., 0] <= depth - 1)
+    valid = ((y_true[..., 0] >= 0) & (y_true[..., 0] <= depth - 1)).astype("float64")
+    # Edge padding: a 3x3 window's replicated border values are already in it.
+    padded = np.pad(y_true[..., 0], ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = y_true.shape[1:3]
+    windows = np.stack([padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)])
+    valid *= 1.0 + edge_weight * (windows.max(0) - windows.min(0) > 1.0)
     cross = -(target * log_p).sum(-1)
     return (cross * valid).sum() / (valid.sum() + 1.0)
 
@@ -139,3 +145,34 @@ def test_stereo_matching_loss_is_the_cross_entropy_at_the_truth():
         ValueError, match="`temperature` must be a positive number, received temperature=0"
     ):
         StereoMatchingLoss(temperature=0)
+
+
+@pytest.mark.parametrize("edge_weight", [0.0, 3.0])
+def test_stereo_matching_loss_weighs_depth_edges(edge_weight):
+    from kerazoo.losses import StereoMatchingLoss
+
+    rng = np.random.default_rng(1)
+    y_pred = rng.uniform(-1, 1, (2, 6, 7, 9)).astype("float32")
+    # Two depths and an unknown patch: edges between them, flat inside.
+    y_true = np.full((2, 6, 7, 1), 2.0, "float32")
+    y_true[:, :, 4:] = 6.5
+    y_true[1, :2, :2] = -1.0
+    loss = StereoMatchingLoss(temperature=8.0, edge_weight=edge_weight)
+    np.testing.assert_allclose(
+        float(loss(y_true, y_pred)),
+        _matching_loss_by_hand(y_true, y_pred, 8.0, edge_weight),
+        rtol=1e-5,
+    )
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert revived.edge_weight == edge_weight
+
+
+@pytest.mark.parametrize("edge_weight", [-1.0, True, "2"])
+def test_stereo_matching_loss_rejects_a_bad_edge_weight(edge_weight):
+    from kerazoo.losses import StereoMatchingLoss
+
+    with pytest.raises(
+        ValueError,
+        match=f"`edge_weight` must be a number >= 0, received edge_weight={edge_weight!r}",
+    ):
+        StereoMatchingLoss(edge_weight=edge_weight)
