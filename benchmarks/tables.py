@@ -103,7 +103,10 @@ def stereo_training():
     runs = _load("stereo_training")["segmented"]
     out = []
     for _, state in sorted(runs.items()):
-        quality = state["settings"].get("quality", "fast")
+        settings = state["settings"]
+        quality = settings.get("quality", "fast")
+        if settings.get("edge_weight"):
+            quality += f", edge weight {settings['edge_weight']:g}, from {settings['init']}"
         curve = [point for segment in state["segments"] for point in segment["curve"]]
         shown = [p for i, p in enumerate(curve) if p["step"] % 1000 == 0 or i == len(curve) - 1]
         for point in shown:
