@@ -16,10 +16,14 @@ from keras import ops
 from kerazoo.errors import ParameterError
 
 
-def _check_margin(margin):
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-        raise ParameterError("margin", f"must be a positive number, received margin={margin!r}")
-    return float(margin)
+def _number(name, value, zero_allowed=False):
+    """A real number (not a bool), positive or, with `zero_allowed`, >= 0;
+    NaN fails both comparisons."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (value >= 0 if zero_allowed else value > 0):
+        wording = "a number >= 0" if zero_allowed else "a positive number"
+        raise ParameterError(name, f"must be {wording}, received {name}={value!r}")
+    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -58,7 +62,7 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def __init__(self, margin=1.0, name="contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.margin = _check_margin(margin)
+        self.margin = _number("margin", margin)
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -111,7 +115,7 @@ class TripletLoss(keras.losses.Loss):
 
     def __init__(self, margin=0.2, name="triplet_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.margin = _check_margin(margin)
+        self.margin = _number("margin", margin)
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -174,25 +178,8 @@ class StereoMatchingLoss(keras.losses.Loss):
     def __init__(self, temperature=16.0, edge_weight=0.0, name="stereo_matching_loss", **kwargs):
         kwargs.setdefault("reduction", "sum")
         super().__init__(name=name, **kwargs)
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not (temperature > 0)
-        ):
-            raise ParameterError(
-                "temperature", f"must be a positive number, received temperature={temperature!r}"
-            )
-        self.temperature = float(temperature)
-        if (
-            isinstance(edge_weight, bool)
-            or not isinstance(edge_weight, (int, float))
-            or not (edge_weight >= 0)
-        ):
-            raise ParameterError(
-                "edge_weight",
-                f"must be a number >= 0, received edge_weight={edge_weight!r}",
-            )
-        self.edge_weight = float(edge_weight)
+        self.temperature = _number("temperature", temperature)
+        self.edge_weight = _number("edge_weight", edge_weight, zero_allowed=True)
 
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
