@@ -1,29 +1,56 @@
 """Compares stereo stems on generated tuning pairs only, with the matcher's
 defaults: the measurement that decides whether a training segment helped.
 
-    python benchmarks/stereo_weights.py [--weights stereo PATH ...] [--quality accurate]
-        [--p1 0.3 ...] [--p2 4.8 ...] [--refresh]
+    python benchmarks/stereo_weights.py [--weights stereo PATH CHECKPOINT ...]
+        [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--seeds 11 ...] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
-settings were chosen on; never the benchmark's held-out 101-103 or
-Motorcycle) as generated (T) and again as two different cameras would have
-taken them (T', `with_camera_differences`). Mean densified bad-1 / 2 / 4
-per set; results to benchmarks/results/stereo_weights.json. With several
-`--p1`/`--p2`, a row for each pair of SGM penalties (a network's own
-penalties are chosen here, by the mean of T and T').
+settings were chosen on, or `--seeds`; never the benchmark's held-out
+101-103 or Motorcycle) as generated (T) and again as two different cameras
+would have taken them (T', `with_camera_differences`). Mean densified
+bad-1 / 2 / 4 per set; results to benchmarks/results/stereo_weights.json.
+With several `--p1`/`--p2`, a row for each pair of SGM penalties (a
+network's own penalties are chosen here, by the mean of T and T').
+
+A weights entry is `stereo` (the shipped network of its `--quality`), a
+`.weights.h5` of the quality's network, or a training checkpoint's folder
+(`demos/train_stereo.py --checkpoint-dir`): its `state.json` says which
+network it trains, refining blocks included.
 """
 
 import argparse
 import itertools
+import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
+from stereo import HELD_OUT_SEEDS  # benchmarks/stereo.py: no setting is chosen on them
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TUNING_SEEDS = (11, 12, 13, 14, 15, 16)
+
+
+def matcher_for(weights, quality):
+    """`(StereoMatcher, label)` for one `--weights` entry. The Keras runtime
+    in float32: any weights, the same arithmetic for each."""
+    from kerazoo.stereo import StereoMatcher
+    from kerazoo.stereo.stem import load_stem
+
+    settings = dict(check_swapped=False, runtime="keras", precision="float32")
+    state = Path(weights) / "state.json"
+    if not state.is_file():
+        return StereoMatcher(weights, quality=quality, **settings), weights
+    checkpoint = json.loads(state.read_text())
+    network = checkpoint["settings"]
+    quality = network.get("quality", "fast")
+    dilations = network.get("refine_dilations")  # None: the quality's own
+    stem = load_stem(Path(weights) / "stem.weights.h5", quality, dilations)[0]
+    label = f"{weights} (step {checkpoint['step']})"
+    return StereoMatcher(stem, quality=quality, **settings), label
 
 
 def volumes(matcher, pairs):
@@ -55,6 +82,9 @@ def main():
         "--quality", nargs="+", default=["fast"], help="each --weights' network (one: all)"
     )
     parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(TUNING_SEEDS), help="generated tuning pairs"
+    )
+    parser.add_argument(
         "--p1", type=float, nargs="+", default=[None], help="SGM's P1 values (the network's)"
     )
     parser.add_argument(
@@ -62,13 +92,14 @@ def main():
     )
     _results.add_arguments(parser)
     args = parser.parse_args()
+    if set(args.seeds) & set(HELD_OUT_SEEDS):
+        parser.error(f"--seeds: {HELD_OUT_SEEDS} are held out, never tuned on")
 
     from kerazoo.app.demos.stereo_data import synthetic_pair
     from kerazoo.app.demos.stereo_scenes import with_camera_differences
-    from kerazoo.stereo import StereoMatcher
 
     plain, cameras = [], []
-    for seed in TUNING_SEEDS:
+    for seed in args.seeds:
         pair = synthetic_pair(seed=seed, truth_out_of_view=True)
         plain.append((pair.left, pair.right, pair.disparity))
         cameras.append((*with_camera_differences(pair.left, pair.right, seed), pair.disparity))
@@ -77,10 +108,7 @@ def main():
         parser.error("give one --quality, or one for each --weights")
     rows = []
     for weights, quality in zip(args.weights, qualities):
-        # The Keras runtime in float32: any weights file, the same arithmetic for each.
-        matcher = StereoMatcher(
-            weights, check_swapped=False, runtime="keras", precision="float32", quality=quality
-        )
+        matcher, label = matcher_for(weights, quality)
         cases = volumes(matcher, plain), volumes(matcher, cameras)
         tuned = matcher.p1, matcher.p2
         for p1, p2 in itertools.product(args.p1, args.p2):
@@ -88,8 +116,8 @@ def main():
             matcher.p2 = tuned[1] if p2 is None else p2
             rows.append(
                 {
-                    "weights": weights,
-                    "quality": quality,
+                    "weights": label,
+                    "quality": matcher.quality,
                     "p1": matcher.p1,
                     "p2": matcher.p2,
                     "T": rates(matcher, cases[0]),
@@ -108,7 +136,7 @@ def main():
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} |"
         )
     print("\n".join(lines))
-    _results.write("stereo_weights", {"tuning_seeds": TUNING_SEEDS, "rows": rows}, args.refresh)
+    _results.write("stereo_weights", {"tuning_seeds": args.seeds, "rows": rows}, args.refresh)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ def run(args, wta_metric, log_path=None):
     from kerazoo.losses import StereoMatchingLoss
     from kerazoo.stereo.stem import (
         build_matching_model,
+        check_refine_dilations,
         copy_xception_weights,
         load_stem,
         xception_stem,
@@ -116,6 +117,7 @@ def run(args, wta_metric, log_path=None):
 
     folder = Path(args.checkpoint_dir)
     crop = tuple(args.atrous_crop)
+    dilations = check_refine_dilations(args.quality, args.refine_dilations)
     settings = {
         "seed": args.seed,
         "batch_size": args.batch_size,
@@ -127,13 +129,14 @@ def run(args, wta_metric, log_path=None):
         "init": str(args.init or "the shipped stereo weights"),
         "quality": args.quality,
         "edge_weight": args.edge_weight,
+        "refine_dilations": list(dilations),
     }
-    if args.init or args.quality == "fast":
-        stem = load_stem(args.init or "stereo", args.quality)[0]
-    else:
-        # The accurate stem starts as the shipped fast one: its refining
-        # block is the identity until it learns.
-        stem = copy_xception_weights(xception_stem(quality="accurate"), load_stem("stereo")[0])
+    # It starts from --init (a stem of the quality's own network) or the
+    # shipped fast stem; refining blocks they lack are the identity until
+    # they learn.
+    source = load_stem(args.init, args.quality)[0] if args.init else load_stem("stereo")[0]
+    stem = xception_stem(quality=args.quality, refine_dilations=dilations)
+    copy_xception_weights(stem, source)
     model = build_matching_model(
         args.max_disparity, stem=stem, trainable=True, input_shape=crop + (3,)
     )
@@ -153,6 +156,8 @@ def run(args, wta_metric, log_path=None):
         saved = json.loads((folder / STATE).read_text())["settings"]
         saved.setdefault("quality", "fast")  # checkpoints from before qualities
         saved.setdefault("edge_weight", 0.0)  # and from before edge weighting
+        # and from before more refining blocks, when accurate had one
+        saved.setdefault("refine_dilations", [1] if saved["quality"] == "accurate" else [])
         if saved != settings:
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")

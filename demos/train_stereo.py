@@ -201,6 +201,13 @@ def main():
         help="which network (kerazoo.stereo.stem.xception_stem)",
     )
     segments.add_argument(
+        "--refine-dilations",
+        type=int,
+        nargs="+",
+        help="the accurate stem's refining blocks, a dilation each "
+        "(default: the quality's own; xception_stem's refine_dilations)",
+    )
+    segments.add_argument(
         "--plain-camera-differences",
         action="store_true",
         help="without the lenses' vignetting and JPEG compression",
@@ -217,6 +224,13 @@ def main():
         "in benchmarks/results (experiments)",
     )
     args = parser.parse_args()
+    from kerazoo.errors import ParameterError
+    from kerazoo.stereo.stem import check_refine_dilations
+
+    try:
+        check_refine_dilations(args.quality, args.refine_dilations)
+    except ParameterError as e:
+        parser.error(str(e))
     if args.out is None:
         from kerazoo.stereo.stem import STEREO_WEIGHTS_OF
 

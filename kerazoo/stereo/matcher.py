@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 import warnings
 
@@ -115,6 +116,12 @@ _SETTINGS = {
 }
 
 
+def _is_stem(weights):
+    """Whether `weights` is a Keras model (only ever one when Keras is loaded)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(weights, keras.Model)
+
+
 def _validate(settings):
     for name, (ok, requirement) in _SETTINGS.items():
         _check(name, settings[name], ok(settings[name]), requirement)
@@ -138,8 +145,10 @@ class StereoMatcher:
     Args:
         weights: `"stereo"` (the shipped stereo-trained weights of `quality`), `"imagenet"`
             (ImageNet Xception's first layers: found or downloaded), `None`
-            (random, seeded) or a path (`.weights.h5` of the stem, or a
-            keras-applications Xception `.h5`).
+            (random, seeded), a path (`.weights.h5` of the stem, or a
+            keras-applications Xception `.h5`), or a stem itself: a
+            `keras.Model` from `kerazoo.stereo.stem.xception_stem` (e.g.
+            one you trained), of the `quality` given.
         quality: which network: `"fast"` (the default) or `"accurate"`: the
             same network and a residual block of two more layers: each
             feature sees 23 px instead of 15, for about 1.8x the
@@ -253,19 +262,33 @@ class StereoMatcher:
         self.fill_edge_px, self.fill_behind_both_px = int(fill_edge_px), fill_behind_both_px
         self.fill_color_per_px = fill_color_per_px
         self.progress = progress or (lambda stage, seconds: None)
+        given_stem = _is_stem(weights)
         if not (weights is None or isinstance(weights, str) or hasattr(weights, "__fspath__")):
-            raise ParameterError(
-                "weights", f"must be 'stereo', 'imagenet', None or a path, received {weights!r}"
-            )
+            if not given_stem:
+                raise ParameterError(
+                    "weights",
+                    f"must be 'stereo', 'imagenet', None, a path or a stem, received {weights!r}",
+                )
+            if stem_lib.stem_quality(weights) != quality:
+                raise ParameterError(
+                    "quality",
+                    f"must be the stem's, {stem_lib.stem_quality(weights)!r}, received {quality!r}",
+                )
         stem_lib.check_precision(precision)
         self.quality = quality
         self._weights, self._onnx = weights, None
+        # What one feature sees decides how far strips of rows overlap.
+        dilations = stem_lib.refine_dilations_of(weights) if given_stem else None
+        self._halo_rows = stem_lib.halo_rows(quality, dilations)
         if choose_runtime(runtime, weights, precision, quality) == "onnx":
             self._onnx = OnnxFeatures(quality=quality)
         self.runtime = "keras" if self._onnx is None else "onnx"
         if self._onnx is None:
             self.policy = stem_lib.feature_policy(precision)
-            self._stem, self.weights_label = stem_lib.load_stem(weights, quality)
+            if given_stem:
+                self._stem, self.weights_label = weights, weights.name
+            else:
+                self._stem, self.weights_label = stem_lib.load_stem(weights, quality)
             # For inference: BatchNormalization folded into the convolutions.
             self._features = stem_lib.fold_batch_norm(self._stem, self.policy)
         else:
@@ -324,8 +347,7 @@ class StereoMatcher:
                 features = unit_features(self._onnx(np.stack([left_rows, right_rows])))
                 return _kernels.cosine_correlation(features[0], features[1], max_disparity)
 
-        halo = stem_lib.halo_rows(self.quality)
-        return stem_lib.correlate_in_strips(volume_of, left, right, halo_rows=halo)
+        return stem_lib.correlate_in_strips(volume_of, left, right, halo_rows=self._halo_rows)
 
     def features_of(self, image):
         """The network's `(h, w, 128)` features of one prepared view."""
@@ -524,7 +546,9 @@ def choose_runtime(runtime, weights="stereo", precision="auto", quality="fast"):
 
     if runtime not in RUNTIMES:
         raise ParameterError("runtime", f"must be {_SETTINGS['runtime'][1]}, received {runtime!r}")
-    onnx_can_run = weights == "stereo" and precision in ("auto", "float32")
+    onnx_can_run = (
+        isinstance(weights, str) and weights == "stereo" and precision in ("auto", "float32")
+    )
     if runtime == "onnx" and not onnx_can_run:
         raise ParameterError(
             "runtime",

@@ -42,7 +42,7 @@ def features_onnx_model(folded):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from kerazoo.stereo.stem import REFINE_CONVOLUTIONS, stem_quality
+    from kerazoo.stereo.stem import refine_block_name, refine_convolutions, refine_dilations_of
 
     nodes, initializers = [], []
 
@@ -94,14 +94,14 @@ def features_onnx_model(folded):
     sep1 = conv(x, folded.get_layer("block2_sepconv1"), 2, depthwise=True)
     x = node("Relu", [sep1], "block2_sepconv2_act")
     x = conv(x, folded.get_layer("block2_sepconv2"), 2, depthwise=True)
-    if stem_quality(folded) == "accurate":
+    for block in range(len(refine_dilations_of(folded))):
         residual = x
-        for conv_name, _ in REFINE_CONVOLUTIONS:
+        for conv_name, _ in refine_convolutions(block + 1)[-2:]:
             layer = folded.get_layer(conv_name)
             x = node("Relu", [x], f"{conv_name}_act")
             # Dilated on the pixel phases: twice that on the image.
             x = conv(x, layer, 2 * layer.dilation_rate[0], depthwise=True)
-        x = node("Add", [residual, x], "refine_add")
+        x = node("Add", [residual, x], f"{refine_block_name(block)}_add")
     x = node(
         "Slice",
         [x, constant("starts", np.zeros(2, np.int64)), size, constant("axes", np.array([2, 3]))],

@@ -24,14 +24,29 @@ STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # BatchNormalization's scale is zero), so it trains on from the fast stem.
 QUALITIES = STEREO_QUALITIES
 STEREO_WEIGHTS_OF = {"fast": STEREO_WEIGHTS, "accurate": "stereo_xception_stem_accurate"}
-REFINE_CONVOLUTIONS = (
-    ("refine_sepconv1", "refine_sepconv1_bn"),
-    ("refine_sepconv2", "refine_sepconv2_bn"),
-)
-# On the pixel phases (2 image pixels): chosen over 2 (4 image pixels, 31
-# px seen) by the validation of 500 training steps each
-# (benchmarks/results/stereo_training.json, "candidates").
-REFINE_DILATION = 1
+# Each network's refining blocks, one dilation on the pixel phases (2 image
+# pixels per step) for each. The accurate block's 1 was chosen over 2 (4
+# image pixels, 31 px seen) by the validation of 500 training steps each
+# (benchmarks/results/stereo_training.json, "candidates"). A stem with more
+# blocks (`xception_stem(refine_dilations=...)`) is a candidate for training.
+REFINE_DILATIONS = {"fast": (), "accurate": (1,)}
+
+
+def refine_block_name(index):
+    """The prefix of refining block `index`'s layers: `refine`, `refine2`, ..."""
+    return "refine" if index == 0 else f"refine{index + 1}"
+
+
+def refine_convolutions(blocks):
+    """`(convolution, BatchNormalization)` names of the first `blocks` refining blocks."""
+    return tuple(
+        (f"{refine_block_name(b)}_sepconv{i}", f"{refine_block_name(b)}_sepconv{i}_bn")
+        for b in range(blocks)
+        for i in (1, 2)
+    )
+
+
+REFINE_CONVOLUTIONS = refine_convolutions(len(REFINE_DILATIONS["accurate"]))
 STEM_FEATURES = "block2_sepconv2_bn"  # Xception's stride-2 features (level 2)
 # Each convolution of the stem and the BatchNormalization after it.
 STEM_CONVOLUTIONS = (
@@ -56,17 +71,42 @@ def check_quality(quality):
         )
 
 
-def halo_rows(quality="fast"):
-    """Rows a strip of features needs above and below (even): the radius of
-    what one feature of the `quality` stem sees, rounded up."""
+def check_refine_dilations(quality, refine_dilations):
+    """`refine_dilations`, or the `quality`'s own when None, as a tuple;
+    raises the `ParameterError` of a value that does not fit the quality."""
     check_quality(quality)
-    # Each refining 3x3 reaches REFINE_DILATION phase pixels, twice as many
-    # image pixels, further.
-    extra = 2 * REFINE_DILATION * len(REFINE_CONVOLUTIONS) if quality == "accurate" else 0
-    return HALO_ROWS + extra
+    if refine_dilations is None:
+        return REFINE_DILATIONS[quality]
+    dilations = tuple(refine_dilations) if isinstance(refine_dilations, (list, tuple)) else None
+    ok = dilations is not None and all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in dilations
+    )
+    if not ok or bool(dilations) != (quality == "accurate"):
+        needs = "empty for 'fast'" if quality == "fast" else "at least one for 'accurate'"
+        raise ParameterError(
+            "refine_dilations",
+            f"must be a tuple of integers >= 1, {needs}, received {refine_dilations!r}",
+        )
+    return tuple(int(d) for d in dilations)
 
 
-def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True, quality="fast"):
+def halo_rows(quality="fast", refine_dilations=None):
+    """Rows a strip of features needs above and below (even): the radius of
+    what one feature of the stem sees, rounded up."""
+    dilations = check_refine_dilations(quality, refine_dilations)
+    # Each refining 3x3 reaches its dilation in phase pixels, twice as many
+    # image pixels, further; a block has two.
+    return HALO_ROWS + sum(2 * 2 * d for d in dilations)
+
+
+def xception_stem(
+    atrous=True,
+    name="xception_stem",
+    dtype=None,
+    batch_norm=True,
+    quality="fast",
+    refine_dilations=None,
+):
     """Xception's first layers, up to its stride-2 features (`block2_sepconv2_bn`).
 
     The same layers, names and weight shapes as `keras.applications.Xception`,
@@ -86,6 +126,9 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True
         quality: `"fast"`, or `"accurate"`: the same layers, then a residual
             block of two `SeparableConv2D(128)` (`refine_*`, dilated as the
             layers before them), which starts as the identity.
+        refine_dilations: the accurate stem's refining blocks, one dilation
+            on the pixel phases each; None: `REFINE_DILATIONS[quality]`.
+            Blocks after the first are named `refine2_*`, `refine3_*`, ...
 
     Returns:
         A `keras.Model` from `(batch, h, w, 3)` images in [-1, 1] to
@@ -128,29 +171,28 @@ def xception_stem(atrous=True, name="xception_stem", dtype=None, batch_norm=True
         128, 3, padding="same", use_bias=bias, name="block2_sepconv2", dtype=dtype
     )(x)
     x = normalized(x, STEM_FEATURES)
-    check_quality(quality)
-    if quality == "accurate":
+    for block, dilation in enumerate(check_refine_dilations(quality, refine_dilations)):
         # A zero scale on the block's last normalization: the block adds
         # nothing until it has learnt something, so training starts from
-        # the fast stem's features.
+        # the features before it.
         residual = x
-        for i, (conv_name, bn_name) in enumerate(REFINE_CONVOLUTIONS):
+        convolutions = refine_convolutions(block + 1)[-2:]
+        for i, (conv_name, bn_name) in enumerate(convolutions):
             x = layers.Activation("relu", name=f"{conv_name}_act", dtype=dtype)(x)
             x = layers.SeparableConv2D(
                 128,
                 3,
                 padding="same",
-                dilation_rate=REFINE_DILATION,  # on the phases, as on Xception's grid
+                dilation_rate=dilation,  # on the phases, as on Xception's grid
                 use_bias=bias,
                 name=conv_name,
                 dtype=dtype,
             )(x)
             if batch_norm:
-                last = i == len(REFINE_CONVOLUTIONS) - 1
                 x = layers.BatchNormalization(
-                    gamma_initializer="zeros" if last else "ones", name=bn_name, dtype=dtype
+                    gamma_initializer="zeros" if i == 1 else "ones", name=bn_name, dtype=dtype
                 )(x)
-        x = layers.Add(name="refine_add", dtype=dtype)([residual, x])
+        x = layers.Add(name=f"{refine_block_name(block)}_add", dtype=dtype)([residual, x])
     if atrous:
         x = MergePixelPhases(2, name="atrous_merge", dtype=dtype)([x, inputs])
     return keras.Model(inputs, x, name=name)
@@ -165,15 +207,16 @@ def fold_batch_norm(stem, dtype=None):
     import keras
 
     atrous = any(layer.name == "atrous_split" for layer in stem.layers)
-    quality = stem_quality(stem)
+    dilations = refine_dilations_of(stem)
     folded = xception_stem(
         atrous=atrous,
         name=f"{stem.name}_folded",
         dtype=dtype,
         batch_norm=False,
-        quality=quality,
+        quality=stem_quality(stem),
+        refine_dilations=dilations,
     )
-    convolutions = STEM_CONVOLUTIONS + (REFINE_CONVOLUTIONS if quality == "accurate" else ())
+    convolutions = STEM_CONVOLUTIONS + refine_convolutions(len(dilations))
     for conv_name, bn_name in convolutions:
         bn = stem.get_layer(bn_name)
         gamma, beta, mean, variance = (
@@ -189,19 +232,28 @@ def fold_batch_norm(stem, dtype=None):
     return folded
 
 
-def stem_quality(stem):
-    """`"accurate"` for a stem with the refining block, else `"fast"`."""
+def refine_dilations_of(stem):
+    """The dilations of `stem`'s refining blocks, in order (`()` when fast)."""
     names = {layer.name for layer in stem.layers}
-    return "accurate" if "refine_add" in names else "fast"
+    dilations = []
+    while f"{refine_block_name(len(dilations))}_add" in names:
+        conv_name = f"{refine_block_name(len(dilations))}_sepconv1"
+        dilations.append(int(stem.get_layer(conv_name).dilation_rate[0]))
+    return tuple(dilations)
+
+
+def stem_quality(stem):
+    """`"accurate"` for a stem with refining blocks, else `"fast"`."""
+    return "accurate" if refine_dilations_of(stem) else "fast"
 
 
 def copy_xception_weights(stem, xception):
     """Copies `xception`'s weights (or another stem's) into the stem's layers
-    of the same name. The refining block's layers, which Xception does not
-    have, keep theirs: the block stays the identity it starts as."""
+    of the same name. Refining blocks the source does not have keep their
+    weights: each stays the identity it starts as."""
     source = {layer.name for layer in xception.layers}
     for layer in stem.layers:
-        if not layer.weights or (layer.name.startswith("refine_") and layer.name not in source):
+        if not layer.weights or (layer.name.startswith("refine") and layer.name not in source):
             continue
         layer.set_weights(xception.get_layer(layer.name).get_weights())
     return stem
@@ -229,7 +281,7 @@ def stereo_label(quality="fast"):
     return "stereo-trained" if quality == "fast" else f"stereo-trained {quality}"
 
 
-def load_stem(weights="stereo", quality="fast"):
+def load_stem(weights="stereo", quality="fast", refine_dilations=None):
     """The atrous stem with trained (or random) weights.
 
     Args:
@@ -240,6 +292,9 @@ def load_stem(weights="stereo", quality="fast"):
             a path: a `.weights.h5` of this stem, or a keras-applications
             Xception `.h5`.
         quality: which network (`QUALITIES`, see `xception_stem`).
+        refine_dilations: the accurate stem's refining blocks
+            (`xception_stem`); None: the quality's own. With `"stereo"`,
+            blocks the shipped network lacks start as the identity.
 
     Returns:
         `(stem, label)`: the `keras.Model` (BatchNormalization not folded,
@@ -248,13 +303,17 @@ def load_stem(weights="stereo", quality="fast"):
     from kerazoo import backbones
     from kerazoo import weights as weights_lib
 
-    stem = xception_stem(quality=quality)
+    stem = xception_stem(quality=quality, refine_dilations=refine_dilations)
     if weights is None:
         return _randomize(stem), "random"
     if weights == "stereo":
         path = weights_lib.resolve(STEREO_WEIGHTS_OF[quality], download=False)
-        weights_lib.load_weights_quietly(stem, path, f"the {quality} stereo stem")
-        return stem, stereo_label(quality)
+        if refine_dilations_of(stem) == REFINE_DILATIONS[quality]:
+            weights_lib.load_weights_quietly(stem, path, f"the {quality} stereo stem")
+            return stem, stereo_label(quality)
+        shipped = xception_stem(quality=quality)
+        weights_lib.load_weights_quietly(shipped, path, f"the {quality} stereo stem")
+        return copy_xception_weights(stem, shipped), stereo_label(quality)
     if weights == "imagenet":
         path = weights_lib.resolve(backbones.weights_file("xception"), download=True)
         label = "imagenet"

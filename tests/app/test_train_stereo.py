@@ -80,3 +80,21 @@ def test_the_accurate_network_trains_on_from_the_fast_one(tmp_path):
     assert len(weights) == len(fast) + 2 * 2 + 2 * 4
     refused = _train(tmp_path / "accurate", "--resume", "--max-steps", "1")
     assert refused.returncode != 0 and "quality" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_wider_candidate_trains_on_from_the_accurate_network(tmp_path):
+    accurate = ROOT / "weights" / "stereo_xception_stem_accurate.weights.h5"
+    wider = ["--quality", "accurate", "--refine-dilations", "1", "2", "--init", str(accurate)]
+    done = _train(tmp_path / "wider", *wider, "--max-steps", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    weights, _, state = _checkpoint(tmp_path / "wider")
+    assert state["settings"]["refine_dilations"] == [1, 2]
+    # The accurate network's arrays, then a second block's as many as the first's.
+    assert len(weights) == len(_h5_arrays(accurate)) + 2 * 2 + 2 * 4
+    refused = _train(tmp_path / "wider", "--quality", "accurate", "--init", str(accurate),
+                     "--resume", "--max-steps", "1")  # fmt: skip
+    assert refused.returncode != 0 and "refine_dilations" in refused.stderr
+    fast = _train(tmp_path / "fast", "--refine-dilations", "1", "--max-steps", "1")
+    assert fast.returncode == 2 and "`refine_dilations` must be" in fast.stderr
+    assert "Traceback" not in fast.stderr

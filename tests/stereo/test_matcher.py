@@ -192,7 +192,10 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ),
         ({"fill_color_per_px": -2}, "`fill_color_per_px` must be None or a finite number >= 0"),
         ({"precision": "half"}, "`precision` must be one of auto, float32, mixed_bfloat16"),
-        ({"weights": 3}, "`weights` must be 'stereo', 'imagenet', None or a path, received 3"),
+        (
+            {"weights": 3},
+            "`weights` must be 'stereo', 'imagenet', None, a path or a stem, received 3",
+        ),
         ({"weights": "nope.weights.h5"}, "`weights` nope.weights.h5: no such file"),
         ({"progress": "loud"}, "`progress` must be None or a callable"),
         ({"quality": "best"}, "`quality` must be one of 'fast', 'accurate', received 'best'"),
