@@ -105,13 +105,39 @@ def stereo_training():
     for _, state in sorted(runs.items()):
         settings = state["settings"]
         quality = settings.get("quality", "fast")
+        dilations = settings.get("refine_dilations", [1] if quality == "accurate" else [])
+        if len(dilations) > 1:
+            quality += f", refining blocks of dilation {' and '.join(map(str, dilations))}"
         if settings.get("edge_weight"):
-            quality += f", edge weight {settings['edge_weight']:g}, from {settings['init']}"
+            quality += f", edge weight {settings['edge_weight']:g}"
+        if len(dilations) > 1 or settings.get("edge_weight"):
+            quality += f", from {settings['init']}"
         curve = [point for segment in state["segments"] for point in segment["curve"]]
         shown = [p for i, p in enumerate(curve) if p["step"] % 1000 == 0 or i == len(curve) - 1]
         for point in shown:
             out.append([quality, point["step"], f"{point['hours']:.2f}", f"{point['val_wta']:.3f}"])
     header = ["network", "step", "hours (2 CPU cores)", "validation WTA within 1 px"]
+    return _table(header, out)
+
+
+def stereo_errors():
+    """Where each network's bad-2 is on the tuning pairs, by what the truth
+    says each pixel is (T and T' side by side)."""
+    rows = _load("stereo_errors")["rows"]
+    cell = {(r["quality"], r["class"], r["set"]): r for r in rows}
+    out = []
+    for quality, cls in dict.fromkeys((r["quality"], r["class"]) for r in rows):
+        t, tc = cell[quality, cls, "T"], cell[quality, cls, "T'"]
+        out.append(
+            [
+                quality,
+                cls,
+                f"{t['share_of_pixels']:.3f}",
+                f"{t['bad2_within']:.3f} / {tc['bad2_within']:.3f}",
+                f"{t['adds_to_bad2']:.4f} / {tc['adds_to_bad2']:.4f}",
+            ]
+        )
+    header = ["network", "pixels", "share", "bad-2 within (T / T')", "adds to bad-2 (T / T')"]
     return _table(header, out)
 
 
@@ -401,6 +427,7 @@ TABLES = {
         stereo_headline,
         stereo_sets,
         stereo_training,
+        stereo_errors,
         stereo_full,
         stereo_timing,
         stereo_speed,
