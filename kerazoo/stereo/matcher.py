@@ -269,6 +269,13 @@ class StereoMatcher:
                     "weights",
                     f"must be 'stereo', 'imagenet', None, a path or a stem, received {weights!r}",
                 )
+            names = {layer.name for layer in weights.layers}
+            if "atrous_split" not in names or stem_lib.STEM_FEATURES not in names:
+                raise ParameterError(
+                    "weights",
+                    "must be a stem from xception_stem(atrous=True) with its "
+                    f"BatchNormalization, received the model {weights.name!r}",
+                )
             if stem_lib.stem_quality(weights) != quality:
                 raise ParameterError(
                     "quality",

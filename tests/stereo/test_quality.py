@@ -158,3 +158,8 @@ def test_the_matcher_runs_a_stem_it_is_given(accurate):
         ParameterError, match="`quality` must be the stem's, 'accurate', received 'fast'"
     ):
         StereoMatcher(accurate)
+    strided = xception_stem(atrous=False, name="strided")
+    with pytest.raises(ParameterError, match="xception_stem\\(atrous=True\\).*'strided'"):
+        StereoMatcher(strided)
+    with pytest.raises(ParameterError, match="with its BatchNormalization, received the model"):
+        StereoMatcher(fold_batch_norm(accurate), quality="accurate")
