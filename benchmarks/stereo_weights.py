@@ -65,6 +65,23 @@ def volumes(matcher, pairs):
     return out
 
 
+def tuning_pairs(parser, seeds):
+    """`(T, T')`: the generated tuning pairs of `seeds` as `(left, right,
+    truth)`, and the same taken by two different cameras; `parser` refuses
+    the held-out seeds."""
+    if set(seeds) & set(HELD_OUT_SEEDS):
+        parser.error(f"--seeds: {HELD_OUT_SEEDS} are held out, never tuned on")
+    from kerazoo.app.demos.stereo_data import synthetic_pair
+    from kerazoo.app.demos.stereo_scenes import with_camera_differences
+
+    plain, cameras = [], []
+    for seed in seeds:
+        pair = synthetic_pair(seed=seed, truth_out_of_view=True)
+        plain.append((pair.left, pair.right, pair.disparity))
+        cameras.append((*with_camera_differences(pair.left, pair.right, seed), pair.disparity))
+    return plain, cameras
+
+
 def rates(matcher, cases):
     from kerazoo.stereo import bad_pixel_rate
 
@@ -92,17 +109,7 @@ def main():
     )
     _results.add_arguments(parser)
     args = parser.parse_args()
-    if set(args.seeds) & set(HELD_OUT_SEEDS):
-        parser.error(f"--seeds: {HELD_OUT_SEEDS} are held out, never tuned on")
-
-    from kerazoo.app.demos.stereo_data import synthetic_pair
-    from kerazoo.app.demos.stereo_scenes import with_camera_differences
-
-    plain, cameras = [], []
-    for seed in args.seeds:
-        pair = synthetic_pair(seed=seed, truth_out_of_view=True)
-        plain.append((pair.left, pair.right, pair.disparity))
-        cameras.append((*with_camera_differences(pair.left, pair.right, seed), pair.disparity))
+    plain, cameras = tuning_pairs(parser, args.seeds)
     qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
     if len(qualities) != len(args.weights):
         parser.error("give one --quality, or one for each --weights")
