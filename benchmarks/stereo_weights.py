@@ -2,15 +2,18 @@
 defaults: the measurement that decides whether a training segment helped.
 
     python benchmarks/stereo_weights.py [--weights stereo PATH CHECKPOINT ...]
-        [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--seeds 11 ...] [--refresh]
+        [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--seeds 11 ...]
+        [--photo-pairs 24] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
 settings were chosen on, or `--seeds`; never the benchmark's held-out
 101-103 or Motorcycle) as generated (T) and again as two different cameras
-would have taken them (T', `with_camera_differences`). Mean densified
-bad-1 / 2 / 4 per set; results to benchmarks/results/stereo_weights.json.
-With several `--p1`/`--p2`, a row for each pair of SGM penalties (a
-network's own penalties are chosen here, by the mean of T and T').
+would have taken them (T', `with_camera_differences`), and the training
+photos warped onto generated scenes (P, `tuning_photo_pair`: real textures,
+made as the held-out R' is made from other photos; `--photo-pairs 0`
+leaves it out). Mean densified bad-1 / 2 / 4 per set; results to
+benchmarks/results/stereo_weights.json. With several `--p1`/`--p2`, a row
+for each pair of SGM penalties (a network's own penalties are chosen here).
 
 A weights entry is `stereo` (the shipped network of its `--quality`), a
 `.weights.h5` of the quality's network, or a training checkpoint's folder
@@ -82,6 +85,13 @@ def tuning_pairs(parser, seeds):
     return plain, cameras
 
 
+def photo_pairs(count):
+    """Set P: the first `count` `tuning_photo_pair`s as `(left, right, truth)`."""
+    from kerazoo.app.demos.stereo_scenes import tuning_photo_pair
+
+    return [tuning_photo_pair(index) for index in range(count)]
+
+
 def rates(matcher, cases):
     from kerazoo.stereo import bad_pixel_rate
 
@@ -107,16 +117,18 @@ def main():
     parser.add_argument(
         "--p2", type=float, nargs="+", default=[None], help="SGM's P2 values (the network's)"
     )
+    parser.add_argument("--photo-pairs", type=int, default=24, help="set P's pairs (0: none)")
     _results.add_arguments(parser)
     args = parser.parse_args()
     plain, cameras = tuning_pairs(parser, args.seeds)
+    photos = photo_pairs(args.photo_pairs)
     qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
     if len(qualities) != len(args.weights):
         parser.error("give one --quality, or one for each --weights")
     rows = []
     for weights, quality in zip(args.weights, qualities):
         matcher, label = matcher_for(weights, quality)
-        cases = volumes(matcher, plain), volumes(matcher, cameras)
+        cases = volumes(matcher, plain), volumes(matcher, cameras), volumes(matcher, photos)
         tuned = matcher.p1, matcher.p2
         for p1, p2 in itertools.product(args.p1, args.p2):
             matcher.p1 = tuned[0] if p1 is None else p1
@@ -129,21 +141,28 @@ def main():
                     "p2": matcher.p2,
                     "T": rates(matcher, cases[0]),
                     "T_cameras": rates(matcher, cases[1]),
+                    **({"P": rates(matcher, cases[2])} if photos else {}),
                 }
             )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
-        "| weights | quality | P1 / P2 | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 |",
-        "|---|---|---|---|---|",
+        "| weights | quality | P1 / P2 | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 "
+        "| P (photos) bad-1 / 2 / 4 |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['weights']} | {r['quality']} | {r['p1']} / {r['p2']} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
-            f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} |"
+            f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} | "
+            f"{' / '.join(f'{x:.4f}' for x in r.get('P', [])) or '-'} |"
         )
     print("\n".join(lines))
-    _results.write("stereo_weights", {"tuning_seeds": args.seeds, "rows": rows}, args.refresh)
+    _results.write(
+        "stereo_weights",
+        {"tuning_seeds": args.seeds, "photo_pairs": args.photo_pairs, "rows": rows},
+        args.refresh,
+    )
 
 
 if __name__ == "__main__":

@@ -441,12 +441,20 @@ def test_training_scenes_have_exact_ground_truth():
     assert lefts.shape == (3, 32, 64, 3) and gts.shape == (3, 32, 64, 1) and (gts < 0).any()
 
 
-@pytest.mark.parametrize("kind", ["warped_photo_pair", "see_through_pair"])
-def test_evaluation_sets_have_truth_everywhere(kind):
-    """R' and L: the truth at every pixel, the same pair for the same index,
-    and the right view shows the left's surface where the truth says (up to
-    the cameras' differences and the occluded pixels, which also count)."""
-    pytest.importorskip("skimage")
+@pytest.mark.parametrize(
+    "kind, needs",
+    [
+        ("warped_photo_pair", "skimage"),
+        ("see_through_pair", "skimage"),
+        ("tuning_photo_pair", "sklearn"),
+    ],
+)
+def test_photo_sets_have_truth_everywhere(kind, needs):
+    """R', L and the tuning set P: the truth at every pixel, the same pair
+    for the same index, and the right view shows the left's surface where
+    the truth says (up to the cameras' differences and the occluded pixels,
+    which also count)."""
+    pytest.importorskip(needs)
     from kerazoo.app.demos import stereo_scenes
 
     make = getattr(stereo_scenes, kind)

@@ -286,6 +286,27 @@ def with_camera_differences(left, right, seed):
     return _jpeg(rng, left), _jpeg(rng, right)
 
 
+TUNING_PHOTO_PAIRS = 24  # set P's size: 6 scenes for each of the 4 training photos
+
+
+def tuning_photo_pair(index, seed=0):
+    """Set P, for tuning: a training photo (`photo_textures`, cycled by
+    `index`) warped onto a generated layered scene, made as R'
+    (`warped_photo_pair`) makes its pairs from the evaluation photos: the
+    same sizes, camera differences and truth everywhere. Real textures
+    (flat skies, repeated patterns, sharp edges), so settings chosen here
+    are not only chosen on the generated noise of `synthetic_pair`.
+    `(left, right, disparity)`; needs scikit-learn and matplotlib."""
+    rng = np.random.default_rng([seed, 7101, index])
+    height, width = EVALUATION_SIZE
+    photos = photo_textures()
+    surfaces = _surfaces(rng, height, width, EVALUATION_MAX_DISPARITY)
+    return render_pair(
+        rng, surfaces, height, width, EVALUATION_MAX_DISPARITY, (photos[index % len(photos)],),
+        lens_and_codec=True, photos_only=True, full_truth=True,
+    )  # fmt: skip
+
+
 # ------------------------------------------------- evaluation sets (never trained on)
 
 # scikit-image's sample photos that ship inside the package (no download),
