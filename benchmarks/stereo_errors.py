@@ -1,14 +1,17 @@
 """Where the stereo matcher's errors are, on generated tuning pairs only.
 
-    python benchmarks/stereo_errors.py [--quality fast accurate] [--seeds 11 ...] [--refresh]
+    python benchmarks/stereo_errors.py [--quality fast accurate] [--seeds 11 ...]
+        [--photo-pairs 24] [--refresh]
 
 Each known pixel of the truth is put in one class by what the truth says it
 is: out of view (its match would lie left of the right image), occluded
 (a nearer surface hides its match), at a depth edge (its 5x5 neighbourhood
 spans more than 1 px of disparity), or elsewhere. For each network, on the
-tuning pairs as generated (T) and as two different cameras take them (T'),
-the table gives each class's share of the pixels, the densified bad-2
-within it, and what it adds to the pair's bad-2 (the shares of the total).
+tuning pairs as generated (T), as two different cameras take them (T'),
+and the training photos warped onto generated scenes (P,
+`tuning_photo_pair`: real textures), the table gives each class's share of
+the pixels, the densified bad-2 within it, and what it adds to the pair's
+bad-2 (the shares of the total).
 A network can only improve what it matches: the last two classes; the
 first two are left to the fill. Results to
 benchmarks/results/stereo_errors.json (with --refresh, else
@@ -22,7 +25,7 @@ import argparse
 import os
 
 import numpy as np
-from stereo_weights import TUNING_SEEDS, tuning_pairs  # beside this script
+from stereo_weights import TUNING_SEEDS, photo_pairs, tuning_pairs  # beside this script
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
@@ -41,7 +44,7 @@ def classes(truth):
     d = np.where(known, truth, -1.0)
     x = np.arange(width)
     target = np.round(x[None] - d).astype(int)
-    in_view = known & (target >= 0)
+    in_view = known & (target >= 0) & (target < width)  # < width: a negative disparity
     # A z-buffer of the right view: the nearest disparity landing on each column.
     nearest = np.full((height, width), -np.inf)
     rows = np.broadcast_to(np.arange(height)[:, None], (height, width))
@@ -82,9 +85,11 @@ def main():
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=list(TUNING_SEEDS), help="generated tuning pairs"
     )
+    parser.add_argument("--photo-pairs", type=int, default=24, help="set P's pairs (0: none)")
     _results.add_arguments(parser)
     args = parser.parse_args()
     plain, cameras = tuning_pairs(parser, args.seeds)
+    photos = photo_pairs(args.photo_pairs)
 
     from kerazoo.stereo import StereoMatcher
 
@@ -93,6 +98,8 @@ def main():
         masks = classes(truth)
         pairs.append(("T", seed, left, right, truth, masks))
         pairs.append(("T'", seed, *taken[:2], truth, masks))
+    for index, (left, right, truth) in enumerate(photos):
+        pairs.append(("P", index, left, right, truth, classes(truth)))
     rows = []
     for quality in args.quality:
         matcher = StereoMatcher(
@@ -133,7 +140,11 @@ def main():
             f"{r['bad2_within']:.3f} | {r['adds_to_bad2']:.4f} |"
         )
     print("\n".join(lines))
-    _results.write("stereo_errors", {"seeds": args.seeds, "rows": rows}, args.refresh)
+    _results.write(
+        "stereo_errors",
+        {"seeds": args.seeds, "photo_pairs": args.photo_pairs, "rows": rows},
+        args.refresh,
+    )
 
 
 if __name__ == "__main__":

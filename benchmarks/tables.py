@@ -122,22 +122,31 @@ def stereo_training():
 
 def stereo_errors():
     """Where each network's bad-2 is on the tuning pairs, by what the truth
-    says each pixel is (T and T' side by side)."""
+    says each pixel is (T, T' and, where measured, P side by side)."""
     rows = _load("stereo_errors")["rows"]
     cell = {(r["quality"], r["class"], r["set"]): r for r in rows}
+    sets = [name for name in ("T", "T'", "P") if any(r["set"] == name for r in rows)]
+    shares = [name for name in sets if name != "T'"]  # T' has T's pixels
     out = []
     for quality, cls in dict.fromkeys((r["quality"], r["class"]) for r in rows):
-        t, tc = cell[quality, cls, "T"], cell[quality, cls, "T'"]
+        got = [cell[quality, cls, name] for name in sets]
         out.append(
             [
                 quality,
                 cls,
-                f"{t['share_of_pixels']:.3f}",
-                f"{t['bad2_within']:.3f} / {tc['bad2_within']:.3f}",
-                f"{t['adds_to_bad2']:.4f} / {tc['adds_to_bad2']:.4f}",
+                " / ".join(f"{cell[quality, cls, n]['share_of_pixels']:.3f}" for n in shares),
+                " / ".join(f"{r['bad2_within']:.3f}" for r in got),
+                " / ".join(f"{r['adds_to_bad2']:.4f}" for r in got),
             ]
         )
-    header = ["network", "pixels", "share", "bad-2 within (T / T')", "adds to bad-2 (T / T')"]
+    names, share_names = " / ".join(sets), " / ".join(shares)
+    header = [
+        "network",
+        "pixels",
+        f"share ({share_names})",
+        f"bad-2 within ({names})",
+        f"adds to bad-2 ({names})",
+    ]
     return _table(header, out)
 
 
