@@ -25,7 +25,12 @@ import argparse
 import os
 
 import numpy as np
-from stereo_weights import TUNING_SEEDS, photo_pairs, tuning_pairs  # beside this script
+from stereo_weights import (  # beside this script
+    TUNING_PHOTO_PAIRS,
+    TUNING_SEEDS,
+    photo_pairs,
+    tuning_pairs,
+)
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
@@ -85,7 +90,9 @@ def main():
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=list(TUNING_SEEDS), help="generated tuning pairs"
     )
-    parser.add_argument("--photo-pairs", type=int, default=24, help="set P's pairs (0: none)")
+    parser.add_argument(
+        "--photo-pairs", type=int, default=TUNING_PHOTO_PAIRS, help="set P's pairs (0: none)"
+    )
     _results.add_arguments(parser)
     args = parser.parse_args()
     plain, cameras = tuning_pairs(parser, args.seeds)

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from stereo import HELD_OUT_SEEDS  # benchmarks/stereo.py: no setting is chosen on them
 
+from kerazoo.app.demos.stereo_scenes import TUNING_PHOTO_PAIRS
+
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -117,7 +119,9 @@ def main():
     parser.add_argument(
         "--p2", type=float, nargs="+", default=[None], help="SGM's P2 values (the network's)"
     )
-    parser.add_argument("--photo-pairs", type=int, default=24, help="set P's pairs (0: none)")
+    parser.add_argument(
+        "--photo-pairs", type=int, default=TUNING_PHOTO_PAIRS, help="set P's pairs (0: none)"
+    )
     _results.add_arguments(parser)
     args = parser.parse_args()
     plain, cameras = tuning_pairs(parser, args.seeds)

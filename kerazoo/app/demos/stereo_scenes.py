@@ -286,6 +286,18 @@ def with_camera_differences(left, right, seed):
     return _jpeg(rng, left), _jpeg(rng, right)
 
 
+def _photo_on_scene(rng, photo):
+    """`photo` warped onto a generated layered scene of `EVALUATION_SIZE`,
+    every surface a crop of it, with both cameras' differences and the
+    truth everywhere: how R' and the tuning set P are made."""
+    height, width = EVALUATION_SIZE
+    surfaces = _surfaces(rng, height, width, EVALUATION_MAX_DISPARITY)
+    return render_pair(
+        rng, surfaces, height, width, EVALUATION_MAX_DISPARITY, (photo,),
+        lens_and_codec=True, photos_only=True, full_truth=True,
+    )  # fmt: skip
+
+
 TUNING_PHOTO_PAIRS = 24  # set P's size: 6 scenes for each of the 4 training photos
 
 
@@ -297,14 +309,8 @@ def tuning_photo_pair(index, seed=0):
     (flat skies, repeated patterns, sharp edges), so settings chosen here
     are not only chosen on the generated noise of `synthetic_pair`.
     `(left, right, disparity)`; needs scikit-learn and matplotlib."""
-    rng = np.random.default_rng([seed, 7101, index])
-    height, width = EVALUATION_SIZE
     photos = photo_textures()
-    surfaces = _surfaces(rng, height, width, EVALUATION_MAX_DISPARITY)
-    return render_pair(
-        rng, surfaces, height, width, EVALUATION_MAX_DISPARITY, (photos[index % len(photos)],),
-        lens_and_codec=True, photos_only=True, full_truth=True,
-    )  # fmt: skip
+    return _photo_on_scene(np.random.default_rng([seed, 7101, index]), photos[index % len(photos)])
 
 
 # ------------------------------------------------- evaluation sets (never trained on)
@@ -345,14 +351,7 @@ def warped_photo_pair(index, seed=0):
     gamma, blur, noise, vignetting, JPEG). `(left, right, disparity)`,
     `EVALUATION_SIZE`, the truth known everywhere (occluded pixels and the
     band outside the right view included); needs scikit-image."""
-    rng = np.random.default_rng([seed, 7001, index])
-    height, width = EVALUATION_SIZE
-    photo = evaluation_photos()[index]
-    surfaces = _surfaces(rng, height, width, EVALUATION_MAX_DISPARITY)
-    return render_pair(
-        rng, surfaces, height, width, EVALUATION_MAX_DISPARITY, (photo,),
-        lens_and_codec=True, photos_only=True, full_truth=True,
-    )  # fmt: skip
+    return _photo_on_scene(np.random.default_rng([seed, 7001, index]), evaluation_photos()[index])
 
 
 def see_through_pair(index, seed=0):
