@@ -110,7 +110,10 @@ def stereo_training():
             quality += f", refining blocks of dilation {' and '.join(map(str, dilations))}"
         if settings.get("edge_weight"):
             quality += f", edge weight {settings['edge_weight']:g}"
-        if len(dilations) > 1 or settings.get("edge_weight"):
+        if settings.get("photo_share"):
+            # Its validation crops share the mix: not comparable with the others'.
+            quality += f", {settings['photo_share']:.0%} photo-only scenes (own validation)"
+        if len(dilations) > 1 or settings.get("edge_weight") or settings.get("photo_share"):
             quality += f", from {settings['init']}"
         curve = [point for segment in state["segments"] for point in segment["curve"]]
         shown = [p for i, p in enumerate(curve) if p["step"] % 1000 == 0 or i == len(curve) - 1]

@@ -33,14 +33,15 @@ WEIGHTS = "stem.weights.h5"
 OPTIMIZER = "optimizer.npz"
 
 
-def batch(seed, step, batch_size, crop, max_disparity, harder):
+def batch(seed, step, batch_size, crop, max_disparity, harder, photo_share=0.0):
     """Batch `step` of the stream: `([left, right], disparity)`, the same
     for the same `(seed, step)` on any machine."""
     from kerazoo.app.demos.stereo_scenes import training_set
 
     left, right, truth = training_set(
-        batch_size, *crop, max_disparity, seed=[seed, step], lens_and_codec=harder
-    )
+        batch_size, *crop, max_disparity, seed=[seed, step], lens_and_codec=harder,
+        photo_share=photo_share,
+    )  # fmt: skip
     return [left, right], truth
 
 
@@ -130,6 +131,7 @@ def run(args, wta_metric, log_path=None):
         "quality": args.quality,
         "edge_weight": args.edge_weight,
         "refine_dilations": list(dilations),
+        "photo_share": args.photo_share,
     }
     # It starts from --init (a stem of the quality's own network) or the
     # shipped fast stem; refining blocks they lack are the identity until
@@ -158,6 +160,7 @@ def run(args, wta_metric, log_path=None):
         saved.setdefault("edge_weight", 0.0)  # and from before edge weighting
         # and from before more refining blocks, when accurate had one
         saved.setdefault("refine_dilations", [1] if saved["quality"] == "accurate" else [])
+        saved.setdefault("photo_share", 0.0)  # and from before photo-only scenes
         if saved != settings:
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")
@@ -171,7 +174,7 @@ def run(args, wta_metric, log_path=None):
     harder = settings["harder_camera_differences"]
     # Validation pairs from a seed range training never draws from.
     validation = batch(args.seed + 1_000_003, 0, args.validation_crops, crop,
-                       args.max_disparity, harder)  # fmt: skip
+                       args.max_disparity, harder, settings["photo_share"])  # fmt: skip
     segment = {
         "command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
         "machine": f"{os.cpu_count()} CPU cores, Keras backend {keras.backend.backend()}",
@@ -187,7 +190,8 @@ def run(args, wta_metric, log_path=None):
     progress = keras.utils.Progbar(last_step - state["step"], stateful_metrics=["loss"])
 
     def make(step):
-        return batch(args.seed, step, args.batch_size, crop, args.max_disparity, harder)
+        return batch(args.seed, step, args.batch_size, crop, args.max_disparity, harder,
+                     settings["photo_share"])  # fmt: skip
 
     for step, (views, truth) in prefetched(state["step"], last_step, make):
         loss = model.train_on_batch(views, truth, return_dict=True)["loss"]

@@ -213,6 +213,14 @@ def main():
         help="without the lenses' vignetting and JPEG compression",
     )
     segments.add_argument(
+        "--photo-share",
+        type=float,
+        default=0.0,
+        help="the share of scenes with photo crops on every surface (real "
+        "textures: flat regions, repeated patterns); the rest mix noise, "
+        "stripes, flat colours and photos",
+    )
+    segments.add_argument(
         "--ship",
         action="store_true",
         help="after the segment, write the stem to --out and record it in the manifest",
@@ -231,6 +239,8 @@ def main():
         check_refine_dilations(args.quality, args.refine_dilations)
     except ParameterError as e:
         parser.error(str(e))
+    if not 0 <= args.photo_share <= 1:
+        parser.error(f"--photo-share: must be in [0, 1], received {args.photo_share}")
     if args.out is None:
         from kerazoo.stereo.stem import STEREO_WEIGHTS_OF
 

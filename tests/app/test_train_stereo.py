@@ -60,8 +60,10 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert any(not np.allclose(a, b) for a, b in zip(resumed[0], start))
     assert all(s["curve"] for s in resumed[2]["segments"])
 
-    refused = _train(tmp_path / "resumed", "--resume", "--learning-rate", "0.1")
-    assert refused.returncode != 0 and "learning_rate" in refused.stderr
+    for changed, name in ((["--learning-rate", "0.1"], "learning_rate"),
+                          (["--photo-share", "0.5"], "photo_share")):  # fmt: skip
+        refused = _train(tmp_path / "resumed", "--resume", *changed)
+        assert refused.returncode != 0 and name in refused.stderr
     fresh = _train(tmp_path / "resumed", "--max-steps", "1")
     assert fresh.returncode != 0 and "--resume it" in fresh.stderr
 
@@ -98,3 +100,6 @@ def test_a_wider_candidate_trains_on_from_the_accurate_network(tmp_path):
     fast = _train(tmp_path / "fast", "--refine-dilations", "1", "--max-steps", "1")
     assert fast.returncode == 2 and "`refine_dilations` must be" in fast.stderr
     assert "Traceback" not in fast.stderr
+    share = _train(tmp_path / "share", "--photo-share", "1.5", "--max-steps", "1")
+    assert share.returncode == 2
+    assert "--photo-share: must be in [0, 1], received 1.5" in share.stderr

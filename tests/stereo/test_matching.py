@@ -441,6 +441,23 @@ def test_training_scenes_have_exact_ground_truth():
     assert lefts.shape == (3, 32, 64, 3) and gts.shape == (3, 32, 64, 1) and (gts < 0).any()
 
 
+@pytest.mark.parametrize("share, mixed_textures", [(0.0, True), (1.0, False)])
+def test_photo_share_decides_which_scenes_are_photos_only(monkeypatch, share, mixed_textures):
+    """`photo_share=1` textures every surface with a photo crop (the mix of
+    noise, stripes and flat colours is never drawn); 0 keeps the stream
+    earlier trainings saw, draw for draw."""
+    from kerazoo.app.demos import stereo_scenes
+
+    plain = stereo_scenes.training_set(4, 32, 64, 16, seed=[0, 5])
+    drawn = []
+    mix = stereo_scenes.texture
+    monkeypatch.setattr(stereo_scenes, "texture", lambda *a, **k: drawn.append(1) or mix(*a, **k))
+    shared = stereo_scenes.training_set(4, 32, 64, 16, seed=[0, 5], photo_share=share)
+    assert bool(drawn) == mixed_textures
+    for a, b in zip(plain, shared):
+        assert np.array_equal(a, b) == mixed_textures
+
+
 @pytest.mark.parametrize(
     "kind, needs",
     [

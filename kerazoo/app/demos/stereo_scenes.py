@@ -179,16 +179,25 @@ def _jpeg(rng, image):
 
 
 def training_pair(
-    rng, height, width, max_disparity, photos=None, camera_differences=True, lens_and_codec=False
+    rng,
+    height,
+    width,
+    max_disparity,
+    photos=None,
+    camera_differences=True,
+    lens_and_codec=False,
+    photos_only=False,
 ):
     """`(left, right, disparity)`: uint8 views and float32 left-view disparity,
     NaN where the left pixel has no partner (occluded, or outside the right view).
     `lens_and_codec` adds each camera's own vignetting and JPEG compression
-    to the gain, gamma, blur and noise differences."""
+    to the gain, gamma, blur and noise differences; `photos_only` textures
+    every surface with a photo crop."""
     surfaces = _surfaces(rng, height, width, max_disparity)
     return render_pair(
-        rng, surfaces, height, width, max_disparity, photos, camera_differences, lens_and_codec
-    )
+        rng, surfaces, height, width, max_disparity, photos, camera_differences, lens_and_codec,
+        photos_only,
+    )  # fmt: skip
 
 
 def render_pair(
@@ -254,19 +263,24 @@ def render_pair(
     return left, right, disparity
 
 
-def training_set(count, height, width, max_disparity, seed, lens_and_codec=False):
+def training_set(count, height, width, max_disparity, seed, lens_and_codec=False, photo_share=0.0):
     """`count` pairs as arrays: left, right (count, H, W, 3) uint8, disparity
     (count, H, W, 1) float32 with -1 where unknown; each scene's own range is
     drawn in [max_disparity / 6, max_disparity]. `seed` is anything
-    `np.random.default_rng` takes (a stream's `[seed, step]`)."""
+    `np.random.default_rng` takes (a stream's `[seed, step]`). About
+    `photo_share` of the scenes have photo crops on every surface, the rest
+    the mix of `texture`."""
     rng = np.random.default_rng(seed)
     photos = photo_textures()
     lefts, rights, gts = [], [], []
     for _ in range(count):
         scene_max = rng.uniform(max_disparity / 6, max_disparity)
+        # No draw at share 0: the stream stays the one earlier trainings saw.
+        photos_only = photo_share > 0 and rng.uniform() < photo_share
         left, right, gt = training_pair(
-            rng, height, width, scene_max, photos, lens_and_codec=lens_and_codec
-        )
+            rng, height, width, scene_max, photos, lens_and_codec=lens_and_codec,
+            photos_only=photos_only,
+        )  # fmt: skip
         lefts.append(left)
         rights.append(right)
         gts.append(np.nan_to_num(gt, nan=-1.0)[..., None])
