@@ -2,7 +2,8 @@
 defaults: the measurement that decides whether a training segment helped.
 
     python benchmarks/stereo_weights.py [--weights stereo PATH CHECKPOINT ...]
-        [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--seeds 11 ...]
+        [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--max-cost 2 0.7 ...]
+        [--seeds 11 ...]
         [--photo-pairs 24] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
@@ -12,8 +13,10 @@ would have taken them (T', `with_camera_differences`), and the training
 photos warped onto generated scenes (P, `tuning_photo_pair`: real textures,
 made as the held-out R' is made from other photos; `--photo-pairs 0`
 leaves it out). Mean densified bad-1 / 2 / 4 per set; results to
-benchmarks/results/stereo_weights.json. With several `--p1`/`--p2`, a row
-for each pair of SGM penalties (a network's own penalties are chosen here).
+benchmarks/results/stereo_weights.json. With several `--p1`/`--p2`/
+`--max-cost`, a row for each combination of SGM penalties and cost
+truncation (a network's own are chosen here; a `--max-cost` of 2 truncates
+nothing).
 
 A weights entry is `stereo` (the shipped network of its `--quality`), a
 `.weights.h5` of the quality's network, or a training checkpoint's folder
@@ -120,10 +123,19 @@ def main():
         "--p2", type=float, nargs="+", default=[None], help="SGM's P2 values (the network's)"
     )
     parser.add_argument(
+        "--max-cost",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="where the cost is truncated (the network's; 2: nowhere)",
+    )
+    parser.add_argument(
         "--photo-pairs", type=int, default=TUNING_PHOTO_PAIRS, help="set P's pairs (0: none)"
     )
     _results.add_arguments(parser)
     args = parser.parse_args()
+    if any(value is not None and not value > 0 for value in args.max_cost):
+        parser.error(f"--max-cost: must be > 0, received {args.max_cost}")
     plain, cameras = tuning_pairs(parser, args.seeds)
     photos = photo_pairs(args.photo_pairs)
     qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
@@ -133,16 +145,18 @@ def main():
     for weights, quality in zip(args.weights, qualities):
         matcher, label = matcher_for(weights, quality)
         cases = volumes(matcher, plain), volumes(matcher, cameras), volumes(matcher, photos)
-        tuned = matcher.p1, matcher.p2
-        for p1, p2 in itertools.product(args.p1, args.p2):
+        tuned = matcher.p1, matcher.p2, matcher.max_cost
+        for p1, p2, max_cost in itertools.product(args.p1, args.p2, args.max_cost):
             matcher.p1 = tuned[0] if p1 is None else p1
             matcher.p2 = tuned[1] if p2 is None else p2
+            matcher.max_cost = tuned[2] if max_cost is None else max_cost
             rows.append(
                 {
                     "weights": label,
                     "quality": matcher.quality,
                     "p1": matcher.p1,
                     "p2": matcher.p2,
+                    "max_cost": matcher.max_cost,
                     "T": rates(matcher, cases[0]),
                     "T_cameras": rates(matcher, cases[1]),
                     **({"P": rates(matcher, cases[2])} if photos else {}),
@@ -150,13 +164,13 @@ def main():
             )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
-        "| weights | quality | P1 / P2 | T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 "
-        "| P (photos) bad-1 / 2 / 4 |",
-        "|---|---|---|---|---|---|",
+        "| weights | quality | P1 / P2 | max cost | T bad-1 / 2 / 4 "
+        "| T' (camera differences) bad-1 / 2 / 4 | P (photos) bad-1 / 2 / 4 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['weights']} | {r['quality']} | {r['p1']} / {r['p2']} | "
+            f"| {r['weights']} | {r['quality']} | {r['p1']} / {r['p2']} | {r['max_cost']} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r.get('P', [])) or '-'} |"

@@ -24,14 +24,15 @@ from kerazoo.stereo.onnx_features import OnnxFeatures, onnxruntime_available
 # A pair keeping fewer left-right consistent pixels than this is matched
 # again with its views exchanged, to tell a swapped pair from a hard one.
 SWAP_CHECK_BELOW = 0.5
-# SGM's (P1, P2) for each network's cost, chosen on tuning sets only
-# (benchmarks/results/stereo_weights.json). The accurate network's: the
-# lowest mean bad-2 over generated scenes as taken (T), by two cameras (T')
-# and the training photos warped onto them (P), whose real textures want a
-# larger P1 than T alone. The fast network's P1 stays at T's choice: P's
-# choice for it raised the default's Motorcycle bad-1, which must not rise
-# ("penalties_with_photos").
-SGM_PENALTIES = {"fast": (0.3, 4.8), "accurate": (0.6, 9.6)}
+# SGM's (P1, P2) and where the cost is truncated (`max_cost`), for each
+# network's cost, chosen on tuning sets only: the lowest mean bad-2 over
+# generated scenes as taken (T), by two cameras (T') and the training photos
+# warped onto them (P) (benchmarks/results/stereo_weights.json, "max_cost").
+# Truncated, a pixel whose every match is poor (occluded, or out of the
+# right camera's view) weighs nothing in the aggregation, and its
+# neighbours' paths decide.
+SGM_PENALTIES = {"fast": (0.45, 7.2), "accurate": (0.6, 9.6)}
+MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
 RUNTIMES = ("auto", "keras", "onnx")
@@ -99,6 +100,10 @@ _SETTINGS = {
     "right_sgm_paths": (lambda v: v in (None, 4, 8), "None, 4 or 8"),
     "p1": (_optional(_is_finite), "None or a finite number >= 0"),
     "p2": (_optional(_is_finite), "None or a finite number >= 0"),
+    "max_cost": (
+        _optional(lambda v: _is_finite(v) and v > 0),
+        "None or a finite number > 0",
+    ),
     "lr_tolerance_px": (_is_finite, "a finite number >= 0"),
     "speckle_step_px": (_is_finite, "a finite number >= 0"),
     "edge": (_optional(lambda v: _is_number(v) and v > 0), "None or a number > 0"),
@@ -171,6 +176,10 @@ class StereoMatcher:
         p1, p2: SGM's penalties for a 1 px change and a larger jump, on the
             cost `1 - cosine` (in [0, 2]); None: those chosen for the
             `quality`'s network (`SGM_PENALTIES`).
+        max_cost: where the matching cost `1 - cosine` is truncated before
+            the aggregation: any worse match counts as this bad, so pixels
+            whose every match is poor weigh nothing (2: no truncation);
+            None: the value chosen for the `quality`'s network (`MAX_COSTS`).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).
         right_sgm_paths: the right view's own aggregation for the left-right
@@ -237,6 +246,7 @@ class StereoMatcher:
         sgm_paths=8,
         p1=None,
         p2=None,
+        max_cost=None,
         edge=4.0,
         right_sgm_paths=4,
         lr_tolerance_px=1.0,
@@ -258,6 +268,7 @@ class StereoMatcher:
         tuned = SGM_PENALTIES[quality]
         self.p1 = tuned[0] if p1 is None else p1
         self.p2 = tuned[1] if p2 is None else p2
+        self.max_cost = MAX_COSTS[quality] if max_cost is None else max_cost
         self.sgm_paths, self.edge = sgm_paths, edge
         self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
         self.border_margin_px = int(border_margin_px)
@@ -397,6 +408,8 @@ class StereoMatcher:
         volume = scores.astype(np.float32, copy=not overwrite)
         matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
         cost = np.subtract(1.0, volume, out=volume)
+        if self.max_cost is not None:
+            np.minimum(cost, np.float32(self.max_cost), out=cost)
         guided = self.edge is not None
         guide = left.mean(axis=-1) if guided else None
         aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0, self.sgm_paths)

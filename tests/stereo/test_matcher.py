@@ -184,6 +184,7 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ({"right_sgm_paths": 2}, "`right_sgm_paths` must be None, 4 or 8, received 2"),
         ({"p1": -1}, "`p1` must be None or a finite number >= 0, received -1"),
         ({"p2": float("nan")}, "`p2` must be None or a finite number >= 0"),
+        ({"max_cost": 0}, "`max_cost` must be None or a finite number > 0, received 0"),
         ({"edge": 0}, "`edge` must be None or a number > 0, received 0"),
         ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
         (

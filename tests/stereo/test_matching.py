@@ -182,9 +182,12 @@ def test_the_left_band_follows_its_neighbours_not_the_padding():
     def band_bad2(out_of_view, edge_px):
         # Neither speckles nor the right view's own aggregation, which also
         # rejects the band's wrong winners: the scores and the fill alone.
+        # Nor the cost's truncation, which also makes the padding's score
+        # no worse than any other poor match.
         d, _ = _matcher(
-            out_of_view_quantile=out_of_view, speckle_size=0, right_sgm_paths=None, fill=False
-        ).match(volume, *views)
+            out_of_view_quantile=out_of_view, speckle_size=0, right_sgm_paths=None, fill=False,
+            max_cost=2.0,
+        ).match(volume, *views)  # fmt: skip
         d = matching.median3(matching.fill_occlusions(d, edge_px=edge_px, behind_both_px=None))
         return (np.abs(np.nan_to_num(d, nan=1e9) - pair.disparity)[band] > 2).mean()
 
@@ -225,8 +228,10 @@ def test_the_right_views_own_aggregation_catches_what_the_left_smoothed_over():
 
     def wrong_among_kept(right_paths):
         # Before the fill: the share of the pixels the check keeps that are
-        # more than 2 px off.
-        d, _ = _matcher(right_sgm_paths=right_paths, fill=False).match(volume, *views)
+        # more than 2 px off. On the untruncated cost: truncated, the left's
+        # aggregation smooths far less over what it cannot match, and on
+        # this pair the check reads the same either way.
+        d, _ = _matcher(right_sgm_paths=right_paths, fill=False, max_cost=2.0).match(volume, *views)
         kept = np.isfinite(d)
         return (np.abs(d - pair.disparity)[kept] > 2).mean()
 
@@ -318,6 +323,26 @@ def test_disparity_helpers():
     spike = np.full((5, 5), 3.0, np.float32)
     spike[2, 2] = 40
     assert matching.median3(spike)[2, 2] == 3
+
+
+def test_max_cost_lets_the_neighbours_decide_a_pixel_with_no_good_match():
+    """A pixel whose every match is poor (cosine -1 everywhere but 0.2 at
+    disparity 1) among neighbours that all match at 3: without truncation
+    its own least-poor match outweighs the jump penalty; with costs
+    truncated at 0.7 its costs are all equal and the neighbours' paths
+    decide. Truncating is the same as clipping the correlation."""
+    volume = np.full((3, 12, 6), -1.0, np.float32)
+    volume[:, :, 3] = 1.0
+    volume[1, 6] = -1.0
+    volume[1, 6, 1] = 0.2
+    views = [np.zeros((3, 12, 3), np.float32)] * 2
+    settings = dict(p1=0.3, p2=0.6, edge=None, speckle_size=0, right_sgm_paths=None,
+                    lr_tolerance_px=100, border_margin_px=0, fill=False)  # fmt: skip
+    plain, _ = _matcher(max_cost=2.0, **settings).match(volume, *views)
+    truncated, _ = _matcher(max_cost=0.7, **settings).match(volume, *views)
+    assert round(float(plain[1, 6])) == 1 and round(float(truncated[1, 6])) == 3
+    clipped, _ = _matcher(max_cost=2.0, **settings).match(np.maximum(volume, 0.3), *views)
+    np.testing.assert_array_equal(truncated, clipped)
 
 
 def test_fill_occlusions_at_the_left_edge():
