@@ -178,26 +178,15 @@ def _jpeg(rng, image):
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def training_pair(
-    rng,
-    height,
-    width,
-    max_disparity,
-    photos=None,
-    camera_differences=True,
-    lens_and_codec=False,
-    photos_only=False,
-):
+def training_pair(rng, height, width, max_disparity, photos=None, **options):
     """`(left, right, disparity)`: uint8 views and float32 left-view disparity,
-    NaN where the left pixel has no partner (occluded, or outside the right view).
-    `lens_and_codec` adds each camera's own vignetting and JPEG compression
-    to the gain, gamma, blur and noise differences; `photos_only` textures
-    every surface with a photo crop."""
+    NaN where the left pixel has no partner (occluded, or outside the right view),
+    of a new scene of `_surfaces`. `options` are `render_pair`'s:
+    `camera_differences`, `lens_and_codec` (each camera's own vignetting and
+    JPEG compression on top of the gain, gamma, blur and noise differences),
+    `photos_only` (a photo crop on every surface)."""
     surfaces = _surfaces(rng, height, width, max_disparity)
-    return render_pair(
-        rng, surfaces, height, width, max_disparity, photos, camera_differences, lens_and_codec,
-        photos_only,
-    )  # fmt: skip
+    return render_pair(rng, surfaces, height, width, max_disparity, photos, **options)
 
 
 def render_pair(
