@@ -3,7 +3,7 @@ defaults: the measurement that decides whether a training segment helped.
 
     python benchmarks/stereo_weights.py [--weights stereo PATH CHECKPOINT ...]
         [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--max-cost 2 0.7 ...]
-        [--seeds 11 ...]
+        [--setting speckle_size=200,500 ...] [--seeds 11 ...]
         [--photo-pairs 24] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
@@ -16,7 +16,9 @@ leaves it out). Mean densified bad-1 / 2 / 4 per set; results to
 benchmarks/results/stereo_weights.json. With several `--p1`/`--p2`/
 `--max-cost`, a row for each combination of SGM penalties and cost
 truncation (a network's own are chosen here; a `--max-cost` of 2 truncates
-nothing).
+nothing). `--setting NAME=V1,V2` adds any other matching setting of
+`StereoMatcher` to the grid (`none` for None), e.g. `speckle_size=200,500`
+or `right_sgm_paths=none,4,8`.
 
 A weights entry is `stereo` (the shipped network of its `--quality`), a
 `.weights.h5` of the quality's network, or a training checkpoint's folder
@@ -97,6 +99,35 @@ def photo_pairs(count):
     return [tuning_photo_pair(index) for index in range(count)]
 
 
+# The `StereoMatcher` arguments that act after the network: a grid over them
+# reuses each pair's correlation.
+MATCHING_SETTINGS = {
+    "sgm_paths": int,
+    "edge": float,
+    "right_sgm_paths": int,
+    "lr_tolerance_px": float,
+    "border_margin_px": int,
+    "speckle_size": int,
+    "speckle_step_px": float,
+    "out_of_view_quantile": float,
+}
+
+
+def setting_values(parser, text):
+    """`(name, values)` from a `--setting NAME=V1,V2` argument."""
+    name, _, values = text.partition("=")
+    if name not in MATCHING_SETTINGS or not values:
+        parser.error(
+            f"--setting: must be NAME=V1,V2 with NAME one of {sorted(MATCHING_SETTINGS)}, "
+            f"received {text!r}"
+        )
+    try:
+        kind = MATCHING_SETTINGS[name]
+        return name, [None if v == "none" else kind(v) for v in values.split(",")]
+    except ValueError:
+        parser.error(f"--setting: {name}'s values must be {kind.__name__}s, received {values!r}")
+
+
 def rates(matcher, cases):
     from kerazoo.stereo import bad_pixel_rate
 
@@ -130,12 +161,20 @@ def main():
         help="where the cost is truncated (the network's; 2: nowhere)",
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="another matching setting of StereoMatcher to grid over ('none': None)",
+    )
+    parser.add_argument(
         "--photo-pairs", type=int, default=TUNING_PHOTO_PAIRS, help="set P's pairs (0: none)"
     )
     _results.add_arguments(parser)
     args = parser.parse_args()
     if any(value is not None and not value > 0 for value in args.max_cost):
         parser.error(f"--max-cost: must be > 0, received {args.max_cost}")
+    extra = dict(setting_values(parser, text) for text in args.setting)
     plain, cameras = tuning_pairs(parser, args.seeds)
     photos = photo_pairs(args.photo_pairs)
     qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
@@ -146,10 +185,13 @@ def main():
         matcher, label = matcher_for(weights, quality)
         cases = volumes(matcher, plain), volumes(matcher, cameras), volumes(matcher, photos)
         tuned = matcher.p1, matcher.p2, matcher.max_cost
-        for p1, p2, max_cost in itertools.product(args.p1, args.p2, args.max_cost):
+        grid = itertools.product(args.p1, args.p2, args.max_cost, *extra.values())
+        for p1, p2, max_cost, *others in grid:
             matcher.p1 = tuned[0] if p1 is None else p1
             matcher.p2 = tuned[1] if p2 is None else p2
             matcher.max_cost = tuned[2] if max_cost is None else max_cost
+            for name, value in zip(extra, others):
+                setattr(matcher, name, value)
             rows.append(
                 {
                     "weights": label,
@@ -157,6 +199,7 @@ def main():
                     "p1": matcher.p1,
                     "p2": matcher.p2,
                     "max_cost": matcher.max_cost,
+                    **dict(zip(extra, others)),
                     "T": rates(matcher, cases[0]),
                     "T_cameras": rates(matcher, cases[1]),
                     **({"P": rates(matcher, cases[2])} if photos else {}),
@@ -164,14 +207,16 @@ def main():
             )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
-        "| weights | quality | P1 / P2 | max cost | T bad-1 / 2 / 4 "
-        "| T' (camera differences) bad-1 / 2 / 4 | P (photos) bad-1 / 2 / 4 |",
-        "|---|---|---|---|---|---|---|",
+        "| weights | quality | P1 / P2 | max cost | "
+        + "".join(f"{name} | " for name in extra)
+        + "T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 | P (photos) bad-1 / 2 / 4 |",
+        "|---|---|---|---|" + "---|" * len(extra) + "---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['weights']} | {r['quality']} | {r['p1']} / {r['p2']} | {r['max_cost']} | "
-            f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
+            + "".join(f"{r[name]} | " for name in extra)
+            + f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r.get('P', [])) or '-'} |"
         )

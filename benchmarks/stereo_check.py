@@ -1,0 +1,115 @@
+"""The held-out check of candidate matching settings: the shipped setting
+and each candidate on every held-out pair and set, in one run.
+
+    python benchmarks/stereo_check.py --quality fast
+        --candidate p1=1.2,p2=14.4,max_cost=0.7 [--candidate ...]
+        [--note "why these"] [--refresh]           (about 4 minutes, 2 cores)
+
+A candidate is chosen on the tuning sets (`stereo_weights.py`); this script
+is the one look at the held-out data that decides whether it ships: the
+Middlebury Motorcycle, the shipped pair, generated pairs 101-103, and the
+means of R' and L (`stereo_sets.py`). Each pair's correlation is computed
+once; every setting matches it, unfilled, and is densified and scored as
+`benchmarks/stereo.py` does, so the shipped row equals that benchmark's.
+
+Every look at held-out data spends some of its independence, so with
+`--refresh` a check is appended to benchmarks/results/stereo_checks.json,
+never overwritten: the file is the log of every held-out check made.
+A candidate names `StereoMatcher` attributes (`p1`, `p2`, `max_cost`, or
+any of `stereo_weights.MATCHING_SETTINGS`); `none` is None.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import stereo  # benchmarks/stereo.py: the pairs, the fill and the scoring
+import stereo_sets
+from stereo_weights import MATCHING_SETTINGS
+
+import _results  # benchmarks/_results.py: the script's folder is on sys.path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+SETTINGS = {"p1": float, "p2": float, "max_cost": float, **MATCHING_SETTINGS}
+
+
+def candidate(parser, text):
+    """`{name: value}` from `NAME=VALUE,NAME=VALUE`."""
+    out = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in SETTINGS or not value:
+            parser.error(
+                f"--candidate: must be NAME=VALUE,... with NAME one of {sorted(SETTINGS)}, "
+                f"received {text!r}"
+            )
+        try:
+            out[name] = None if value == "none" else SETTINGS[name](value)
+        except ValueError:
+            parser.error(f"--candidate: {name} must be a number, received {value!r}")
+    return out
+
+
+def held_out_groups():
+    """`{row name: [pairs]}`: each benchmark pair alone, then R' and L."""
+    groups = {pair.name: [pair] for pair in stereo.evaluation_pairs()}
+    for name in stereo_sets.SETS:
+        groups[f"{name} mean"] = stereo_sets.evaluation_set(name)
+    return groups
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quality", default="fast", choices=("fast", "accurate"))
+    parser.add_argument(
+        "--candidate", action="append", required=True, metavar="NAME=VALUE,...", help="a setting"
+    )
+    parser.add_argument("--note", default="", help="why these candidates (kept in the log)")
+    _results.add_arguments(parser)
+    args = parser.parse_args()
+    candidates = [candidate(parser, text) for text in args.candidate]
+
+    from kerazoo.stereo import StereoMatcher, prepare_pair
+
+    matcher = StereoMatcher(fill=False, max_pixels=None, check_swapped=False, quality=args.quality)
+    shipped = {name: getattr(matcher, name) for name in SETTINGS}
+    settings = [{}] + candidates  # the shipped setting first
+    rates = [{} for _ in settings]
+    for group, pairs in held_out_groups().items():
+        per_setting = [[] for _ in settings]
+        for pair in pairs:
+            views = prepare_pair(pair.left, pair.right)
+            volume = matcher.correlate(*views, pair.max_disparity)
+            for index, changes in enumerate(settings):
+                for name, value in {**shipped, **changes}.items():
+                    setattr(matcher, name, value)
+                disparity, _ = matcher.match(volume, *views)
+                scored = stereo.scores(stereo.densify(disparity, pair.left), pair.disparity)
+                per_setting[index].append([scored[f"bad{n}"] for n in stereo.THRESHOLDS])
+        for index, values in enumerate(per_setting):
+            rates[index][group] = [round(float(x), 4) for x in np.mean(values, axis=0)]
+        print(f"done {group}", file=sys.stderr, flush=True)
+
+    lines = ["| pair or set | " + " | ".join(["shipped"] + args.candidate) + " |"]
+    lines.append("|---|" + "---|" * len(settings))
+    for group in rates[0]:
+        cells = [" / ".join(f"{x:.4f}" for x in r[group]) for r in rates]
+        lines.append(f"| {group} (bad-1 / 2 / 4) | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    check = {
+        "quality": args.quality,
+        "note": args.note,
+        "shipped": shipped,
+        "rows": [
+            {"setting": changes or "shipped", "rates": r} for changes, r in zip(settings, rates)
+        ],
+    }
+    log = _results.COMMITTED / "stereo_checks.json"
+    checks = json.loads(log.read_text())["checks"] if args.refresh and log.is_file() else []
+    _results.write("stereo_checks", {"checks": checks + [check]}, args.refresh)
+
+
+if __name__ == "__main__":
+    main()
