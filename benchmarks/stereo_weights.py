@@ -1,10 +1,11 @@
-"""Compares stereo stems on generated tuning pairs only, with the matcher's
-defaults: the measurement that decides whether a training segment helped.
+"""Compares stereo stems and matching settings on the tuning pairs only
+(generated, and one real pair): the measurement that decides whether a
+training segment or a setting helped.
 
     python benchmarks/stereo_weights.py [--weights stereo PATH CHECKPOINT ...]
         [--quality accurate] [--p1 0.3 ...] [--p2 4.8 ...] [--max-cost 2 0.7 ...]
         [--setting speckle_size=200,500 ...] [--seeds 11 ...]
-        [--photo-pairs 24] [--refresh]
+        [--photo-pairs 24] [--no-real] [--refresh]
 
 Each stem matches the tuning pairs (seeds 11-16, the seeds the matcher's
 settings were chosen on, or `--seeds`; never the benchmark's held-out
@@ -12,7 +13,10 @@ settings were chosen on, or `--seeds`; never the benchmark's held-out
 would have taken them (T', `with_camera_differences`), and the training
 photos warped onto generated scenes (P, `tuning_photo_pair`: real textures,
 made as the held-out R' is made from other photos; `--photo-pairs 0`
-leaves it out). Mean densified bad-1 / 2 / 4 per set; results to
+leaves it out), and the real Middlebury pair Aloe at half size (A,
+`real_pairs`: benchmarks/data/aloe, the one real pair a setting may be
+chosen on; `--no-real` leaves it out). Mean densified bad-1 / 2 / 4 per
+set; results to
 benchmarks/results/stereo_weights.json. With several `--p1`/`--p2`/
 `--max-cost`, a row for each combination of SGM penalties and cost
 truncation (a network's own are chosen here; a `--max-cost` of 2 truncates
@@ -128,6 +132,26 @@ def setting_values(parser, text):
         parser.error(f"--setting: {name}'s values must be {kind.__name__}s, received {values!r}")
 
 
+ALOE = Path(__file__).resolve().parent / "data" / "aloe"
+
+
+def real_pairs():
+    """Set A: Middlebury's Aloe (benchmarks/data/aloe) as `(left, right,
+    truth)`, halved to about Motorcycle's size: 2x2 boxes of the views, and
+    of the truth where all four of its pixels are known (NaN elsewhere)."""
+    from PIL import Image
+
+    truth = np.asarray(Image.open(ALOE / "aloeGT.png"), np.float32)
+    truth[truth == 0] = np.nan  # 0: unknown
+    height, width = (n // 2 for n in truth.shape)
+    blocks = truth[: 2 * height, : 2 * width].reshape(height, 2, width, 2)
+    views = [
+        np.asarray(Image.open(ALOE / name).convert("RGB").resize((width, height), Image.BOX))
+        for name in ("aloeL.jpg", "aloeR.jpg")
+    ]
+    return [(*views, blocks.mean(axis=(1, 3)) / 2)]
+
+
 def rates(matcher, cases):
     from kerazoo.stereo import bad_pixel_rate
 
@@ -170,6 +194,7 @@ def main():
     parser.add_argument(
         "--photo-pairs", type=int, default=TUNING_PHOTO_PAIRS, help="set P's pairs (0: none)"
     )
+    parser.add_argument("--no-real", action="store_true", help="leave out set A (Aloe)")
     _results.add_arguments(parser)
     args = parser.parse_args()
     if any(value is not None and not value > 0 for value in args.max_cost):
@@ -177,13 +202,14 @@ def main():
     extra = dict(setting_values(parser, text) for text in args.setting)
     plain, cameras = tuning_pairs(parser, args.seeds)
     photos = photo_pairs(args.photo_pairs)
+    real = [] if args.no_real else real_pairs()
     qualities = args.quality * len(args.weights) if len(args.quality) == 1 else args.quality
     if len(qualities) != len(args.weights):
         parser.error("give one --quality, or one for each --weights")
     rows = []
     for weights, quality in zip(args.weights, qualities):
         matcher, label = matcher_for(weights, quality)
-        cases = volumes(matcher, plain), volumes(matcher, cameras), volumes(matcher, photos)
+        cases = [volumes(matcher, pairs) for pairs in (plain, cameras, photos, real)]
         tuned = matcher.p1, matcher.p2, matcher.max_cost
         grid = itertools.product(args.p1, args.p2, args.max_cost, *extra.values())
         for p1, p2, max_cost, *others in grid:
@@ -203,14 +229,16 @@ def main():
                     "T": rates(matcher, cases[0]),
                     "T_cameras": rates(matcher, cases[1]),
                     **({"P": rates(matcher, cases[2])} if photos else {}),
+                    **({"A": rates(matcher, cases[3])} if real else {}),
                 }
             )
         print(f"done {weights}", file=sys.stderr, flush=True)
     lines = [
         "| weights | quality | P1 / P2 | max cost | "
         + "".join(f"{name} | " for name in extra)
-        + "T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 | P (photos) bad-1 / 2 / 4 |",
-        "|---|---|---|---|" + "---|" * len(extra) + "---|---|---|",
+        + "T bad-1 / 2 / 4 | T' (camera differences) bad-1 / 2 / 4 | P (photos) bad-1 / 2 / 4 "
+        "| A (Aloe) bad-1 / 2 / 4 |",
+        "|---|---|---|---|" + "---|" * len(extra) + "---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -218,12 +246,18 @@ def main():
             + "".join(f"{r[name]} | " for name in extra)
             + f"{' / '.join(f'{x:.4f}' for x in r['T'])} | "
             f"{' / '.join(f'{x:.4f}' for x in r['T_cameras'])} | "
-            f"{' / '.join(f'{x:.4f}' for x in r.get('P', [])) or '-'} |"
+            f"{' / '.join(f'{x:.4f}' for x in r.get('P', [])) or '-'} | "
+            f"{' / '.join(f'{x:.4f}' for x in r.get('A', [])) or '-'} |"
         )
     print("\n".join(lines))
     _results.write(
         "stereo_weights",
-        {"tuning_seeds": args.seeds, "photo_pairs": args.photo_pairs, "rows": rows},
+        {
+            "tuning_seeds": args.seeds,
+            "photo_pairs": args.photo_pairs,
+            "real_pairs": ["Aloe (half size)"] if real else [],
+            "rows": rows,
+        },
         args.refresh,
     )
 
