@@ -27,7 +27,7 @@ import sys
 import numpy as np
 import stereo  # benchmarks/stereo.py: the pairs, the fill and the scoring
 import stereo_sets
-from stereo_weights import MATCHING_SETTINGS
+from stereo_weights import MATCHING_SETTINGS, parse_setting
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
@@ -37,19 +37,9 @@ SETTINGS = {"p1": float, "p2": float, "max_cost": float, **MATCHING_SETTINGS}
 
 def candidate(parser, text):
     """`{name: value}` from `NAME=VALUE,NAME=VALUE`."""
-    out = {}
-    for item in text.split(","):
-        name, _, value = item.partition("=")
-        if name not in SETTINGS or not value:
-            parser.error(
-                f"--candidate: must be NAME=VALUE,... with NAME one of {sorted(SETTINGS)}, "
-                f"received {text!r}"
-            )
-        try:
-            out[name] = None if value == "none" else SETTINGS[name](value)
-        except ValueError:
-            parser.error(f"--candidate: {name} must be a number, received {value!r}")
-    return out
+    return dict(
+        parse_setting(parser, "--candidate", SETTINGS, item, many=False) for item in text.split(",")
+    )
 
 
 def held_out_groups():

@@ -117,19 +117,21 @@ MATCHING_SETTINGS = {
 }
 
 
-def setting_values(parser, text):
-    """`(name, values)` from a `--setting NAME=V1,V2` argument."""
+def parse_setting(parser, flag, kinds, text, many):
+    """`(name, values)` from `NAME=V1,V2` (`many`) or `(name, value)` from
+    `NAME=VALUE` (the caller split on commas), each value of `kinds[name]`
+    ('none': None); `parser` refuses an unknown name or a value of another
+    kind, naming `flag`."""
     name, _, values = text.partition("=")
-    if name not in MATCHING_SETTINGS or not values:
-        parser.error(
-            f"--setting: must be NAME=V1,V2 with NAME one of {sorted(MATCHING_SETTINGS)}, "
-            f"received {text!r}"
-        )
+    form = "NAME=V1,V2" if many else "NAME=VALUE"
+    if name not in kinds or not values:
+        parser.error(f"{flag}: must be {form} with NAME one of {sorted(kinds)}, received {text!r}")
+    kind = kinds[name]
     try:
-        kind = MATCHING_SETTINGS[name]
-        return name, [None if v == "none" else kind(v) for v in values.split(",")]
+        typed = [None if v == "none" else kind(v) for v in values.split(",")]
     except ValueError:
-        parser.error(f"--setting: {name}'s values must be {kind.__name__}s, received {values!r}")
+        parser.error(f"{flag}: {name} must be {kind.__name__}, received {values!r}")
+    return name, typed if many else typed[0]
 
 
 ALOE = Path(__file__).resolve().parent / "data" / "aloe"
@@ -199,7 +201,10 @@ def main():
     args = parser.parse_args()
     if any(value is not None and not value > 0 for value in args.max_cost):
         parser.error(f"--max-cost: must be > 0, received {args.max_cost}")
-    extra = dict(setting_values(parser, text) for text in args.setting)
+    extra = dict(
+        parse_setting(parser, "--setting", MATCHING_SETTINGS, text, many=True)
+        for text in args.setting
+    )
     plain, cameras = tuning_pairs(parser, args.seeds)
     photos = photo_pairs(args.photo_pairs)
     real = [] if args.no_real else real_pairs()
