@@ -106,6 +106,7 @@ def photo_pairs(count):
 # The `StereoMatcher` arguments that act after the network: a grid over them
 # reuses each pair's correlation.
 MATCHING_SETTINGS = {
+    "census_weight": float,
     "sgm_paths": int,
     "edge": float,
     "right_sgm_paths": int,

@@ -1,6 +1,6 @@
 """Compiled loops of the stereo matching (numba): semi-global aggregation,
 the right view's cost, the winners with their parabola, the out-of-view
-quantile, the speckle filter and the 3x3 median. SGM walks a volume pixel
+quantile, the census cost, the speckle filter and the 3x3 median. SGM walks a volume pixel
 after pixel along a path, which numpy can only do as one call per step on
 whole lines, each a pass over memory. Compiled on first use and cached on
 disk (`cache=True`), so later runs only load them.
@@ -174,6 +174,49 @@ def fill_out_of_view(volume, quantile):
                 volume[y, x, d] = value
 
 
+@njit(parallel=True, cache=True)
+def census_transform(grey, radius_y, radius_x):
+    """Per pixel, one bit per other pixel of its window (row by row, the
+    image's edge repeated): 1 where that neighbour is darker than the
+    centre, packed into a uint64 (first neighbour in the highest bit)."""
+    height, width = grey.shape
+    codes = np.zeros((height, width), np.uint64)
+    one = np.uint64(1)
+    for y in prange(height):
+        for x in range(width):
+            centre = grey[y, x]
+            code = np.uint64(0)
+            for dy in range(-radius_y, radius_y + 1):
+                row = min(max(y + dy, 0), height - 1)
+                for dx in range(-radius_x, radius_x + 1):
+                    if dy != 0 or dx != 0:
+                        column = min(max(x + dx, 0), width - 1)
+                        code = (code << one) | np.uint64(grey[row, column] < centre)
+            codes[y, x] = code
+    return codes
+
+
+@njit(parallel=True, cache=True)
+def blend_census(scores, left_codes, right_codes, bits, weight):
+    """In place, where x - d is inside the right view: scores[y, x, d] =
+    (1 - weight) * scores[y, x, d] + weight * (1 - 2 * hamming / bits), the
+    Hamming distance of left (y, x)'s census code and right (y, x - d)'s."""
+    height, width, depth = scores.shape
+    keep, share = np.float32(1.0 - weight), np.float32(weight)
+    per_bit = np.float32(2.0 / bits)
+    for y in prange(height):
+        for x in range(width):
+            code = left_codes[y, x]
+            for d in range(min(depth, x + 1)):
+                different = code ^ right_codes[y, x - d]
+                count = 0
+                while different:  # one step per set bit (Kernighan)
+                    different &= different - np.uint64(1)
+                    count += 1
+                similarity = np.float32(1.0) - per_bit * np.float32(count)
+                scores[y, x, d] = keep * scores[y, x, d] + share * similarity
+
+
 @njit(cache=True)
 def speckle_mask(disparity, max_size, max_difference):
     """True over the 4-connected regions (neighbours at most `max_difference`
@@ -281,6 +324,8 @@ def warm_up(notify=None, after_s=2.0):
         median3(guide)
         speckle_mask(guide, 1, 1.0)
         cosine_correlation(cost, cost, 1)
+        codes = census_transform(guide, 1, 1)
+        blend_census(cost, codes, codes, 8, 0.5)
     finally:
         if timer is not None:
             timer.cancel()

@@ -33,6 +33,10 @@ SWAP_CHECK_BELOW = 0.5
 # neighbours' paths decide.
 SGM_PENALTIES = {"fast": (0.45, 7.2), "accurate": (0.6, 9.6)}
 MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
+# The census similarity's share of each network's correlation
+# (`matching.blend_census`), chosen on the same tuning sets and real pair A
+# ("census" in stereo_weights.json).
+CENSUS_WEIGHTS = {"fast": 0.0, "accurate": 0.0}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
 RUNTIMES = ("auto", "keras", "onnx")
@@ -104,6 +108,10 @@ _SETTINGS = {
         _optional(lambda v: _is_finite(v) and v > 0),
         "None or a finite number > 0",
     ),
+    "census_weight": (
+        _optional(lambda v: _is_number(v) and 0 <= v <= 1),
+        "None or a number in [0, 1]",
+    ),
     "lr_tolerance_px": (_is_finite, "a finite number >= 0"),
     "speckle_step_px": (_is_finite, "a finite number >= 0"),
     "edge": (_optional(lambda v: _is_number(v) and v > 0), "None or a number > 0"),
@@ -142,8 +150,9 @@ class StereoMatcher:
     ONE network shared by both cameras (Xception's first layers, run atrous:
     a feature at every pixel, stereo-trained weights that ship with kerazoo;
     two sizes, `quality`)
-    computes the features; their cosine correlation at every disparity is
-    aggregated semi-globally (SGM, guided by the image's edges), the winner
+    computes the features; their cosine correlation at every disparity,
+    blended with a census match of the grey images, is aggregated
+    semi-globally (SGM, guided by the image's edges), the winner
     is refined to sub-pixel, checked against the right view's own
     aggregation, speckles are removed, and the holes (mostly occlusions) are
     filled from the background, then a 3x3 median.
@@ -180,6 +189,11 @@ class StereoMatcher:
             the aggregation: any worse match counts as this bad, so pixels
             whose every match is poor weigh nothing (2: no truncation);
             None: the value chosen for the `quality`'s network (`MAX_COSTS`).
+        census_weight: the census similarity's share of the correlation
+            (`kerazoo.stereo.matching.blend_census`: robust to the two
+            cameras' differences in exposure and response; 0: the network's
+            alone); None: the value chosen for the `quality`'s network
+            (`CENSUS_WEIGHTS`).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).
         right_sgm_paths: the right view's own aggregation for the left-right
@@ -247,6 +261,7 @@ class StereoMatcher:
         p1=None,
         p2=None,
         max_cost=None,
+        census_weight=None,
         edge=4.0,
         right_sgm_paths=4,
         lr_tolerance_px=1.0,
@@ -269,6 +284,7 @@ class StereoMatcher:
         self.p1 = tuned[0] if p1 is None else p1
         self.p2 = tuned[1] if p2 is None else p2
         self.max_cost = MAX_COSTS[quality] if max_cost is None else max_cost
+        self.census_weight = CENSUS_WEIGHTS[quality] if census_weight is None else census_weight
         self.sgm_paths, self.edge = sgm_paths, edge
         self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
         self.border_margin_px = int(border_margin_px)
@@ -406,12 +422,14 @@ class StereoMatcher:
         the left-right check or was a speckle, and where it did not."""
         self._warm_up_kernels()
         volume = scores.astype(np.float32, copy=not overwrite)
+        grey = left.mean(axis=-1)
+        matching.blend_census(volume, grey, right.mean(axis=-1), self.census_weight)
         matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
         cost = np.subtract(1.0, volume, out=volume)
         if self.max_cost is not None:
             np.minimum(cost, np.float32(self.max_cost), out=cost)
         guided = self.edge is not None
-        guide = left.mean(axis=-1) if guided else None
+        guide = grey if guided else None
         aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0, self.sgm_paths)
         d, disparity = matching.winners(aggregated)
         if self.right_sgm_paths:

@@ -1,6 +1,7 @@
-"""The matching steps of `StereoMatcher`, on numpy arrays: semi-global
-aggregation, the right view's cost, speckles, the occlusion fill, the 3x3
-median, and the bad-pixel rate that scores a map.
+"""The matching steps of `StereoMatcher`, on numpy arrays: the census cost
+blended into the network's, semi-global aggregation, the right view's cost,
+speckles, the occlusion fill, the 3x3 median, and the bad-pixel rate that
+scores a map.
 
 Each is usable alone (the tuning and benchmark scripts densify other
 methods' maps with the same `fill_occlusions` and `median3`); the loops
@@ -77,6 +78,56 @@ def neutralize_out_of_view(scores, quantile):
     volume alone. Returns it."""
     if quantile is not None:
         _kernels.fill_out_of_view(scores, float(quantile))
+    return scores
+
+
+# 7 x 7: 48 bits fit one uint64 per pixel.
+CENSUS_WINDOW = (7, 7)
+
+
+def census_transform(grey, window=CENSUS_WINDOW):
+    """The census transform of a grey image (Zabih & Woodfill 1994).
+
+    Args:
+        grey: (h, w) image.
+        window: (rows, columns), odd, at most 64 pixels in all.
+
+    Returns:
+        uint64 (h, w): one bit per other pixel of the window around each
+        pixel (the image's edge repeated), 1 where it is darker than the
+        centre. Only the order of grey levels counts, so a change of gain,
+        offset or gamma between two views leaves the codes as they are.
+    """
+    rows, columns = window
+    if rows % 2 == 0 or columns % 2 == 0 or rows * columns > 65:
+        raise ParameterError("window", f"must be odd sides of at most 65 pixels, received {window}")
+    grey = np.ascontiguousarray(grey, np.float32)
+    return _kernels.census_transform(grey, rows // 2, columns // 2)
+
+
+def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW):
+    """In place: the census similarity blended into a correlation volume.
+
+    Where left pixel (y, x) at disparity d matches right pixel (y, x - d)
+    inside the right view, `scores[y, x, d]` becomes `(1 - weight) *
+    scores + weight * (1 - 2 * hamming / bits)`: the Hamming distance of
+    the two census codes, on the correlation's scale [-1, 1]. The learned
+    features decide where the image has structure; the census, which sees
+    only the order of grey levels, keeps the match where the two cameras'
+    exposure and response differ (Hirschmüller & Scharstein 2009 found it
+    the most robust cost to such differences). Out-of-view entries are
+    left alone. `weight=0` leaves the volume as it is. Returns it.
+
+    Reference:
+        Hirschmüller & Scharstein, "Evaluation of Stereo Matching Costs on
+        Images with Radiometric Differences", PAMI 2009.
+    """
+    if not 0 <= weight <= 1:
+        raise ParameterError("weight", f"must be in [0, 1], received {weight}")
+    if weight:
+        bits = window[0] * window[1] - 1
+        codes = [census_transform(grey, window) for grey in (left_grey, right_grey)]
+        _kernels.blend_census(scores, *codes, bits, float(weight))
     return scores
 
 

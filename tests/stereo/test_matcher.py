@@ -186,6 +186,10 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ({"p2": float("nan")}, "`p2` must be None or a finite number >= 0"),
         ({"max_cost": 0}, "`max_cost` must be None or a finite number > 0, received 0"),
         ({"edge": 0}, "`edge` must be None or a number > 0, received 0"),
+        (
+            {"census_weight": 1.5},
+            "`census_weight` must be None or a number in [0, 1], received 1.5",
+        ),
         ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
         (
             {"out_of_view_quantile": 1.5},

@@ -4,6 +4,7 @@ aggregation, the left-right check, speckles, the fill, the folded stem."""
 
 import functools
 import os
+import re
 
 import keras
 import numpy as np
@@ -168,6 +169,87 @@ def test_out_of_view_disparities_get_the_quantile_of_the_in_view_scores():
     out = matching.neutralize_out_of_view(volume.copy(), 0.75)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     np.testing.assert_array_equal(matching.neutralize_out_of_view(volume.copy(), None), volume)
+
+
+def _plain_census(grey, rows, columns):
+    padded = np.pad(grey, ((rows // 2,) * 2, (columns // 2,) * 2), mode="edge")
+    h, w = grey.shape
+    codes = np.zeros((h, w), np.uint64)
+    for dy in range(rows):
+        for dx in range(columns):
+            if (dy, dx) != (rows // 2, columns // 2):
+                darker = padded[dy : dy + h, dx : dx + w] < grey
+                codes = (codes << np.uint64(1)) | darker.astype(np.uint64)
+    return codes
+
+
+@pytest.mark.parametrize("window", [(3, 3), (7, 7), (5, 9)])
+def test_census_codes_are_the_plain_definition(window):
+    grey = np.random.default_rng(5).integers(0, 6, (9, 13)).astype(np.float32)  # ties too
+    codes = matching.census_transform(grey, window)
+    np.testing.assert_array_equal(codes, _plain_census(grey, *window))
+
+
+def test_census_codes_ignore_gain_offset_and_gamma():
+    grey = np.random.default_rng(6).uniform(0, 255, (12, 16)).astype(np.float32)
+    other_camera = 40 + 0.6 * 255 * (grey / 255) ** 1.8
+    np.testing.assert_array_equal(
+        matching.census_transform(grey), matching.census_transform(other_camera)
+    )
+
+
+def test_blend_census_is_the_plain_definition_in_view_only():
+    rng = np.random.default_rng(7)
+    left, right = rng.uniform(0, 255, (2, 8, 11)).astype(np.float32)
+    scores = rng.uniform(-1, 1, (8, 11, 5)).astype(np.float32)
+    codes = [_plain_census(view, 7, 7) for view in (left, right)]
+    expected = scores.copy()
+    for y in range(8):
+        for x in range(11):
+            for d in range(min(5, x + 1)):  # left x at d > x: out of view, left alone
+                hamming = bin(int(codes[0][y, x]) ^ int(codes[1][y, x - d])).count("1")
+                expected[y, x, d] = 0.7 * scores[y, x, d] + 0.3 * (1 - 2 * hamming / 48)
+    out = matching.blend_census(scores.copy(), left, right, 0.3)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(matching.blend_census(scores.copy(), left, right, 0), scores)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: matching.census_transform(np.zeros((4, 4)), (4, 3)),
+            "`window` must be odd sides of at most 65 pixels, received (4, 3)",
+        ),
+        (
+            lambda: matching.census_transform(np.zeros((4, 4)), (9, 9)),
+            "`window` must be odd sides of at most 65 pixels, received (9, 9)",
+        ),
+        (
+            lambda: matching.blend_census(
+                np.zeros((4, 4, 2)), np.zeros((4, 4)), np.zeros((4, 4)), 2
+            ),
+            "`weight` must be in [0, 1], received 2",
+        ),
+    ],
+)
+def test_census_arguments_are_validated(call, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        call()
+
+
+def test_the_census_keeps_a_pair_whose_cameras_differ():
+    # Strong gamma and gain differences between the views: the random
+    # network's correlation alone loses the match where the census keeps it.
+    pair = synthetic_pair(seed=3)
+    right = (40 + 0.6 * 255 * (pair.right / 255.0) ** 2.2).astype(np.float32)
+    rates = {}
+    for weight in (0.0, 0.5):
+        matcher = _matcher(weights=None, max_disparity=32, census_weight=weight)
+        rates[weight] = bad_pixel_rate(
+            matcher.compute(pair.left, right).disparity, pair.disparity, 2
+        )
+    assert rates[0.5] < 0.5 * rates[0.0], rates
 
 
 def test_the_left_band_follows_its_neighbours_not_the_padding():
