@@ -36,7 +36,7 @@ MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
 # The census similarity's share of each network's correlation
 # (`matching.blend_census`), chosen on the same tuning sets and real pair A
 # ("census" in stereo_weights.json).
-CENSUS_WEIGHTS = {"fast": 0.0, "accurate": 0.0}
+CENSUS_WEIGHTS = {"fast": 0.4, "accurate": 0.5}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
 RUNTIMES = ("auto", "keras", "onnx")

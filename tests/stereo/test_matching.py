@@ -43,9 +43,9 @@ def _matcher(**settings):
     return StereoMatcher(check_swapped=False, runtime="keras", **settings)
 
 
-def _match(left, right, max_disparity, weights="stereo", quality="fast"):
+def _match(left, right, max_disparity, weights="stereo", quality="fast", **settings):
     matcher = StereoMatcher(
-        weights, max_disparity, check_swapped=False, runtime="keras", quality=quality
+        weights, max_disparity, check_swapped=False, runtime="keras", quality=quality, **settings
     )
     return matcher.compute(left, right).disparity, None
 
@@ -60,9 +60,10 @@ def test_shipped_stereo_weights_match_their_hash_and_load():
 
 
 def test_trained_weights_beat_random_ones_on_a_generated_pair():
+    # The networks alone: the census match would lift the random one.
     pair = synthetic_pair(height=120, width=160, seed=21, max_disparity=24)
-    trained, _ = _match(pair.left, pair.right, 24)
-    random, _ = _match(pair.left, pair.right, 24, weights=None)
+    trained, _ = _match(pair.left, pair.right, 24, census_weight=0)
+    random, _ = _match(pair.left, pair.right, 24, weights=None, census_weight=0)
     assert bad_pixel_rate(trained, pair.disparity, 2) < 0.5 * bad_pixel_rate(
         random, pair.disparity, 2
     )
@@ -419,7 +420,8 @@ def test_max_cost_lets_the_neighbours_decide_a_pixel_with_no_good_match():
     volume[1, 6, 1] = 0.2
     views = [np.zeros((3, 12, 3), np.float32)] * 2
     settings = dict(p1=0.3, p2=0.6, edge=None, speckle_size=0, right_sgm_paths=None,
-                    lr_tolerance_px=100, border_margin_px=0, fill=False)  # fmt: skip
+                    lr_tolerance_px=100, border_margin_px=0, fill=False,
+                    census_weight=0)  # fmt: skip
     plain, _ = _matcher(max_cost=2.0, **settings).match(volume, *views)
     truncated, _ = _matcher(max_cost=0.7, **settings).match(volume, *views)
     assert round(float(plain[1, 6])) == 1 and round(float(truncated[1, 6])) == 3
