@@ -16,7 +16,8 @@ Every look at held-out data spends some of its independence, so with
 `--refresh` a check is appended to benchmarks/results/stereo_checks.json,
 never overwritten: the file is the log of every held-out check made.
 A candidate names `StereoMatcher` attributes (`p1`, `p2`, `max_cost`, or
-any of `stereo_weights.MATCHING_SETTINGS`); `none` is None.
+any of `stereo_weights.MATCHING_SETTINGS` but the fill's, which the shared
+densifying fill overrides); `none` is None.
 """
 
 import argparse
@@ -32,7 +33,15 @@ from stereo_weights import MATCHING_SETTINGS, parse_setting
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-SETTINGS = {"p1": float, "p2": float, "max_cost": float, **MATCHING_SETTINGS}
+# Not the fill's settings: every method here is densified by one and the
+# same fill (`densify`, as in benchmarks/stereo.py), so a candidate fill
+# would change nothing this check shows.
+SETTINGS = {
+    "p1": float,
+    "p2": float,
+    "max_cost": float,
+    **{name: kind for name, kind in MATCHING_SETTINGS.items() if not name.startswith("fill_")},
+}
 
 
 def candidate(parser, text):

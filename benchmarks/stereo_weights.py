@@ -115,6 +115,9 @@ MATCHING_SETTINGS = {
     "speckle_size": int,
     "speckle_step_px": float,
     "out_of_view_quantile": float,
+    "fill_edge_px": int,
+    "fill_behind_both_px": float,
+    "fill_color_per_px": float,
 }
 
 
