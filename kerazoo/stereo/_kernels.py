@@ -1,8 +1,8 @@
 """Compiled loops of the stereo matching (numba): semi-global aggregation,
 the right view's cost, the winners with their parabola, the out-of-view
-quantile, the census cost, the speckle filter and the 3x3 median. SGM walks a volume pixel
-after pixel along a path, which numpy can only do as one call per step on
-whole lines, each a pass over memory. Compiled on first use and cached on
+quantile, the census cost, the speckle filter and the 3x3 median. SGM
+walks a volume pixel after pixel along a path, which numpy can only do as
+one call per step on whole lines, each a pass over memory. Compiled on first use and cached on
 disk (`cache=True`), so later runs only load them.
 
 Private to `kerazoo.stereo`, whose `matching` module documents what they
@@ -178,7 +178,8 @@ def fill_out_of_view(volume, quantile):
 @intrinsic
 def _popcount(typingctx, value):
     """The set bits of a uint64: LLVM's ctpop, one instruction where the CPU
-    has one (a bit-by-bit loop made the census the slowest matching step)."""
+    has one; the blend counts bits at every pixel and disparity, and a loop
+    over the bits would cost more than SGM itself."""
     if value != types.uint64:
         return None
 

@@ -422,14 +422,15 @@ class StereoMatcher:
         the left-right check or was a speckle, and where it did not."""
         self._warm_up_kernels()
         volume = scores.astype(np.float32, copy=not overwrite)
-        grey = left.mean(axis=-1)
-        matching.blend_census(volume, grey, right.mean(axis=-1), self.census_weight)
+        # Grey views: the census's and the aggregations' edge guides.
+        left_grey, right_grey = left.mean(axis=-1), right.mean(axis=-1)
+        matching.blend_census(volume, left_grey, right_grey, self.census_weight)
         matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
         cost = np.subtract(1.0, volume, out=volume)
         if self.max_cost is not None:
             np.minimum(cost, np.float32(self.max_cost), out=cost)
         guided = self.edge is not None
-        guide = grey if guided else None
+        guide = left_grey if guided else None
         aggregated = matching.sgm(cost, self.p1, self.p2, guide, self.edge or 1.0, self.sgm_paths)
         d, disparity = matching.winners(aggregated)
         if self.right_sgm_paths:
@@ -442,7 +443,7 @@ class StereoMatcher:
                 right_cost,
                 self.p1,
                 self.p2,
-                right.mean(axis=-1) if guided else None,
+                right_grey if guided else None,
                 self.edge or 1.0,
                 self.right_sgm_paths,
                 out=aggregated,

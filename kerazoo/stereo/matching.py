@@ -90,7 +90,8 @@ def census_transform(grey, window=CENSUS_WINDOW):
 
     Args:
         grey: (h, w) image.
-        window: (rows, columns), odd, at most 64 pixels in all.
+        window: (rows, columns), both odd, at most 65 pixels in all (64
+            bits beside the centre).
 
     Returns:
         uint64 (h, w): one bit per other pixel of the window around each
