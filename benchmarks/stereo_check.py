@@ -16,8 +16,9 @@ Every look at held-out data spends some of its independence, so with
 `--refresh` a check is appended to benchmarks/results/stereo_checks.json,
 never overwritten: the file is the log of every held-out check made.
 A candidate names `StereoMatcher` attributes (`p1`, `p2`, `max_cost`, or
-any of `stereo_weights.MATCHING_SETTINGS` but the fill's, which the shared
-densifying fill overrides); `none` is None.
+any of `stereo_weights.MATCHING_SETTINGS`); `none` is None. A candidate
+fill (`fill_*`) densifies that column's maps: the benchmark densifies
+every method with one fill, so a fill that ships changes it for all.
 """
 
 import argparse
@@ -33,15 +34,7 @@ from stereo_weights import MATCHING_SETTINGS, parse_setting
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Not the fill's settings: every method here is densified by one and the
-# same fill (`densify`, as in benchmarks/stereo.py), so a candidate fill
-# would change nothing this check shows.
-SETTINGS = {
-    "p1": float,
-    "p2": float,
-    "max_cost": float,
-    **{name: kind for name, kind in MATCHING_SETTINGS.items() if not name.startswith("fill_")},
-}
+SETTINGS = {"p1": float, "p2": float, "max_cost": float, **MATCHING_SETTINGS}
 
 
 def candidate(parser, text):
@@ -49,6 +42,21 @@ def candidate(parser, text):
     return dict(
         parse_setting(parser, "--candidate", SETTINGS, item, many=False) for item in text.split(",")
     )
+
+
+def densify(disparity, left, matcher):
+    """`kerazoo.stereo.densify` with the matcher's fill settings: the shipped
+    ones are its defaults, so the shipped column is the benchmark's."""
+    from kerazoo.stereo import matching
+
+    fill = {
+        name.removeprefix("fill_"): getattr(matcher, name)
+        for name in SETTINGS
+        if name.startswith("fill_")
+    }
+    if fill["color_per_px"] is None:  # by distance alone, as the matcher fills
+        left, fill["color_per_px"] = None, 0.0
+    return matching.median3(matching.fill_occlusions(disparity, left, **fill))
 
 
 def held_out_groups():
@@ -85,7 +93,7 @@ def main():
                 for name, value in {**shipped, **changes}.items():
                     setattr(matcher, name, value)
                 disparity, _ = matcher.match(volume, *views)
-                scored = stereo.scores(stereo.densify(disparity, pair.left), pair.disparity)
+                scored = stereo.scores(densify(disparity, pair.left, matcher), pair.disparity)
                 per_setting[index].append([scored[f"bad{n}"] for n in stereo.THRESHOLDS])
         for index, values in enumerate(per_setting):
             rates[index][group] = [round(float(x), 4) for x in np.mean(values, axis=0)]

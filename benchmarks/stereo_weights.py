@@ -118,6 +118,9 @@ MATCHING_SETTINGS = {
     "fill_edge_px": int,
     "fill_behind_both_px": float,
     "fill_color_per_px": float,
+    "fill_median_radius_px": int,
+    "fill_median_color_sigma": float,
+    "fill_median_distance_sigma_px": float,
 }
 
 

@@ -1,8 +1,9 @@
 """Compiled loops of the stereo matching (numba): semi-global aggregation,
 the right view's cost, the winners with their parabola, the out-of-view
-quantile, the census cost, the speckle filter and the 3x3 median. SGM
-walks a volume pixel after pixel along a path, which numpy can only do as
-one call per step on whole lines, each a pass over memory. Compiled on first use and cached on
+quantile, the census cost, the speckle filter, the 3x3 median and the
+fill's weighted median. SGM walks a volume pixel after pixel along a path,
+which numpy can only do as one call per step on whole lines, each a pass
+over memory. Compiled on first use and cached on
 disk (`cache=True`), so later runs only load them.
 
 Private to `kerazoo.stereo`, whose `matching` module documents what they
@@ -292,6 +293,97 @@ def median3(disparity):
     return out
 
 
+@njit(cache=True)
+def _weighted_select(values, weights, n, half):
+    """The smallest of `values[:n]` whose own and smaller values' weights
+    reach `half` (a weighted median), by three-way quickselect: linear on
+    average, where sorting the window would be n log n. Reorders both."""
+    low, high = 0, n - 1
+    while low < high:
+        pivot = values[(low + high) // 2]
+        less, i, greater = low, low, high
+        while i <= greater:
+            value = values[i]
+            if value < pivot:
+                values[i], values[less] = values[less], value
+                weights[i], weights[less] = weights[less], weights[i]
+                less += 1
+                i += 1
+            elif value > pivot:
+                values[i], values[greater] = values[greater], value
+                weights[i], weights[greater] = weights[greater], weights[i]
+                greater -= 1
+            else:
+                i += 1
+        below = np.float32(0)
+        for k in range(low, less):
+            below += weights[k]
+        if below >= half:
+            high = less - 1
+            continue
+        equal = np.float32(0)
+        for k in range(less, greater + 1):
+            equal += weights[k]
+        if below + equal >= half:
+            return pivot
+        half -= below + equal
+        low = greater + 1
+    return values[low]
+
+
+@njit(parallel=True, cache=True)
+def weighted_median(disparity, targets, image, radius, color_sigma, distance_sigma):
+    """Each target pixel takes the weighted median of the finite pixels of
+    its (2 radius + 1)^2 window, weighing exp(-|colour difference| /
+    color_sigma - distance / distance_sigma) (colour summed over channels);
+    the others keep their value."""
+    height, width, channels = image.shape
+    out = disparity.copy()
+    side = 2 * radius + 1
+    # Both terms from tables: the distance by offset, the colour by level
+    # (8-bit views differ by whole levels; other levels take the exp).
+    near = np.empty((side, side), np.float32)
+    for dy in range(side):
+        for dx in range(side):
+            offset = np.sqrt(np.float32((dy - radius) ** 2 + (dx - radius) ** 2))
+            near[dy, dx] = np.float32(np.exp(-offset / distance_sigma))
+    alike = np.empty(255 * channels + 1, np.float32)
+    for level in range(alike.size):
+        alike[level] = np.float32(np.exp(-np.float32(level) / color_sigma))
+    # Holes gather in a few rows: the targets, not the rows, are shared out.
+    ys, xs = np.nonzero(targets)
+    chunks = 64
+    per_chunk = (ys.size + chunks - 1) // chunks
+    for chunk in prange(chunks):
+        values = np.empty(side * side, np.float32)
+        weights = np.empty(side * side, np.float32)
+        for t in range(chunk * per_chunk, min(ys.size, (chunk + 1) * per_chunk)):
+            y, x = ys[t], xs[t]
+            n = 0
+            total = np.float32(0)
+            for yy in range(max(y - radius, 0), min(y + radius + 1, height)):
+                for xx in range(max(x - radius, 0), min(x + radius + 1, width)):
+                    value = disparity[yy, xx]
+                    if not np.isfinite(value):
+                        continue
+                    color = np.float32(0)
+                    for c in range(channels):
+                        color += abs(image[yy, xx, c] - image[y, x, c])
+                    level = int(color)
+                    if level == color and level < alike.size:
+                        likeness = alike[level]
+                    else:
+                        likeness = np.float32(np.exp(-color / color_sigma))
+                    weight = near[yy - y + radius, xx - x + radius] * likeness
+                    values[n] = value
+                    weights[n] = weight
+                    total += weight
+                    n += 1
+            if n > 0 and total > 0:
+                out[y, x] = _weighted_select(values, weights, n, total / np.float32(2))
+    return out
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def cosine_correlation(left, right, max_disparity):
     """The volume `(h, w, max_disparity + 1)` of two views' unit feature
@@ -337,6 +429,7 @@ def warm_up(notify=None, after_s=2.0):
         cosine_correlation(cost, cost, 1)
         codes = census_transform(guide, 1, 1)
         blend_census(cost, codes, codes, 8, 0.5)
+        weighted_median(guide, guide == 0, cost, 1, 10.0, 5.0)
     finally:
         if timer is not None:
             timer.cancel()

@@ -120,6 +120,9 @@ _SETTINGS = {
     "border_margin_px": (_is_int, "an integer >= 0"),
     "speckle_size": (_is_int, "an integer >= 0"),
     "fill_edge_px": (_is_int, "an integer >= 0"),
+    "fill_median_radius_px": (_is_int, "an integer >= 0"),
+    "fill_median_color_sigma": (lambda v: _is_finite(v) and v > 0, "a finite number > 0"),
+    "fill_median_distance_sigma_px": (lambda v: _is_finite(v) and v > 0, "a finite number > 0"),
     "out_of_view_quantile": (
         _optional(lambda v: _is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
@@ -207,8 +210,11 @@ class StereoMatcher:
         out_of_view_quantile: disparities whose match lies left of the right
             image score the pixel's quantile of its in-view scores; None:
             they score the padding's correlation, 0.
-        fill_edge_px, fill_behind_both_px, fill_color_per_px: the fill's
-            settings (`kerazoo.stereo.matching.fill_occlusions`;
+        fill_edge_px, fill_behind_both_px, fill_color_per_px,
+            fill_median_radius_px, fill_median_color_sigma,
+            fill_median_distance_sigma_px: the fill's settings
+            (`kerazoo.stereo.matching.fill_occlusions`, whose `edge_px`,
+            `median_radius_px` and so on they are;
             `fill_color_per_px=None`: by distance alone, the image unused).
         check_swapped: match a pair that keeps under half its pixels again
             with its views exchanged, and warn if that is far better.
@@ -272,6 +278,9 @@ class StereoMatcher:
         fill_edge_px=1,
         fill_behind_both_px=1.0,
         fill_color_per_px=2.0,
+        fill_median_radius_px=0,
+        fill_median_color_sigma=10.0,
+        fill_median_distance_sigma_px=5.0,
         check_swapped=True,
         runtime="auto",
         quality="fast",
@@ -292,6 +301,9 @@ class StereoMatcher:
         self.out_of_view_quantile = out_of_view_quantile
         self.fill_edge_px, self.fill_behind_both_px = int(fill_edge_px), fill_behind_both_px
         self.fill_color_per_px = fill_color_per_px
+        self.fill_median_radius_px = int(fill_median_radius_px)
+        self.fill_median_color_sigma = fill_median_color_sigma
+        self.fill_median_distance_sigma_px = fill_median_distance_sigma_px
         self.progress = progress or (lambda stage, seconds: None)
         given_stem = _is_stem(weights)
         if not (weights is None or isinstance(weights, str) or hasattr(weights, "__fspath__")):
@@ -413,6 +425,9 @@ class StereoMatcher:
                     edge_px=self.fill_edge_px,
                     behind_both_px=self.fill_behind_both_px,
                     color_per_px=self.fill_color_per_px if by_color else 0.0,
+                    median_radius_px=self.fill_median_radius_px,
+                    median_color_sigma=self.fill_median_color_sigma,
+                    median_distance_sigma_px=self.fill_median_distance_sigma_px,
                 )
             )
         return disparity, valid

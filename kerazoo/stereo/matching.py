@@ -213,7 +213,16 @@ def row_fill(disparity):
     return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
 
 
-def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_per_px=2.0):
+def fill_occlusions(
+    disparity,
+    image=None,
+    edge_px=1,
+    behind_both_px=1.0,
+    color_per_px=2.0,
+    median_radius_px=0,
+    median_color_sigma=10.0,
+    median_distance_sigma_px=5.0,
+):
     """Fills a disparity map's holes (NaN) from the surface behind them.
 
     What the right camera cannot see belongs to the farther surface, just
@@ -222,6 +231,13 @@ def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_
     farther of those above and below. A hole at the left edge takes the
     nearest valid pixel right, above or below, by distance and, with
     `image`, by colour, so an object reaching into that band keeps its own.
+
+    With `median_radius_px`, each filled pixel then takes the weighted
+    median of the filled map around it, weighing each neighbour by its
+    colour likeness and nearness: a row's fill knows only the two ends of
+    its hole, while a surface hidden between them (a leaf between a nearer
+    one and the background) is often seen, in its own colour, above or
+    below (Hosni et al. 2013's post-processing of the filled pixels).
 
     Args:
         disparity: (h, w) map, NaN where unknown.
@@ -232,10 +248,22 @@ def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_
             fill from above and below; None: never.
         color_per_px: the colour difference (summed over channels) that one
             pixel of distance weighs as.
+        median_radius_px: the weighted median's window, (2 r + 1)^2 pixels;
+            0: none.
+        median_color_sigma: the colour difference (summed over channels,
+            0-255 levels) that weighs a neighbour 1/e as much; with no
+            `image`, colour is not weighed.
+        median_distance_sigma_px: the distance that weighs a neighbour 1/e
+            as much.
 
     Returns:
         float32 (h, w), NaN where no valid pixel is on the row or column.
+
+    Reference:
+        Hosni, Rhemann, Bleyer, Rother & Gelautz, "Fast Cost-Volume
+        Filtering for Visual Correspondence and Beyond", PAMI 2013.
     """
+    _check_median(median_radius_px, median_color_sigma, median_distance_sigma_px)
     height, width = disparity.shape
     valid = np.isfinite(disparity)
     hole = ~valid
@@ -280,7 +308,30 @@ def fill_occlusions(disparity, image=None, edge_px=1, behind_both_px=1.0, color_
         distance = color + color_per_px * distance
     sources = np.where(found, disparity[source_y, source_x], np.inf)
     filled[ys, xs] = np.take_along_axis(sources, distance.argmin(axis=0)[None], axis=0)[0]
-    return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
+    filled = np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
+    if median_radius_px:
+        # Colour 0 everywhere when no image is given: nearness alone.
+        colors = np.zeros((height, width, 1), np.float32) if image is None else image
+        filled = _kernels.weighted_median(
+            filled,
+            ~valid,
+            np.ascontiguousarray(colors, np.float32),
+            int(median_radius_px),
+            float(median_color_sigma),
+            float(median_distance_sigma_px),
+        )
+    return filled
+
+
+def _check_median(radius_px, color_sigma, distance_sigma_px):
+    if not (isinstance(radius_px, (int, np.integer)) and radius_px >= 0):
+        raise ParameterError("median_radius_px", f"must be an integer >= 0, received {radius_px!r}")
+    for name, value in (
+        ("median_color_sigma", color_sigma),
+        ("median_distance_sigma_px", distance_sigma_px),
+    ):
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            raise ParameterError(name, f"must be a finite number > 0, received {value!r}")
 
 
 def densify(disparity, image=None):

@@ -3,6 +3,7 @@ same map as the command; inputs as people give them; settings validated;
 depth and point clouds."""
 
 import functools
+import inspect
 import json
 import os
 import warnings
@@ -16,6 +17,7 @@ from kerazoo.stereo import (
     Calibration,
     StereoMatcher,
     depth_from_disparity,
+    matching,
     point_cloud,
     prepare_pair,
     read_middlebury_calibration,
@@ -196,6 +198,15 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
             "`out_of_view_quantile` must be None or a number in [0, 1], received 1.5",
         ),
         ({"fill_color_per_px": -2}, "`fill_color_per_px` must be None or a finite number >= 0"),
+        ({"fill_median_radius_px": -1}, "`fill_median_radius_px` must be an integer >= 0"),
+        (
+            {"fill_median_color_sigma": 0},
+            "`fill_median_color_sigma` must be a finite number > 0, received 0",
+        ),
+        (
+            {"fill_median_distance_sigma_px": float("nan")},
+            "`fill_median_distance_sigma_px` must be a finite number > 0",
+        ),
         ({"precision": "half"}, "`precision` must be one of auto, float32, mixed_bfloat16"),
         (
             {"weights": 3},
@@ -209,6 +220,17 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
 def test_settings_are_validated_in_the_constructor(settings, message):
     with pytest.raises(ParameterError, match=message.replace("[", r"\[").replace("]", r"\]")):
         StereoMatcher(**settings)
+
+
+def test_the_matchers_fill_is_the_benchmarks_densify():
+    """`densify` (every method's fill in the benchmark) takes
+    `fill_occlusions`' defaults; the matcher's own fill must be the same."""
+    fill = inspect.signature(matching.fill_occlusions).parameters
+    matcher = inspect.signature(StereoMatcher).parameters
+    names = [name for name in fill if name not in ("disparity", "image")]
+    assert len(names) == 6
+    for name in names:
+        assert matcher[f"fill_{name}"].default == fill[name].default, name
 
 
 def test_a_range_as_wide_as_the_image_is_refused():

@@ -13,7 +13,14 @@ import pytest
 from kerazoo import weights as W
 from kerazoo.app.demos.stereo_data import synthetic_pair
 from kerazoo.errors import ParameterError
-from kerazoo.stereo import StereoMatcher, bad_pixel_rate, matching, prepare_pair, upsample_disparity
+from kerazoo.stereo import (
+    StereoMatcher,
+    _kernels,
+    bad_pixel_rate,
+    matching,
+    prepare_pair,
+    upsample_disparity,
+)
 from kerazoo.stereo import stem as stem_lib
 from kerazoo.stereo.stem import (
     STEM_CONVOLUTIONS,
@@ -505,6 +512,84 @@ def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
     np.testing.assert_array_equal(matching.fill_occlusions(disparity, edge_px=0, image=grey), truth)
     with pytest.raises(ValueError, match="`image` must be the left view, 40x30 pixels"):
         matching.fill_occlusions(disparity, image=image[:, :20])
+
+
+def _plain_weighted_median(disparity, targets, image, radius, color_sigma, distance_sigma):
+    """`fill_occlusions`' weighted median as written in its docstring."""
+    height, width = disparity.shape
+    out = disparity.copy()
+    for y, x in zip(*np.nonzero(targets)):
+        ys, xs = np.mgrid[
+            max(y - radius, 0) : min(y + radius + 1, height),
+            max(x - radius, 0) : min(x + radius + 1, width),
+        ]
+        ys, xs = ys.ravel(), xs.ravel()
+        keep = np.isfinite(disparity[ys, xs])
+        ys, xs = ys[keep], xs[keep]
+        color = np.abs(image[ys, xs] - image[y, x]).sum(axis=-1)
+        distance = np.hypot(ys - y, xs - x)
+        weights = np.exp(-distance / distance_sigma).astype(np.float32) * np.exp(
+            -color / color_sigma
+        ).astype(np.float32)
+        values = disparity[ys, xs]
+        order = np.argsort(values, kind="stable")
+        running = np.cumsum(weights[order])
+        out[y, x] = values[order][np.searchsorted(running, weights.sum() / 2)]
+    return out
+
+
+def test_the_weighted_median_is_the_plain_definition():
+    rng = np.random.default_rng(3)
+    disparity = rng.uniform(0, 30, (23, 31)).astype(np.float32)
+    disparity[rng.random(disparity.shape) < 0.1] = np.nan  # not sources
+    image = rng.integers(0, 256, (23, 31, 3)).astype(np.float32)
+    targets = rng.random(disparity.shape) < 0.3
+    ties = np.round(disparity / 4) * 4  # a filled map's runs of equal values
+    # 8-bit levels (the kernel's table) and any others (its exp).
+    for values, colours in [(disparity, image), (ties, image), (disparity, image * 1.37)]:
+        for radius, color_sigma, distance_sigma in [(1, 10.0, 5.0), (4, 30.0, 2.0), (7, 1e3, 1e3)]:
+            settings = (radius, color_sigma, distance_sigma)
+            np.testing.assert_array_equal(
+                _kernels.weighted_median(values, targets, colours, *settings),
+                _plain_weighted_median(values, targets, colours, *settings),
+            )
+
+
+def test_the_weighted_median_gives_a_hidden_surface_its_colour():
+    """A leaf between the background and a nearer object: where its whole
+    width failed the checks, the row's fill gives it the background (the
+    farther end); the colour-weighted median gives it the leaf's own
+    disparity, seen in its colour above and below."""
+    truth = np.full((40, 40), 10.0, np.float32)  # the background
+    truth[10:30, 10:20] = 20  # the leaf
+    truth[10:30, 20:] = 40  # the nearer object
+    colours = {10.0: [40, 40, 160], 20.0: [60, 160, 60], 40.0: [200, 60, 60]}
+    image = np.array([[colours[float(d)] for d in row] for row in truth], np.float32)
+    disparity = truth.copy()
+    disparity[19:21, 10:20] = np.nan
+    fill = functools.partial(matching.fill_occlusions, disparity, image, edge_px=0)
+    assert (fill()[19:21, 10:20] == 10).all()
+    np.testing.assert_array_equal(fill(median_radius_px=5), truth)
+    # Without the image, nearness alone: the background's nearer fill wins.
+    no_colour = matching.fill_occlusions(disparity, edge_px=0, median_radius_px=5)
+    assert (no_colour[19:21, 10:20] == 10).any()
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"median_radius_px": -1}, "`median_radius_px` must be an integer >= 0, received -1"),
+        ({"median_radius_px": 2.5}, "`median_radius_px` must be an integer >= 0, received 2.5"),
+        ({"median_color_sigma": 0}, "`median_color_sigma` must be a finite number > 0, received 0"),
+        (
+            {"median_distance_sigma_px": float("inf")},
+            "`median_distance_sigma_px` must be a finite number > 0, received inf",
+        ),
+    ],
+)
+def test_the_weighted_median_settings_are_validated(settings, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        matching.fill_occlusions(np.zeros((4, 4), np.float32), **settings)
 
 
 @pytest.mark.parametrize(
