@@ -158,7 +158,8 @@ class StereoMatcher:
     semi-globally (SGM, guided by the image's edges), the winner
     is refined to sub-pixel, checked against the right view's own
     aggregation, speckles are removed, and the holes (mostly occlusions) are
-    filled from the background, then a 3x3 median.
+    filled from the background, each then taking the colour-weighted median
+    of the map around it, and a 3x3 median.
 
     The pair must be rectified (a scene point on the same row in both views),
     and LEFT is the camera whose view shows a scene point further right.
@@ -278,8 +279,8 @@ class StereoMatcher:
         fill_edge_px=1,
         fill_behind_both_px=1.0,
         fill_color_per_px=2.0,
-        fill_median_radius_px=0,
-        fill_median_color_sigma=10.0,
+        fill_median_radius_px=10,
+        fill_median_color_sigma=20.0,
         fill_median_distance_sigma_px=5.0,
         check_swapped=True,
         runtime="auto",

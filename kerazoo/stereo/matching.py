@@ -219,8 +219,8 @@ def fill_occlusions(
     edge_px=1,
     behind_both_px=1.0,
     color_per_px=2.0,
-    median_radius_px=0,
-    median_color_sigma=10.0,
+    median_radius_px=10,
+    median_color_sigma=20.0,
     median_distance_sigma_px=5.0,
 ):
     """Fills a disparity map's holes (NaN) from the surface behind them.

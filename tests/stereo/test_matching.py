@@ -442,8 +442,10 @@ def test_fill_occlusions_at_the_left_edge():
     right, above or below, so a background hidden behind a near object at
     the edge comes from the background around the object, and the band the
     right camera never sees (a column of holes) from its row (these rules
-    alone: `edge_px=0`)."""
-    fill = functools.partial(matching.fill_occlusions, edge_px=0, behind_both_px=None)
+    alone: `edge_px=0`, no weighted median)."""
+    fill = functools.partial(
+        matching.fill_occlusions, edge_px=0, behind_both_px=None, median_radius_px=0
+    )
     background = np.full((9, 12), 6.0, np.float32)
     background[3:6, 4:] = 20  # a near object reaching the right edge
     background[3:6, :4] = np.nan  # the background it hides from the right camera
@@ -568,8 +570,9 @@ def test_the_weighted_median_gives_a_hidden_surface_its_colour():
     disparity = truth.copy()
     disparity[19:21, 10:20] = np.nan
     fill = functools.partial(matching.fill_occlusions, disparity, image, edge_px=0)
-    assert (fill()[19:21, 10:20] == 10).all()
+    assert (fill(median_radius_px=0)[19:21, 10:20] == 10).all()
     np.testing.assert_array_equal(fill(median_radius_px=5), truth)
+    np.testing.assert_array_equal(fill(), truth)  # the shipped window
     # Without the image, nearness alone: the background's nearer fill wins.
     no_colour = matching.fill_occlusions(disparity, edge_px=0, median_radius_px=5)
     assert (no_colour[19:21, 10:20] == 10).any()
