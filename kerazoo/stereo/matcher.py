@@ -211,12 +211,13 @@ class StereoMatcher:
         out_of_view_quantile: disparities whose match lies left of the right
             image score the pixel's quantile of its in-view scores; None:
             they score the padding's correlation, 0.
-        fill_edge_px, fill_behind_both_px, fill_color_per_px,
-            fill_median_radius_px, fill_median_color_sigma,
-            fill_median_distance_sigma_px: the fill's settings
-            (`kerazoo.stereo.matching.fill_occlusions`, whose `edge_px`,
-            `median_radius_px` and so on they are;
+        fill_edge_px, fill_behind_both_px, fill_color_per_px: the fill's
+            settings (`kerazoo.stereo.matching.fill_occlusions`;
             `fill_color_per_px=None`: by distance alone, the image unused).
+        fill_median_radius_px, fill_median_color_sigma: the window and the
+            colour scale of the fill's weighted median over the filled
+            pixels (`fill_occlusions`' `median_*`; radius 0: none).
+        fill_median_distance_sigma_px: that median's distance scale.
         check_swapped: match a pair that keeps under half its pixels again
             with its views exchanged, and warn if that is far better.
         runtime: what runs the network: `"keras"` (any weights and
