@@ -54,8 +54,6 @@ def densify(disparity, left, matcher):
         for name in SETTINGS
         if name.startswith("fill_")
     }
-    if fill["color_per_px"] is None:  # by distance alone, as the matcher fills
-        left, fill["color_per_px"] = None, 0.0
     return matching.median3(matching.fill_occlusions(disparity, left, **fill))
 
 

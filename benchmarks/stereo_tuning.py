@@ -171,13 +171,7 @@ def main():
         for color_per_px in colors:
             colors[color_per_px].append(
                 three_rates(
-                    median3(
-                        fill_occlusions(
-                            raw,
-                            image=None if color_per_px is None else pair.left,
-                            color_per_px=color_per_px or 0.0,
-                        )
-                    )
+                    median3(fill_occlusions(raw, image=pair.left, color_per_px=color_per_px))
                 )
             )
 

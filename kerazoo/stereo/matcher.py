@@ -277,12 +277,12 @@ class StereoMatcher:
         speckle_size=200,
         speckle_step_px=2.0,
         out_of_view_quantile=None,
-        fill_edge_px=1,
-        fill_behind_both_px=1.0,
-        fill_color_per_px=2.0,
-        fill_median_radius_px=10,
-        fill_median_color_sigma=20.0,
-        fill_median_distance_sigma_px=5.0,
+        fill_edge_px=matching.FILL_EDGE_PX,
+        fill_behind_both_px=matching.FILL_BEHIND_BOTH_PX,
+        fill_color_per_px=matching.FILL_COLOR_PER_PX,
+        fill_median_radius_px=matching.FILL_MEDIAN_RADIUS_PX,
+        fill_median_color_sigma=matching.FILL_MEDIAN_COLOR_SIGMA,
+        fill_median_distance_sigma_px=matching.FILL_MEDIAN_DISTANCE_SIGMA_PX,
         check_swapped=True,
         runtime="auto",
         quality="fast",
@@ -419,14 +419,13 @@ class StereoMatcher:
         the volume's memory hold the costs (one volume less at the peak)."""
         disparity, valid = self._checked_disparity(scores, left, right, overwrite)
         if self.fill:
-            by_color = self.fill_color_per_px is not None
             disparity = matching.median3(
                 matching.fill_occlusions(
                     disparity,
-                    image=left if by_color else None,
+                    image=left,
                     edge_px=self.fill_edge_px,
                     behind_both_px=self.fill_behind_both_px,
-                    color_per_px=self.fill_color_per_px if by_color else 0.0,
+                    color_per_px=self.fill_color_per_px,
                     median_radius_px=self.fill_median_radius_px,
                     median_color_sigma=self.fill_median_color_sigma,
                     median_distance_sigma_px=self.fill_median_distance_sigma_px,

@@ -213,15 +213,25 @@ def row_fill(disparity):
     return np.where(np.isfinite(filled), filled, np.nan).astype(np.float32)
 
 
+# The fill's chosen settings: `fill_occlusions`' defaults, so `densify`'s,
+# and `StereoMatcher`'s `fill_*` defaults.
+FILL_EDGE_PX = 1
+FILL_BEHIND_BOTH_PX = 1.0
+FILL_COLOR_PER_PX = 2.0
+FILL_MEDIAN_RADIUS_PX = 10
+FILL_MEDIAN_COLOR_SIGMA = 20.0
+FILL_MEDIAN_DISTANCE_SIGMA_PX = 5.0
+
+
 def fill_occlusions(
     disparity,
     image=None,
-    edge_px=1,
-    behind_both_px=1.0,
-    color_per_px=2.0,
-    median_radius_px=10,
-    median_color_sigma=20.0,
-    median_distance_sigma_px=5.0,
+    edge_px=FILL_EDGE_PX,
+    behind_both_px=FILL_BEHIND_BOTH_PX,
+    color_per_px=FILL_COLOR_PER_PX,
+    median_radius_px=FILL_MEDIAN_RADIUS_PX,
+    median_color_sigma=FILL_MEDIAN_COLOR_SIGMA,
+    median_distance_sigma_px=FILL_MEDIAN_DISTANCE_SIGMA_PX,
 ):
     """Fills a disparity map's holes (NaN) from the surface behind them.
 
@@ -247,7 +257,8 @@ def fill_occlusions(
         behind_both_px: how much nearer the left neighbour must be for a
             fill from above and below; None: never.
         color_per_px: the colour difference (summed over channels) that one
-            pixel of distance weighs as.
+            pixel of distance weighs as; None: by distance alone, `image`
+            unused (the median weighs no colour either).
         median_radius_px: the weighted median's window, (2 r + 1)^2 pixels;
             0: none.
         median_color_sigma: the colour difference (summed over channels,
@@ -264,6 +275,8 @@ def fill_occlusions(
         Filtering for Visual Correspondence and Beyond", PAMI 2013.
     """
     _check_median(median_radius_px, median_color_sigma, median_distance_sigma_px)
+    if color_per_px is None:
+        image, color_per_px = None, 0.0
     height, width = disparity.shape
     valid = np.isfinite(disparity)
     hole = ~valid

@@ -510,6 +510,10 @@ def test_a_hole_at_the_left_edge_takes_the_source_of_its_colour():
     np.testing.assert_array_equal(with_colour, truth)
     by_distance = matching.fill_occlusions(disparity, edge_px=0)
     assert (by_distance[10:30, :4] == 25).any()  # the background took the object's
+    np.testing.assert_array_equal(  # None: the image unused
+        matching.fill_occlusions(disparity, edge_px=0, image=image, color_per_px=None),
+        matching.fill_occlusions(disparity, edge_px=0, color_per_px=0.0),
+    )
     grey = image.mean(axis=-1)  # the two colours differ in grey too
     np.testing.assert_array_equal(matching.fill_occlusions(disparity, edge_px=0, image=grey), truth)
     with pytest.raises(ValueError, match="`image` must be the left view, 40x30 pixels"):
