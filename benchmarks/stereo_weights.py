@@ -111,6 +111,7 @@ MATCHING_SETTINGS = {
     "edge": float,
     "right_sgm_paths": int,
     "lr_tolerance_px": float,
+    "color_check_levels": float,
     "border_margin_px": int,
     "speckle_size": int,
     "speckle_step_px": float,

@@ -1,7 +1,8 @@
 """The matching steps of `StereoMatcher`, on numpy arrays: the census cost
 blended into the network's, semi-global aggregation, the right view's cost,
 speckles, the occlusion fill, the 3x3 median, and the bad-pixel rate that
-scores a map.
+scores a map; and the colour check, which re-estimates matches that do
+not look like what they matched.
 
 Each is usable alone (the tuning and benchmark scripts densify other
 methods' maps with the same `fill_occlusions` and `median3`); the loops
@@ -345,6 +346,111 @@ def _check_median(radius_px, color_sigma, distance_sigma_px):
     ):
         if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
             raise ParameterError(name, f"must be a finite number > 0, received {value!r}")
+
+
+def color_mismatch(disparity, left, right):
+    """How unlike its match each matched pixel looks: the colour difference
+    between the left view's pixel and the right view's pixel it matched (at
+    `x - round(disparity)`), summed over channels, after each channel of the
+    right view is fitted to the left's by a gain and an offset (least
+    squares over the matched pixels), so that cameras that differ in
+    exposure do not look unlike everywhere.
+
+    Args:
+        disparity: (h, w) map, NaN where unmatched.
+        left, right: the views, (h, w, C) or grey (h, w), 0-255.
+
+    Returns:
+        float32 (h, w), in levels of the views; NaN where unmatched.
+    """
+    left, right = (
+        _as_channels(view, disparity.shape, name)
+        for view, name in ((left, "left"), (right, "right"))
+    )
+    height, width = disparity.shape
+    matched = np.isfinite(disparity)
+    columns = np.arange(width)[None, :] - np.rint(np.where(matched, disparity, 0)).astype(np.int64)
+    seen = right[np.arange(height)[:, None], np.clip(columns, 0, width - 1)]
+    mismatch = np.zeros((height, width), np.float32)
+    for channel in range(left.shape[-1]):
+        x, y = seen[..., channel][matched], left[..., channel][matched]
+        gain, offset = 1.0, 0.0
+        if x.size > 1 and np.ptp(x) > 0:
+            gain, offset = np.polyfit(x.astype(np.float64), y.astype(np.float64), 1)
+        mismatch += np.abs(left[..., channel] - (gain * seen[..., channel] + offset)).astype(
+            np.float32
+        )
+    return np.where(matched, mismatch, np.nan).astype(np.float32)
+
+
+def recheck_colors(
+    disparity,
+    left,
+    right,
+    levels,
+    median_radius_px=FILL_MEDIAN_RADIUS_PX,
+    median_color_sigma=FILL_MEDIAN_COLOR_SIGMA,
+    median_distance_sigma_px=FILL_MEDIAN_DISTANCE_SIGMA_PX,
+):
+    """The colour check: each matched pixel that looks more than `levels`
+    unlike its match (`color_mismatch`) takes the colour-weighted median of
+    the matched pixels around it, as the fill's median weighs them.
+
+    The left-right check passes a background pixel beside a near surface
+    that the aggregation spread over it: both views agree on the near
+    disparity there, but the right view's pixel it points to shows another
+    point of the background, in another colour.
+
+    Args:
+        disparity: (h, w) map, NaN where unmatched (stays NaN).
+        left, right: the views, (h, w, C) or grey (h, w), 0-255.
+        levels: the largest `color_mismatch` a match keeps its value with;
+            `math.inf`: none re-estimated.
+        median_radius_px: the median's window, (2 r + 1)^2 pixels
+            (`fill_occlusions`' `median_radius_px`; 0: none re-estimated).
+        median_color_sigma: the colour difference that weighs a neighbour
+            1/e as much.
+        median_distance_sigma_px: the distance that weighs a neighbour 1/e
+            as much.
+
+    Returns:
+        float32 (h, w).
+    """
+    if isinstance(levels, bool) or not (
+        isinstance(levels, (int, float, np.number)) and not np.isnan(levels) and levels >= 0
+    ):
+        raise ParameterError(
+            "levels", f"must be a number >= 0 (math.inf: none), received {levels!r}"
+        )
+    _check_median(median_radius_px, median_color_sigma, median_distance_sigma_px)
+    disparity = np.ascontiguousarray(disparity, np.float32)
+    if np.isinf(levels) or not median_radius_px:
+        return disparity.copy()
+    suspect = np.isfinite(disparity) & (
+        np.nan_to_num(color_mismatch(disparity, left, right)) > levels
+    )
+    return _kernels.weighted_median(
+        disparity,
+        suspect,
+        np.ascontiguousarray(_as_channels(left, disparity.shape, "left")),
+        int(median_radius_px),
+        float(median_color_sigma),
+        float(median_distance_sigma_px),
+    )
+
+
+def _as_channels(view, shape, name):
+    """A view as float32 (h, w, C), a grey one as one channel."""
+    view = np.asarray(view, np.float32)
+    if view.ndim == 2:
+        view = view[..., None]
+    if view.ndim != 3 or view.shape[:2] != tuple(shape):
+        raise ParameterError(
+            name,
+            f"must be a view of {shape[0]}x{shape[1]} pixels like the disparity, "
+            f"received shape {view.shape}",
+        )
+    return view
 
 
 def densify(disparity, image=None):

@@ -194,6 +194,12 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ),
         ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
         (
+            {"color_check_levels": -1},
+            "`color_check_levels` must be None or a number >= 0, math.inf for no check, "
+            "received -1",
+        ),
+        ({"color_check_levels": "off"}, "`color_check_levels` must be None or a number >= 0"),
+        (
             {"out_of_view_quantile": 1.5},
             "`out_of_view_quantile` must be None or a number in [0, 1], received 1.5",
         ),

@@ -3,6 +3,7 @@ stereo-trained weights, odd disparities at full resolution, semi-global
 aggregation, the left-right check, speckles, the fill, the folded stem."""
 
 import functools
+import math
 import os
 import re
 
@@ -22,6 +23,7 @@ from kerazoo.stereo import (
     upsample_disparity,
 )
 from kerazoo.stereo import stem as stem_lib
+from kerazoo.stereo.matcher import COLOR_CHECK_LEVELS
 from kerazoo.stereo.stem import (
     STEM_CONVOLUTIONS,
     build_matching_model,
@@ -597,6 +599,115 @@ def test_the_weighted_median_gives_a_hidden_surface_its_colour():
 def test_the_weighted_median_settings_are_validated(settings, message):
     with pytest.raises(ParameterError, match=re.escape(message)):
         matching.fill_occlusions(np.zeros((4, 4), np.float32), **settings)
+
+
+def _plain_color_mismatch(disparity, left, right):
+    """`color_mismatch` as its docstring says, pixel by pixel."""
+    height, width = disparity.shape
+    matched = list(zip(*np.nonzero(np.isfinite(disparity))))
+    seen = {
+        (y, x): right[y, min(max(x - int(np.rint(disparity[y, x])), 0), width - 1)]
+        for y, x in matched
+    }
+    out = np.full((height, width), np.nan, np.float32)
+    fits = [
+        np.polyfit([seen[p][c] for p in matched], [left[p][c] for p in matched], 1)
+        for c in range(left.shape[-1])
+    ]
+    for y, x in matched:
+        out[y, x] = sum(
+            abs(left[y, x, c] - (gain * seen[y, x][c] + offset))
+            for c, (gain, offset) in enumerate(fits)
+        )
+    return out
+
+
+def test_color_mismatch_is_the_plain_definition_and_ignores_gain_and_offset():
+    rng = np.random.default_rng(5)
+    right = rng.integers(0, 256, (12, 40, 3)).astype(np.float32)
+    disparity = np.full((12, 40), 4.0, np.float32)
+    disparity[:, 30:] = 6.4  # rounds to 6
+    disparity[rng.random(disparity.shape) < 0.1] = np.nan
+    columns = np.clip(np.arange(40) - np.rint(np.nan_to_num(disparity)).astype(int), 0, 39)
+    seen = right[np.arange(12)[:, None], columns]
+    # The left camera: brighter and offset, per channel; a few wrong matches.
+    left = seen * np.array([1.5, 0.8, 1.1], np.float32) + np.array([10, -5, 0], np.float32)
+    wrong = (slice(3, 5), slice(10, 14))
+    left[wrong] = 255 - left[wrong]
+    mismatch = matching.color_mismatch(disparity, left, right)
+    np.testing.assert_allclose(
+        mismatch, _plain_color_mismatch(disparity, left, right), rtol=1e-4, atol=1e-2
+    )
+    assert np.isnan(mismatch[np.isnan(disparity)]).all()
+    matched = np.isfinite(disparity)
+    matched[wrong] = False
+    # The gain and offset fitted are nearly the cameras' (a few wrong pixels
+    # pull the fit): a good match differs by a few levels, a wrong one by many.
+    assert np.nanmax(mismatch[matched]) < 30
+    assert np.nanmin(mismatch[wrong]) > 60
+
+
+def test_the_colour_check_corrects_a_match_spread_over_the_background():
+    """A near object spread 2 px over the background beside it, with both
+    views agreeing (the left-right check passes it): those pixels point to
+    a right pixel of another colour, so they take the median of the matches
+    of their own colour around them, the background's."""
+    height, width, edge = 30, 100, 70
+    palette = np.array([[40, 40, 160], [40, 160, 40], [160, 40, 40], [120, 120, 40]], np.float32)
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, 4, (height, width))  # the background by right-view column
+    for column in range(10, width):  # 10 px apart, two background points look unlike
+        clash = index[:, column] == index[:, column - 10]
+        index[clash, column] = (index[clash, column - 10] + rng.integers(1, 4, clash.sum())) % 4
+    background = palette[index]
+    near = rng.integers(200, 240, (height, width - edge, 3)).astype(np.float32)
+    truth = np.full((height, width), 5.0, np.float32)
+    truth[:, edge:] = 15
+    right = background.copy()
+    right[:, edge - 15 : width - 15] = near
+    left = np.concatenate([background[:, :5], background[:, : edge - 5], near], axis=1)
+    spread = truth.copy()
+    spread[:, edge - 2 : edge] = 15
+    np.testing.assert_array_equal(matching.recheck_colors(spread, left, right, levels=40), truth)
+    # No check, or a map without matches: nothing changes.
+    np.testing.assert_array_equal(matching.recheck_colors(spread, left, right, math.inf), spread)
+    holes = np.full_like(spread, np.nan)
+    assert np.isnan(matching.recheck_colors(holes, left, right, 40)).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda d, v: matching.recheck_colors(d, v, v, -2),
+            "`levels` must be a number >= 0 (math.inf: none), received -2",
+        ),
+        (
+            lambda d, v: matching.recheck_colors(d, v, v, 10, median_radius_px=-1),
+            "`median_radius_px` must be an integer >= 0, received -1",
+        ),
+        (
+            lambda d, v: matching.color_mismatch(d, v, v[:, :3]),
+            "`right` must be a view of 4x6 pixels like the disparity, received shape (4, 3, 3)",
+        ),
+    ],
+)
+def test_colour_check_arguments_are_validated(call, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        call(np.zeros((4, 6), np.float32), np.zeros((4, 6, 3), np.float32))
+
+
+def test_the_matcher_takes_its_networks_colour_check():
+    for quality in ("fast", "accurate"):
+        assert StereoMatcher.__init__.__kwdefaults__["color_check_levels"] is None
+        assert _matcher_levels(quality) == COLOR_CHECK_LEVELS[quality]
+    assert _matcher_levels("accurate", color_check_levels=12.0) == 12.0
+
+
+def _matcher_levels(quality, **settings):
+    return StereoMatcher(
+        weights=None, quality=quality, runtime="keras", **settings
+    ).color_check_levels
 
 
 @pytest.mark.parametrize(
