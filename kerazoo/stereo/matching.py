@@ -309,15 +309,7 @@ def fill_occlusions(
     distance = np.where(found, np.abs(source_y - ys) + np.abs(source_x - xs), np.inf)
     source_y, source_x = np.clip(source_y, 0, height - 1), np.clip(source_x, 0, width - 1)
     if image is not None:
-        image = np.asarray(image, np.float32)
-        if image.ndim == 2:  # grey levels: one channel
-            image = image[..., None]
-        if image.ndim != 3 or image.shape[:2] != (height, width):
-            raise ParameterError(
-                "image",
-                f"must be the left view, {height}x{width} pixels like the disparity, "
-                f"received shape {image.shape}",
-            )
+        image = _as_channels(image, disparity.shape, "image", "the left view")
         color = np.abs(image[source_y, source_x] - image[ys, xs]).sum(axis=-1)
         distance = color + color_per_px * distance
     sources = np.where(found, disparity[source_y, source_x], np.inf)
@@ -363,10 +355,8 @@ def color_mismatch(disparity, left, right):
     Returns:
         float32 (h, w), in levels of the views; NaN where unmatched.
     """
-    left, right = (
-        _as_channels(view, disparity.shape, name)
-        for view, name in ((left, "left"), (right, "right"))
-    )
+    left = _as_channels(left, disparity.shape, "left", "the left view")
+    right = _as_channels(right, disparity.shape, "right", "the right view")
     height, width = disparity.shape
     matched = np.isfinite(disparity)
     columns = np.arange(width)[None, :] - np.rint(np.where(matched, disparity, 0)).astype(np.int64)
@@ -426,28 +416,29 @@ def recheck_colors(
     disparity = np.ascontiguousarray(disparity, np.float32)
     if np.isinf(levels) or not median_radius_px:
         return disparity.copy()
-    suspect = np.isfinite(disparity) & (
-        np.nan_to_num(color_mismatch(disparity, left, right)) > levels
-    )
+    left = np.ascontiguousarray(_as_channels(left, disparity.shape, "left", "the left view"))
+    # Unmatched pixels' mismatch is NaN, never above the levels.
+    suspect = color_mismatch(disparity, left, right) > levels
     return _kernels.weighted_median(
         disparity,
         suspect,
-        np.ascontiguousarray(_as_channels(left, disparity.shape, "left")),
+        left,
         int(median_radius_px),
         float(median_color_sigma),
         float(median_distance_sigma_px),
     )
 
 
-def _as_channels(view, shape, name):
-    """A view as float32 (h, w, C), a grey one as one channel."""
+def _as_channels(view, shape, name, what):
+    """A view as float32 (h, w, C), a grey one as one channel; the argument
+    `name` must be `what`, of the disparity's `shape`."""
     view = np.asarray(view, np.float32)
-    if view.ndim == 2:
+    if view.ndim == 2:  # grey levels: one channel
         view = view[..., None]
     if view.ndim != 3 or view.shape[:2] != tuple(shape):
         raise ParameterError(
             name,
-            f"must be a view of {shape[0]}x{shape[1]} pixels like the disparity, "
+            f"must be {what}, {shape[0]}x{shape[1]} pixels like the disparity, "
             f"received shape {view.shape}",
         )
     return view

@@ -688,7 +688,8 @@ def test_the_colour_check_corrects_a_match_spread_over_the_background():
         ),
         (
             lambda d, v: matching.color_mismatch(d, v, v[:, :3]),
-            "`right` must be a view of 4x6 pixels like the disparity, received shape (4, 3, 3)",
+            "`right` must be the right view, 4x6 pixels like the disparity, "
+            "received shape (4, 3, 3)",
         ),
     ],
 )
@@ -698,8 +699,8 @@ def test_colour_check_arguments_are_validated(call, message):
 
 
 def test_the_matcher_takes_its_networks_colour_check():
+    assert StereoMatcher.__init__.__kwdefaults__["color_check_levels"] is None
     for quality in ("fast", "accurate"):
-        assert StereoMatcher.__init__.__kwdefaults__["color_check_levels"] is None
         assert _matcher_levels(quality) == COLOR_CHECK_LEVELS[quality]
     assert _matcher_levels("accurate", color_check_levels=12.0) == 12.0
 
