@@ -233,13 +233,16 @@ matcher = StereoMatcher(max_disparity=pair.max_disparity, precision=precision,
 left, right = prepare_pair(pair.left, pair.right)
 if sys.argv[1] == "unfolded":  # as trained: float32, BatchNormalization layers
     model = build_matching_model(pair.max_disparity, stem=matcher.stem)
-else:
-    model = matcher.matching_model(pair.max_disparity)  # as the matcher runs it
+    def correlate():
+        return correlate_in_strips(keras_volume_of(model), left, right)
+else:  # as the matcher runs it
+    def correlate():
+        return matcher.correlate(left, right, pair.max_disparity)
 out = {}
 features, matching = [], []
 for call in range(4):  # strips, compiled once
     start = time.perf_counter()
-    volume = correlate_in_strips(keras_volume_of(model), left, right)
+    volume = correlate()
     features.append(time.perf_counter() - start)
 for call in range(4):  # the first loads the compiled kernels
     scores = volume.copy()

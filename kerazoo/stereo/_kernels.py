@@ -1,10 +1,10 @@
 """Compiled loops of the stereo matching (numba): semi-global aggregation,
 the right view's cost, the winners with their parabola, the out-of-view
-quantile, the census cost, the speckle filter, the 3x3 median and the
-fill's weighted median. SGM walks a volume pixel after pixel along a path,
-which numpy can only do as one call per step on whole lines, each a pass
-over memory. Compiled on first use and cached on
-disk (`cache=True`), so later runs only load them.
+quantile, the census cost, the speckle filter, the 3x3 median, the
+fill's weighted median and the cosine correlation of two views' features.
+SGM walks a volume pixel after pixel along a path, which numpy can only do
+as one call per step on whole lines, each a pass over memory. Compiled on
+first use and cached on disk (`cache=True`), so later runs only load them.
 
 Private to `kerazoo.stereo`, whose `matching` module documents what they
 compute; `tests/stereo/test_matching.py` checks them against plain
@@ -384,24 +384,80 @@ def weighted_median(disparity, targets, image, radius, color_sigma, distance_sig
     return out
 
 
+@njit(inline="always", fastmath=True)
+def _unit_row(row, out):
+    """Each feature vector of a row `(w, c)`, less its mean over channels,
+    scaled to unit length (CorrelationVolume(normalize=True)'s `_prepare`)."""
+    width, channels = row.shape
+    for x in range(width):
+        mean = np.float32(0.0)
+        for c in range(channels):
+            mean += np.float32(row[x, c])
+        mean /= np.float32(channels)
+        squares = np.float32(0.0)
+        for c in range(channels):
+            value = np.float32(row[x, c]) - mean
+            out[x, c] = value
+            squares += value * value
+        scale = np.float32(1.0) / np.sqrt(squares + np.float32(1e-6))
+        for c in range(channels):
+            out[x, c] *= scale
+
+
+@njit(inline="always", fastmath=True)
+def _correlate_row(left, right, max_disparity, out):
+    width, channels = left.shape
+    for x in range(width):
+        for d in range(max_disparity + 1):
+            if x < d:
+                out[x, d] = -1.0
+            else:
+                total = np.float32(0.0)
+                for c in range(channels):
+                    total += left[x, c] * right[x - d, c]
+                out[x, d] = total
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def cosine_correlation(left, right, max_disparity):
-    """The volume `(h, w, max_disparity + 1)` of two views' unit feature
-    vectors: the dot product of left (y, x) and right (y, x - d), -1 where
-    x - d is outside the right view (CorrelationVolume's definition). Full
-    fast-math: the channel sums vectorise, in an order of their own."""
+    """The volume `(h, w, max_disparity + 1)` of two views' float32 features
+    `(h, w, c)`: the cosine of left (y, x) and right (y, x - d) after each
+    vector's mean over channels is removed, -1 where x - d is outside the
+    right view (CorrelationVolume(normalize=True)'s definition). Each row is
+    normalised into a buffer as it is correlated, so the features are read
+    once and no normalised copy of them is ever made. Full fast-math: the
+    channel sums vectorise, in an order of their own."""
     height, width, channels = left.shape
     out = np.empty((height, width, max_disparity + 1), np.float32)
     for y in prange(height):
+        left_row = np.empty((width, channels), np.float32)
+        right_row = np.empty((width, channels), np.float32)
+        _unit_row(left[y], left_row)
+        _unit_row(right[y], right_row)
+        _correlate_row(left_row, right_row, max_disparity, out[y])
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def bfloat16_cosine_correlation(left_bits, right_bits, max_disparity):
+    """`cosine_correlation` of bfloat16 features given as their uint16 bits
+    (numba has no bfloat16): a bfloat16 is the top half of a float32, so each
+    row is widened by a shift, not by a converting copy of the whole map."""
+    height, width, channels = left_bits.shape
+    out = np.empty((height, width, max_disparity + 1), np.float32)
+    for y in prange(height):
+        bits = np.empty((width, channels), np.uint32)
+        left_row = np.empty((width, channels), np.float32)
+        right_row = np.empty((width, channels), np.float32)
         for x in range(width):
-            for d in range(max_disparity + 1):
-                if x < d:
-                    out[y, x, d] = -1.0
-                else:
-                    total = np.float32(0.0)
-                    for c in range(channels):
-                        total += left[y, x, c] * right[y, x - d, c]
-                    out[y, x, d] = total
+            for c in range(channels):
+                bits[x, c] = np.uint32(left_bits[y, x, c]) << np.uint32(16)
+        _unit_row(bits.view(np.float32), left_row)
+        for x in range(width):
+            for c in range(channels):
+                bits[x, c] = np.uint32(right_bits[y, x, c]) << np.uint32(16)
+        _unit_row(bits.view(np.float32), right_row)
+        _correlate_row(left_row, right_row, max_disparity, out[y])
     return out
 
 
@@ -427,6 +483,8 @@ def warm_up(notify=None, after_s=2.0):
         median3(guide)
         speckle_mask(guide, 1, 1.0)
         cosine_correlation(cost, cost, 1)
+        bits = np.zeros((2, 3, 2), np.uint16)
+        bfloat16_cosine_correlation(bits, bits, 1)
         codes = census_transform(guide, 1, 1)
         blend_census(cost, codes, codes, 8, 0.5)
         weighted_median(guide, guide == 0, cost, 1, 10.0, 5.0)

@@ -367,7 +367,6 @@ class StereoMatcher:
             self.policy = "float32"
             self.weights_label = stem_lib.stereo_label(quality)
             self._stem = self._features = None
-        self._models = {}  # max disparity -> matching model (compiled once per frame size)
         self._kernels_ready = False
 
     @property
@@ -396,37 +395,33 @@ class StereoMatcher:
         """The disparity range searched on images `width` pixels wide."""
         return self.max_disparity if self.max_disparity is not None else max(16, width // 4)
 
-    def matching_model(self, max_disparity):
-        """The Keras model `[left, right]` (0-255 RGB) -> correlation
-        `(batch, h, w, max_disparity + 1)`, with the folded features; kept,
-        so a sequence of frames builds and compiles it once."""
-        if max_disparity not in self._models:
-            self._models[max_disparity] = stem_lib.build_matching_model(
-                max_disparity, stem=self.features
-            )
-        return self._models[max_disparity]
-
     def correlate(self, left, right, max_disparity=None):
         """The cosine correlation `(h, w, max_disparity + 1)` of two prepared
-        views (`prepare_pair`), computed in row strips."""
+        views (`prepare_pair`), computed in row strips: the volume of
+        `stem.build_matching_model(max_disparity, stem=self.features)`, with
+        the network run by the runtime and the correlation by a compiled
+        loop that reads the features once."""
         max_disparity = max_disparity or self.max_disparity_for(left.shape[1])
-        if self._onnx is None:
-            volume_of = stem_lib.keras_volume_of(self.matching_model(max_disparity))
-        else:
-            self._warm_up_kernels()
+        self._warm_up_kernels()
 
-            def volume_of(left_rows, right_rows):
-                features = unit_features(self._onnx(np.stack([left_rows, right_rows])))
-                return _kernels.cosine_correlation(features[0], features[1], max_disparity)
+        def volume_of(left_rows, right_rows):
+            features = self._features_of_views(np.stack([left_rows, right_rows]))
+            return correlate_features(features[0], features[1], max_disparity)
 
         return stem_lib.correlate_in_strips(volume_of, left, right, halo_rows=self._halo_rows)
 
     def features_of(self, image):
-        """The network's `(h, w, 128)` features of one prepared view."""
+        """The network's `(h, w, 128)` features of one prepared view, float32."""
+        return np.asarray(self._features_of_views(image[None])[0], np.float32)
+
+    def _features_of_views(self, images):
+        """Features of a batch of prepared views, in the runtime's dtype
+        (bfloat16 under a mixed_bfloat16 policy)."""
         if self._onnx is not None:
-            return self._onnx(image[None])[0]
-        features = self.features.predict_on_batch(image[None] / 127.5 - 1.0)
-        return np.asarray(features, np.float32)[0]  # float32 under a bfloat16 policy too
+            return self._onnx(images)
+        # Rescaling's arithmetic (xception_preprocessing), as the model has it.
+        scaled = images * np.float32(1 / 127.5) - np.float32(1.0)
+        return np.asarray(self.features.predict_on_batch(scaled))
 
     def _warm_up_kernels(self):
         if not self._kernels_ready:
@@ -648,11 +643,18 @@ def choose_runtime(runtime, weights="stereo", precision="auto", quality="fast"):
     return "onnx"
 
 
-def unit_features(features):
-    """Feature vectors with their mean over channels removed, scaled to unit
-    length: what `CorrelationVolume(normalize=True)` correlates."""
-    centred = features - features.mean(axis=-1, keepdims=True)
-    return centred / np.sqrt(np.square(centred).sum(axis=-1, keepdims=True) + 1e-6)
+def correlate_features(left, right, max_disparity):
+    """The cosine correlation `(h, w, max_disparity + 1)` of two views'
+    features `(h, w, c)` (float32, or bfloat16 as the mixed_bfloat16 policy
+    returns them): `CorrelationVolume(max_disparity)`'s volume, computed
+    by a compiled kernel."""
+    if left.dtype.name == "bfloat16":
+        return _kernels.bfloat16_cosine_correlation(
+            left.view(np.uint16), right.view(np.uint16), max_disparity
+        )
+    return _kernels.cosine_correlation(
+        np.asarray(left, np.float32), np.asarray(right, np.float32), max_disparity
+    )
 
 
 def upsample_disparity(disparity, height, width, stride, offset=0.0):

@@ -58,8 +58,10 @@ STEM_CONVOLUTIONS = (
 MIN_SIDE = 16  # the smallest side matched: the stem sees 7 px around a pixel
 HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
 # Features are computed on strips of about this many rows: they bound the
-# working memory, and larger strips do not run faster on any backend.
-STRIP_ROWS = 64
+# working memory. Each strip recomputes its halo, so taller strips waste
+# less; past about 128 rows on 0.4 MP the network's working set outgrows
+# the caches and they stop gaining (benchmarks/results/stereo_strips.json).
+STRIP_ROWS = 128
 RANDOM_SEED = 1337  # untrained (random) stems are reproducible
 
 

@@ -23,6 +23,7 @@ from kerazoo.stereo import (
     read_middlebury_calibration,
     write_ply,
 )
+from kerazoo.stereo.stem import build_matching_model, correlate_in_strips, keras_volume_of
 
 from conftest import assert_one_line_error, run_cli
 
@@ -153,14 +154,20 @@ def test_swapped_views_warn_and_keep_the_result():
         assert not _matcher().compute(noise[0], noise[1]).views_look_swapped
 
 
-def test_a_sequence_reuses_the_compiled_model():
-    left, right = _shipped()
-    matcher = StereoMatcher(max_disparity=MAX_DISPARITY, check_swapped=False)
-    matcher.compute(left, right)
-    model = matcher.matching_model(MAX_DISPARITY)
-    second = matcher.compute(left[::-1].copy(), right[::-1].copy())
-    assert matcher.matching_model(MAX_DISPARITY) is model and len(matcher._models) == 1
-    assert second.disparity.shape == left.shape[:2]
+# bfloat16 keeps 8 bits: where a backend rounds the features (XLA may fuse
+# the input scaling into the first convolution) moves a cosine by up to ~4e-3.
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("mixed_bfloat16", 5e-3)])
+def test_the_keras_runtimes_volume_is_the_matching_models(precision, atol):
+    """The matcher runs the network, then its own compiled correlation: the
+    volume of the Keras matching model (the network shared by both views,
+    then `CorrelationVolume`) on the same strips."""
+    left, right = prepare_pair(*_shipped())
+    matcher = StereoMatcher(runtime="keras", precision=precision, max_disparity=MAX_DISPARITY)
+    model = build_matching_model(MAX_DISPARITY, stem=matcher.features)
+    expected = correlate_in_strips(keras_volume_of(model), left, right)
+    volume = matcher.correlate(left, right)
+    assert volume.dtype == np.float32 and volume.shape == expected.shape
+    np.testing.assert_allclose(volume, expected, atol=atol)
 
 
 def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size():

@@ -14,6 +14,7 @@ import pytest
 from kerazoo import weights as W
 from kerazoo.app.demos.stereo_data import synthetic_pair
 from kerazoo.errors import ParameterError
+from kerazoo.layers import CorrelationVolume
 from kerazoo.stereo import (
     StereoMatcher,
     _kernels,
@@ -23,7 +24,7 @@ from kerazoo.stereo import (
     upsample_disparity,
 )
 from kerazoo.stereo import stem as stem_lib
-from kerazoo.stereo.matcher import COLOR_CHECK_LEVELS
+from kerazoo.stereo.matcher import COLOR_CHECK_LEVELS, correlate_features
 from kerazoo.stereo.stem import (
     STEM_CONVOLUTIONS,
     build_matching_model,
@@ -724,6 +725,27 @@ def test_the_same_map_under_every_backend(quality, name):
     )
     close = np.abs(disparity - reference["disparity"]) <= 1
     assert close.mean() > 0.99, close.mean()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_correlate_features_is_the_correlation_volume(dtype):
+    """The matcher's compiled correlation against the Keras layer, on
+    features whose mean and length vary from pixel to pixel (what the
+    normalisation removes), one of them flat."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(5)
+    shape = (2, 6, 40, 16)
+    features = rng.normal(size=shape) * rng.uniform(0.5, 3, shape[:3] + (1,))
+    features += rng.uniform(-4, 4, shape[:3] + (1,))
+    features[0, 2, 9] = 1.5
+    features = features.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float32)
+    as_float = features.astype(np.float32)
+    expected = CorrelationVolume(7)([as_float[:1], as_float[1:]])
+    volume = correlate_features(features[0], features[1], 7)
+    assert volume.dtype == np.float32
+    np.testing.assert_allclose(volume, keras.ops.convert_to_numpy(expected)[0], atol=1e-5)
+    assert volume[2, 9, 0] == 0 and (volume[:, :3, 3:] == -1).all()
 
 
 def test_strips_give_the_whole_image_volume():
