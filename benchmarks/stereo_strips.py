@@ -1,16 +1,18 @@
 """Features + correlation on Motorcycle (0.37 MP) by strip height, against
-the Keras matching model, in one run per network and policy.
+the Keras matching model, in one run per backend, network and policy.
 
-    python benchmarks/stereo_strips.py [--refresh]     (about 3 minutes, 2 cores)
+    python benchmarks/stereo_strips.py [--refresh]    (about 17 minutes, 2 cores)
 
-Under TensorFlow, for each network (fast, accurate) and policy (float32,
-mixed_bfloat16), in a fresh process: `StereoMatcher.correlate` (the network
-by Keras, then the compiled correlation) with `stem.STRIP_ROWS` at 64 to 256
-rows, and the Keras matching model (`stem.build_matching_model`: the same
-network, then `CorrelationVolume`) in the strips of 64 rows it used to run
-in. The calls alternate between the settings, five rounds after one to
-compile, and each setting's median is reported with its ratio to the Keras
-model's, so that the machine's drift hits every setting alike.
+Under TensorFlow for each network (fast, accurate), under torch and JAX for
+the fast one, and in each policy (float32, mixed_bfloat16), in a fresh
+process: `StereoMatcher.correlate` (the network by Keras, then the compiled
+correlation) in strips of about 64 to 256 rows (`stem.STRIP_ROWS`, and
+`stem.TORCH_STRIP_ROWS` under torch), and the Keras matching model
+(`stem.build_matching_model`: the same network, then `CorrelationVolume`)
+in the strips of 64 rows it used to run in. The calls alternate between
+the settings, five rounds after one to compile, and each setting's median
+is reported with its ratio to the Keras model's, so that the machine's
+drift hits every setting alike.
 """
 
 import argparse
@@ -22,6 +24,7 @@ import sys
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
 STRIP_ROWS = (64, 96, 128, 192, 256)
+CASES = (("tensorflow", "fast"), ("tensorflow", "accurate"), ("torch", "fast"), ("jax", "fast"))
 KERAS_MODEL = "keras model, 64 rows"
 
 RUN = """
@@ -45,7 +48,7 @@ def keras_model():
 
 def matcher_in(rows):
     def run():
-        stem.STRIP_ROWS = rows
+        stem.STRIP_ROWS = stem.TORCH_STRIP_ROWS = rows
         return matcher.correlate(left, right, pair.max_disparity)
     return run
 
@@ -65,13 +68,13 @@ def main():
     _results.add_arguments(parser)
     args = parser.parse_args()
     rows = []
-    for quality in ("fast", "accurate"):
+    for backend, quality in CASES:
         for policy in ("float32", "mixed_bfloat16"):
             result = subprocess.run(
                 [sys.executable, "-c", RUN, quality, policy, json.dumps(STRIP_ROWS), KERAS_MODEL],
                 capture_output=True,
                 text=True,
-                env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+                env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
             )
             if result.returncode != 0:
                 raise SystemExit(f"{quality} {policy} failed: {result.stderr[-500:]}")
@@ -79,6 +82,7 @@ def main():
             base = medians[KERAS_MODEL]
             rows.append(
                 {
+                    "backend": backend,
                     "quality": quality,
                     "policy": policy,
                     "seconds": {name: round(s, 3) for name, s in medians.items()},
@@ -87,15 +91,15 @@ def main():
             )
             print(rows[-1], file=sys.stderr, flush=True)
     names = [KERAS_MODEL, *map(str, STRIP_ROWS)]
-    print("| network | policy | " + " | ".join(
+    print("| backend | network | policy | " + " | ".join(
         n if n == KERAS_MODEL else f"correlate, {n} rows" for n in names) + " |")  # fmt: skip
-    print("|---|---|" + "---|" * len(names))
+    print("|---|---|---|" + "---|" * len(names))
     for r in rows:
         cells = [f"{r['seconds'][n]:.2f} s ({r['over_keras_model'][n]:.2f})" for n in names]
-        print(f"| {r['quality']} | {r['policy']} | " + " | ".join(cells) + " |")
+        print(f"| {r['backend']} | {r['quality']} | {r['policy']} | " + " | ".join(cells) + " |")
     _results.write(
         "stereo_strips",
-        {"pair": "Motorcycle", "backend": "tensorflow", "strip_rows": STRIP_ROWS, "rows": rows},
+        {"pair": "Motorcycle", "strip_rows": STRIP_ROWS, "rows": rows},
         args.refresh,
     )
 

@@ -254,6 +254,20 @@ def stereo_speed():
     )
 
 
+def stereo_strips():
+    data = _load("stereo_strips")
+    keras_model = next(iter(data["rows"][0]["seconds"]))  # the Keras model, first
+    names = [keras_model, *map(str, data["strip_rows"])]
+    header = ["backend", "network", "policy", keras_model]
+    header += [f"correlate, {n} rows" for n in names[1:]]
+    out = [
+        [r["backend"], r["quality"], r["policy"]]
+        + [f"{r['seconds'][n]:.2f} ({r['over_keras_model'][n]:.2f})" for n in names]
+        for r in data["rows"]
+    ]
+    return _table(header, out)
+
+
 def stereo_memory():
     out = [
         [
@@ -457,6 +471,7 @@ TABLES = {
         stereo_full,
         stereo_timing,
         stereo_speed,
+        stereo_strips,
         stereo_memory,
         cold_start,
         demos,

@@ -59,9 +59,11 @@ MIN_SIDE = 16  # the smallest side matched: the stem sees 7 px around a pixel
 HALO_ROWS = 8  # the stem sees 7 rows up and down: strips overlap by that much
 # Features are computed on strips of about this many rows: they bound the
 # working memory. Each strip recomputes its halo, so taller strips waste
-# less; past about 128 rows on 0.4 MP the network's working set outgrows
-# the caches and they stop gaining (benchmarks/results/stereo_strips.json).
+# less: up to about 128 rows on 0.4 MP they run faster under TensorFlow, JAX
+# and ONNX Runtime. torch's convolutions run slower on taller strips, so it
+# keeps 64 (benchmarks/results/stereo_strips.json).
 STRIP_ROWS = 128
+TORCH_STRIP_ROWS = 64
 RANDOM_SEED = 1337  # untrained (random) stems are reproducible
 
 
@@ -431,6 +433,16 @@ def build_matching_model(max_disparity_px, stem=None, trainable=False, input_sha
     return keras.Model([left, right], cost, name="kerazoo_stereo_matching")
 
 
+def strip_rows(height, backend="tensorflow"):
+    """Rows per strip of an image `height` rows tall, for the network run by
+    `backend` (a Keras backend's name, or "onnx" for ONNX Runtime): about
+    `STRIP_ROWS` (`TORCH_STRIP_ROWS` under torch), evened out over the
+    height, since a short last strip would start higher and recompute most
+    of the one before."""
+    about = TORCH_STRIP_ROWS if backend == "torch" else STRIP_ROWS
+    return math.ceil(height / math.ceil(height / about) / 2) * 2
+
+
 def correlate_in_strips(volume_of, left, right, rows=None, halo_rows=HALO_ROWS):
     """The correlation volume of a whole pair, computed in horizontal strips.
 
@@ -445,8 +457,7 @@ def correlate_in_strips(volume_of, left, right, rows=None, halo_rows=HALO_ROWS):
             its `(rows, w, D + 1)` volume (a Keras matching model's, or ONNX
             Runtime's features correlated).
         left, right: the prepared `(h, w, 3)` views.
-        rows: rows per strip; None: about `STRIP_ROWS`, evened out over the
-            height.
+        rows: rows per strip; None: `strip_rows(height)`.
         halo_rows: rows the features of a strip need beyond it (even;
             `halo_rows(quality)`).
 
@@ -454,10 +465,7 @@ def correlate_in_strips(volume_of, left, right, rows=None, halo_rows=HALO_ROWS):
         float32 `(h, w, D + 1)`.
     """
     height = left.shape[0]
-    if rows is None:
-        # Evened out over the height: a short last strip would start higher
-        # and recompute most of the one before.
-        rows = math.ceil(height / math.ceil(height / STRIP_ROWS) / 2) * 2
+    rows = rows or strip_rows(height)
     window = min(height, rows + 2 * halo_rows)
     volume = None
     for top in range(0, height, rows):

@@ -748,6 +748,17 @@ def test_correlate_features_is_the_correlation_volume(dtype):
     assert volume[2, 9, 0] == 0 and (volume[:, :3, 3:] == -1).all()
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "onnx", "torch"])
+@pytest.mark.parametrize("height", [40, 127, 500, 1080])
+def test_strips_are_even_and_about_the_backends_height(backend, height):
+    rows = stem_lib.strip_rows(height, backend)
+    about = stem_lib.TORCH_STRIP_ROWS if backend == "torch" else stem_lib.STRIP_ROWS
+    strips = math.ceil(height / rows)
+    assert rows % 2 == 0 and strips == math.ceil(height / about)
+    # The last strip is no shorter than the others by a strip's worth.
+    assert height - (strips - 1) * rows > rows - 2 * strips
+
+
 def test_strips_give_the_whole_image_volume():
     pair = synthetic_pair(height=70, width=90, seed=3, max_disparity=10)
     model = build_matching_model(10, stem=stem_lib.load_stem("stereo")[0])
