@@ -331,6 +331,43 @@ def _weighted_select(values, weights, n, half):
     return values[low]
 
 
+# The weighted median first finds which of this many equal ranges of the
+# window's values holds it, from the ranges' weights (one pass), and selects
+# only among that range's values: most of the window is never reordered.
+_MEDIAN_BINS = 32
+
+
+@njit(cache=True)
+def _binned_weighted_select(values, weights, n, half, low, high, bins, bin_weights):
+    """`_weighted_select` of `values[:n]`, which lie in [low, high]: the
+    range of values that holds the weighted median, then the select within
+    it. `bins` (n) and `bin_weights` (_MEDIAN_BINS) are scratch."""
+    if high <= low:
+        return low
+    scale = np.float32(_MEDIAN_BINS) / (high - low)
+    bin_weights[:] = 0
+    for i in range(n):
+        b = min(int((values[i] - low) * scale), _MEDIAN_BINS - 1)
+        bins[i] = b
+        bin_weights[b] += weights[i]
+    below = np.float32(0)
+    chosen = _MEDIAN_BINS - 1
+    for b in range(_MEDIAN_BINS):
+        if below + bin_weights[b] >= half:
+            chosen = b
+            break
+        below += bin_weights[b]
+    kept = 0
+    for i in range(n):
+        if bins[i] == chosen:
+            values[kept] = values[i]
+            weights[kept] = weights[i]
+            kept += 1
+    if kept == 0:  # rounding carried the half past the last range: the largest
+        return high
+    return _weighted_select(values, weights, kept, half - below)
+
+
 @njit(parallel=True, cache=True)
 def weighted_median(disparity, targets, image, radius, color_sigma, distance_sigma):
     """Each target pixel takes the weighted median of the finite pixels of
@@ -357,10 +394,13 @@ def weighted_median(disparity, targets, image, radius, color_sigma, distance_sig
     for chunk in prange(chunks):
         values = np.empty(side * side, np.float32)
         weights = np.empty(side * side, np.float32)
+        bins = np.empty(side * side, np.int32)
+        bin_weights = np.empty(_MEDIAN_BINS, np.float32)
         for t in range(chunk * per_chunk, min(ys.size, (chunk + 1) * per_chunk)):
             y, x = ys[t], xs[t]
             n = 0
             total = np.float32(0)
+            low, high = np.float32(np.inf), np.float32(-np.inf)
             for yy in range(max(y - radius, 0), min(y + radius + 1, height)):
                 for xx in range(max(x - radius, 0), min(x + radius + 1, width)):
                     value = disparity[yy, xx]
@@ -378,9 +418,13 @@ def weighted_median(disparity, targets, image, radius, color_sigma, distance_sig
                     values[n] = value
                     weights[n] = weight
                     total += weight
+                    low, high = min(low, value), max(high, value)
                     n += 1
             if n > 0 and total > 0:
-                out[y, x] = _weighted_select(values, weights, n, total / np.float32(2))
+                half = total / np.float32(2)
+                out[y, x] = _binned_weighted_select(
+                    values, weights, n, half, low, high, bins, bin_weights
+                )
     return out
 
 
