@@ -39,8 +39,8 @@ MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
 CENSUS_WEIGHTS = {"fast": 0.4, "accurate": 0.5}
 # The colour check's levels (`matching.recheck_colors`) for each network,
 # chosen on the same tuning sets and A ("color_check" in
-# stereo_weights.json; math.inf: none). Its median costs about 0.2 s on
-# 0.4 MP, within the fast network's 1.5 s since the correlation is compiled.
+# stereo_weights.json; math.inf: none). Its median costs about 0.12 s on
+# 0.4 MP: within the fast network's 1.5 s since the correlation is compiled.
 COLOR_CHECK_LEVELS = {"fast": 22.0, "accurate": 30.0}
 # What runs the network: "onnx" (ONNX Runtime, no Keras import: a fast
 # start) or "keras" (the reference: any weights, precision and backend).
