@@ -482,6 +482,17 @@ def cosine_correlation(left, right, max_disparity):
     return out
 
 
+@njit(inline="always")
+def _widened(row_bits, bits):
+    """A row of bfloat16 bits `(w, c)` as float32, in the uint32 buffer
+    `bits`: a bfloat16 is the top half of a float32."""
+    width, channels = row_bits.shape
+    for x in range(width):
+        for c in range(channels):
+            bits[x, c] = np.uint32(row_bits[x, c]) << np.uint32(16)
+    return bits.view(np.float32)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def bfloat16_cosine_correlation(left_bits, right_bits, max_disparity):
     """`cosine_correlation` of bfloat16 features given as their uint16 bits
@@ -493,14 +504,8 @@ def bfloat16_cosine_correlation(left_bits, right_bits, max_disparity):
         bits = np.empty((width, channels), np.uint32)
         left_row = np.empty((width, channels), np.float32)
         right_row = np.empty((width, channels), np.float32)
-        for x in range(width):
-            for c in range(channels):
-                bits[x, c] = np.uint32(left_bits[y, x, c]) << np.uint32(16)
-        _unit_row(bits.view(np.float32), left_row)
-        for x in range(width):
-            for c in range(channels):
-                bits[x, c] = np.uint32(right_bits[y, x, c]) << np.uint32(16)
-        _unit_row(bits.view(np.float32), right_row)
+        _unit_row(_widened(left_bits[y], bits), left_row)
+        _unit_row(_widened(right_bits[y], bits), right_row)
         _correlate_row(left_row, right_row, max_disparity, out[y])
     return out
 
