@@ -28,7 +28,13 @@ _EXPORTS = {
     ),
     "_kernels": ("COMPILING",),
     "matcher": ("StereoMatcher", "StereoResult", "prepare_pair", "upsample_disparity"),
-    "matching": ("bad_pixel_rate", "densify", "fill_occlusions", "median3"),
+    "matching": (
+        "bad_pixel_rate",
+        "correlate_features",
+        "densify",
+        "fill_occlusions",
+        "median3",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

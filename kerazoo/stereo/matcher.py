@@ -406,7 +406,7 @@ class StereoMatcher:
 
         def volume_of(left_rows, right_rows):
             features = self._features_of_views(np.stack([left_rows, right_rows]))
-            return correlate_features(features[0], features[1], max_disparity)
+            return matching.correlate_features(features[0], features[1], max_disparity)
 
         if self._onnx is None:
             import keras
@@ -650,20 +650,6 @@ def choose_runtime(runtime, weights="stereo", precision="auto", quality="fast"):
         warnings.warn(f"{e}: running the network with Keras", UserWarning, stacklevel=3)
         return "keras"
     return "onnx"
-
-
-def correlate_features(left, right, max_disparity):
-    """The cosine correlation `(h, w, max_disparity + 1)` of two views'
-    features `(h, w, c)` (float32, or bfloat16 as the mixed_bfloat16 policy
-    returns them): `CorrelationVolume(max_disparity)`'s volume, computed
-    by a compiled kernel."""
-    if left.dtype.name == "bfloat16":
-        return _kernels.bfloat16_cosine_correlation(
-            left.view(np.uint16), right.view(np.uint16), max_disparity
-        )
-    return _kernels.cosine_correlation(
-        np.asarray(left, np.float32), np.asarray(right, np.float32), max_disparity
-    )
 
 
 def upsample_disparity(disparity, height, width, stride, offset=0.0):

@@ -1,8 +1,8 @@
-"""The matching steps of `StereoMatcher`, on numpy arrays: the census cost
-blended into the network's, semi-global aggregation, the right view's cost,
-speckles, the occlusion fill, the 3x3 median, and the bad-pixel rate that
-scores a map; and the colour check, which re-estimates matches that do
-not look like what they matched.
+"""The matching steps of `StereoMatcher`, on numpy arrays: the network
+features' correlation, the census cost blended into it, semi-global
+aggregation, the right view's cost, speckles, the occlusion fill, the 3x3
+median, and the bad-pixel rate that scores a map; and the colour check,
+which re-estimates matches that do not look like what they matched.
 
 Each is usable alone (the tuning and benchmark scripts densify other
 methods' maps with the same `fill_occlusions` and `median3`); the loops
@@ -15,6 +15,43 @@ import numpy as np
 
 from kerazoo.errors import ParameterError
 from kerazoo.stereo import _kernels
+
+
+def correlate_features(left, right, max_disparity):
+    """The cosine correlation of two views' features, the first matching step.
+
+    Args:
+        left, right: `(h, w, c)` features of the two views, float32 or
+            bfloat16 (as the mixed_bfloat16 policy returns them).
+        max_disparity: the largest disparity, in feature pixels.
+
+    Returns:
+        float32 `(h, w, max_disparity + 1)`: at `[y, x, d]` the cosine of
+        left `(y, x)`'s and right `(y, x - d)`'s features, each less its
+        mean over channels, and -1 where `x - d` is outside the right view:
+        `kerazoo.layers.CorrelationVolume`'s volume, computed by a compiled
+        kernel that normalises one row at a time, so the features are read
+        once and never copied.
+    """
+    if left.shape != right.shape or left.ndim != 3:
+        raise ParameterError(
+            "left, right",
+            f"must be (h, w, c) features of one shape, received {left.shape} and {right.shape}",
+        )
+    if not isinstance(max_disparity, (int, np.integer)) or max_disparity < 0:
+        raise ParameterError(
+            "max_disparity", f"must be an integer >= 0, received {max_disparity!r}"
+        )
+    if left.dtype.name == "bfloat16" and right.dtype.name == "bfloat16":
+        # numba has no bfloat16: the kernel widens the uint16 bits itself.
+        return _kernels.bfloat16_cosine_correlation(
+            left.view(np.uint16), right.view(np.uint16), max_disparity
+        )
+    return _kernels.cosine_correlation(
+        np.ascontiguousarray(left, np.float32),
+        np.ascontiguousarray(right, np.float32),
+        max_disparity,
+    )
 
 
 def sgm(cost, p1, p2, guide=None, edge=4.0, paths=8, out=None):

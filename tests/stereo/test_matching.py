@@ -24,7 +24,7 @@ from kerazoo.stereo import (
     upsample_disparity,
 )
 from kerazoo.stereo import stem as stem_lib
-from kerazoo.stereo.matcher import COLOR_CHECK_LEVELS, correlate_features
+from kerazoo.stereo.matcher import COLOR_CHECK_LEVELS
 from kerazoo.stereo.stem import (
     STEM_CONVOLUTIONS,
     build_matching_model,
@@ -742,10 +742,25 @@ def test_correlate_features_is_the_correlation_volume(dtype):
     features = features.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float32)
     as_float = features.astype(np.float32)
     expected = CorrelationVolume(7)([as_float[:1], as_float[1:]])
-    volume = correlate_features(features[0], features[1], 7)
+    volume = matching.correlate_features(features[0], features[1], 7)
     assert volume.dtype == np.float32
     np.testing.assert_allclose(volume, keras.ops.convert_to_numpy(expected)[0], atol=1e-5)
     assert volume[2, 9, 0] == 0 and (volume[:, :3, 3:] == -1).all()
+
+
+@pytest.mark.parametrize(
+    "shapes, max_disparity, message",
+    [
+        (((4, 9, 3), (4, 8, 3)), 2, "`left, right` must be (h, w, c) features of one shape"),
+        (((4, 9), (4, 9)), 2, "`left, right` must be (h, w, c) features of one shape"),
+        (((4, 9, 3), (4, 9, 3)), -1, "`max_disparity` must be an integer >= 0, received -1"),
+        (((4, 9, 3), (4, 9, 3)), 2.5, "`max_disparity` must be an integer >= 0, received 2.5"),
+    ],
+)
+def test_correlate_features_refuses(shapes, max_disparity, message):
+    left, right = (np.zeros(shape, np.float32) for shape in shapes)
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        matching.correlate_features(left, right, max_disparity)
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "onnx", "torch"])
