@@ -107,6 +107,7 @@ def photo_pairs(count):
 # reuses each pair's correlation.
 MATCHING_SETTINGS = {
     "census_weight": float,
+    "census_sigma_px": float,
     "sgm_paths": int,
     "edge": float,
     "right_sgm_paths": int,

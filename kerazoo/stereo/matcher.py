@@ -37,6 +37,10 @@ MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
 # (`matching.blend_census`), chosen on the same tuning sets and real pair A
 # ("census" in stereo_weights.json).
 CENSUS_WEIGHTS = {"fast": 0.4, "accurate": 0.5}
+# The Gaussian blur, in pixels, of the grey views before their census
+# (`matching.blend_census`'s `sigma_px`), chosen on the same tuning sets and
+# A ("census_blur" in stereo_weights.json).
+CENSUS_SIGMAS_PX = {"fast": 0.0, "accurate": 0.0}
 # The colour check's levels (`matching.recheck_colors`) for each network,
 # chosen on the same tuning sets and A ("color_check" in
 # stereo_weights.json; math.inf: none). Its median costs about 0.12 s on
@@ -117,6 +121,7 @@ _SETTINGS = {
         _optional(lambda v: _is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
     ),
+    "census_sigma_px": (_optional(_is_finite), "None or a finite number >= 0"),
     "color_check_levels": (
         _optional(lambda v: _is_number(v) and v >= 0),
         "None or a number >= 0, math.inf for no check",
@@ -207,6 +212,10 @@ class StereoMatcher:
             cameras' differences in exposure and response; 0: the network's
             alone); None: the value chosen for the `quality`'s network
             (`CENSUS_WEIGHTS`).
+        census_sigma_px: the Gaussian blur of the grey views before their
+            census, in pixels (0: none), so that sensor noise and JPEG
+            flip fewer of its comparisons; None: the value chosen for the
+            `quality`'s network (`CENSUS_SIGMAS_PX`).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).
         right_sgm_paths: the right view's own aggregation for the left-right
@@ -286,6 +295,7 @@ class StereoMatcher:
         p2=None,
         max_cost=None,
         census_weight=None,
+        census_sigma_px=None,
         edge=4.0,
         right_sgm_paths=4,
         lr_tolerance_px=1.0,
@@ -313,6 +323,9 @@ class StereoMatcher:
         self.p2 = tuned[1] if p2 is None else p2
         self.max_cost = MAX_COSTS[quality] if max_cost is None else max_cost
         self.census_weight = CENSUS_WEIGHTS[quality] if census_weight is None else census_weight
+        self.census_sigma_px = (
+            CENSUS_SIGMAS_PX[quality] if census_sigma_px is None else census_sigma_px
+        )
         self.sgm_paths, self.edge = sgm_paths, edge
         self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
         self.color_check_levels = (
@@ -466,7 +479,9 @@ class StereoMatcher:
         volume = scores.astype(np.float32, copy=not overwrite)
         # Grey views: the census's and the aggregations' edge guides.
         left_grey, right_grey = left.mean(axis=-1), right.mean(axis=-1)
-        matching.blend_census(volume, left_grey, right_grey, self.census_weight)
+        matching.blend_census(
+            volume, left_grey, right_grey, self.census_weight, sigma_px=self.census_sigma_px
+        )
         matching.neutralize_out_of_view(volume, self.out_of_view_quantile)
         cost = np.subtract(1.0, volume, out=volume)
         if self.max_cost is not None:

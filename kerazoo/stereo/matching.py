@@ -144,7 +144,27 @@ def census_transform(grey, window=CENSUS_WINDOW):
     return _kernels.census_transform(grey, rows // 2, columns // 2)
 
 
-def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW):
+def gaussian_blur(image, sigma_px):
+    """A grey image `(h, w)` blurred by a Gaussian of `sigma_px` pixels, its
+    edge repeated: float32, separable taps out to 4 sigma (scipy.ndimage's
+    `gaussian_filter(image, sigma_px, mode="nearest")`). `sigma_px=0` returns
+    the image as float32."""
+    if not (np.isfinite(sigma_px) and sigma_px >= 0):
+        raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px}")
+    blurred = np.asarray(image, np.float32)
+    if not sigma_px:
+        return blurred
+    radius = int(4.0 * sigma_px + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    height, width = blurred.shape
+    rows = np.pad(blurred, [(radius, radius), (0, 0)], mode="edge")
+    blurred = sum(tap * rows[i : i + height] for i, tap in enumerate(taps))
+    columns = np.pad(blurred, [(0, 0), (radius, radius)], mode="edge")
+    return sum(tap * columns[:, i : i + width] for i, tap in enumerate(taps))
+
+
+def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW, sigma_px=0.0):
     """In place: the census similarity blended into a correlation volume.
 
     Where left pixel (y, x) at disparity d matches right pixel (y, x - d)
@@ -157,15 +177,25 @@ def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW):
     the most robust cost to such differences). Out-of-view entries are
     left alone. `weight=0` leaves the volume as it is. Returns it.
 
+    `sigma_px` blurs both grey views by a Gaussian before their census: a
+    neighbour nearly as bright as the centre flips its bit with sensor
+    noise or JPEG, independently in each camera, and a slight blur makes
+    those comparisons agree again (0: no blur).
+
     Reference:
         Hirschmüller & Scharstein, "Evaluation of Stereo Matching Costs on
         Images with Radiometric Differences", PAMI 2009.
     """
     if not 0 <= weight <= 1:
         raise ParameterError("weight", f"must be in [0, 1], received {weight}")
+    if not (np.isfinite(sigma_px) and sigma_px >= 0):
+        raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px}")
     if weight:
         bits = window[0] * window[1] - 1
-        codes = [census_transform(grey, window) for grey in (left_grey, right_grey)]
+        codes = [
+            census_transform(gaussian_blur(grey, sigma_px), window)
+            for grey in (left_grey, right_grey)
+        ]
         _kernels.blend_census(scores, *codes, bits, float(weight))
     return scores
 

@@ -225,6 +225,53 @@ def test_blend_census_is_the_plain_definition_in_view_only():
     np.testing.assert_array_equal(matching.blend_census(scores.copy(), left, right, 0), scores)
 
 
+@pytest.mark.parametrize("sigma_px", [0.5, 0.7, 1.3])
+def test_gaussian_blur_is_the_plain_definition(sigma_px):
+    """Each output pixel: the sum over the 2-D window of Gaussian weights
+    (normalised per axis) times the edge-repeated image."""
+    image = np.random.default_rng(8).uniform(0, 255, (9, 12)).astype(np.float32)
+    radius = int(4 * sigma_px + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 * (offsets / sigma_px) ** 2)
+    taps /= taps.sum()
+    expected = np.zeros(image.shape)
+    for y in range(9):
+        for x in range(12):
+            rows = np.clip(y + offsets, 0, 8)
+            columns = np.clip(x + offsets, 0, 11)
+            expected[y, x] = taps @ image[np.ix_(rows, columns)] @ taps
+    blurred = matching.gaussian_blur(image, sigma_px)
+    assert blurred.dtype == np.float32
+    np.testing.assert_allclose(blurred, expected, rtol=1e-5)
+    np.testing.assert_array_equal(matching.gaussian_blur(image, 0), image)
+
+
+def test_blend_census_blurs_the_views_by_sigma():
+    rng = np.random.default_rng(9)
+    left, right = rng.uniform(0, 255, (2, 10, 14)).astype(np.float32)
+    scores = rng.uniform(-1, 1, (10, 14, 4)).astype(np.float32)
+    blurred = [matching.gaussian_blur(view, 0.7) for view in (left, right)]
+    expected = matching.blend_census(scores.copy(), *blurred, 0.4)
+    out = matching.blend_census(scores.copy(), left, right, 0.4, sigma_px=0.7)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.array_equal(out, matching.blend_census(scores.copy(), left, right, 0.4))
+
+
+def test_a_blurred_census_agrees_more_between_noisy_views():
+    # One smooth scene, each camera with its own noise: the census codes of
+    # the true match differ in fewer bits once the views are slightly blurred.
+    rng = np.random.default_rng(10)
+    y, x = np.mgrid[0:64, 0:64]
+    scene = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0)
+    views = [(scene + rng.normal(0, 4, scene.shape)).astype(np.float32) for _ in range(2)]
+
+    def differing_bits(sigma_px):
+        codes = [matching.census_transform(matching.gaussian_blur(v, sigma_px)) for v in views]
+        return np.mean([bin(int(a) ^ int(b)).count("1") for a, b in zip(*map(np.ravel, codes))])
+
+    assert differing_bits(0.7) < 0.8 * differing_bits(0.0)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -241,6 +288,16 @@ def test_blend_census_is_the_plain_definition_in_view_only():
                 np.zeros((4, 4, 2)), np.zeros((4, 4)), np.zeros((4, 4)), 2
             ),
             "`weight` must be in [0, 1], received 2",
+        ),
+        (
+            lambda: matching.blend_census(
+                np.zeros((4, 4, 2)), np.zeros((4, 4)), np.zeros((4, 4)), 0.5, sigma_px=-1
+            ),
+            "`sigma_px` must be a finite number >= 0, received -1",
+        ),
+        (
+            lambda: matching.gaussian_blur(np.zeros((4, 4)), float("nan")),
+            "`sigma_px` must be a finite number >= 0, received nan",
         ),
     ],
 )
