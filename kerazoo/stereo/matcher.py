@@ -37,10 +37,6 @@ MAX_COSTS = {"fast": 0.6, "accurate": 0.7}
 # (`matching.blend_census`), chosen on the same tuning sets and real pair A
 # ("census" in stereo_weights.json).
 CENSUS_WEIGHTS = {"fast": 0.4, "accurate": 0.5}
-# The Gaussian blur, in pixels, of the grey views before their census
-# (`matching.blend_census`'s `sigma_px`), chosen on the same tuning sets and
-# A ("census_blur" in stereo_weights.json).
-CENSUS_SIGMAS_PX = {"fast": 0.0, "accurate": 0.0}
 # The colour check's levels (`matching.recheck_colors`) for each network,
 # chosen on the same tuning sets and A ("color_check" in
 # stereo_weights.json; math.inf: none). Its median costs about 0.12 s on
@@ -121,7 +117,7 @@ _SETTINGS = {
         _optional(lambda v: _is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
     ),
-    "census_sigma_px": (_optional(_is_finite), "None or a finite number >= 0"),
+    "census_sigma_px": (_is_finite, "a finite number >= 0"),
     "color_check_levels": (
         _optional(lambda v: _is_number(v) and v >= 0),
         "None or a number >= 0, math.inf for no check",
@@ -213,9 +209,11 @@ class StereoMatcher:
             alone); None: the value chosen for the `quality`'s network
             (`CENSUS_WEIGHTS`).
         census_sigma_px: the Gaussian blur of the grey views before their
-            census, in pixels (0: none), so that sensor noise and JPEG
-            flip fewer of its comparisons; None: the value chosen for the
-            `quality`'s network (`CENSUS_SIGMAS_PX`).
+            census, in pixels, so that sensor noise and JPEG flip fewer of
+            its comparisons. 0 (none) for both networks: 0.7 px helps the
+            generated pairs with camera differences (T', P) but costs the
+            held-out ones (R') and Motorcycle ("census_variants" in
+            benchmarks/results/stereo_weights.json).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).
         right_sgm_paths: the right view's own aggregation for the left-right
@@ -295,7 +293,7 @@ class StereoMatcher:
         p2=None,
         max_cost=None,
         census_weight=None,
-        census_sigma_px=None,
+        census_sigma_px=0.0,
         edge=4.0,
         right_sgm_paths=4,
         lr_tolerance_px=1.0,
@@ -323,9 +321,7 @@ class StereoMatcher:
         self.p2 = tuned[1] if p2 is None else p2
         self.max_cost = MAX_COSTS[quality] if max_cost is None else max_cost
         self.census_weight = CENSUS_WEIGHTS[quality] if census_weight is None else census_weight
-        self.census_sigma_px = (
-            CENSUS_SIGMAS_PX[quality] if census_sigma_px is None else census_sigma_px
-        )
+        self.census_sigma_px = census_sigma_px
         self.sgm_paths, self.edge = sgm_paths, edge
         self.right_sgm_paths, self.lr_tolerance_px = right_sgm_paths, lr_tolerance_px
         self.color_check_levels = (

@@ -201,7 +201,7 @@ def test_pairs_over_max_pixels_are_matched_downscaled_and_returned_at_their_size
         ),
         (
             {"census_sigma_px": -0.5},
-            "`census_sigma_px` must be None or a finite number >= 0, received -0.5",
+            "`census_sigma_px` must be a finite number >= 0, received -0.5",
         ),
         ({"speckle_size": 2.5}, "`speckle_size` must be an integer >= 0, received 2.5"),
         (
