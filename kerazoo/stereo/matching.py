@@ -152,6 +152,9 @@ def gaussian_blur(image, sigma_px):
     if not (np.isfinite(sigma_px) and sigma_px >= 0):
         raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px}")
     blurred = np.asarray(image, np.float32)
+    if blurred.ndim != 2:
+        problem = f"must be a grey (h, w) image, received shape {blurred.shape}"
+        raise ParameterError("image", problem)
     if not sigma_px:
         return blurred
     radius = int(4.0 * sigma_px + 0.5)

@@ -299,6 +299,10 @@ def test_a_blurred_census_agrees_more_between_noisy_views():
             lambda: matching.gaussian_blur(np.zeros((4, 4)), float("nan")),
             "`sigma_px` must be a finite number >= 0, received nan",
         ),
+        (
+            lambda: matching.gaussian_blur(np.zeros((4, 4, 3)), 0.7),
+            "`image` must be a grey (h, w) image, received shape (4, 4, 3)",
+        ),
     ],
 )
 def test_census_arguments_are_validated(call, message):
