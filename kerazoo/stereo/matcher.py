@@ -211,8 +211,9 @@ class StereoMatcher:
         census_sigma_px: the Gaussian blur of the grey views before their
             census, in pixels, so that sensor noise and JPEG flip fewer of
             its comparisons. 0 (none) for both networks: 0.7 px helps the
-            generated pairs with camera differences (T', P) but costs the
-            held-out ones (R') and Motorcycle ("census_variants" in
+            tuning photos warped with camera differences (P) but costs the
+            generated pairs (T, T'), Aloe, the held-out photos (R') and
+            Motorcycle ("census_variants" in
             benchmarks/results/stereo_weights.json).
         edge: grey levels of gradient that halve the jump penalty (None:
             unguided).

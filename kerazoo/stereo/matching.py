@@ -33,12 +33,14 @@ def correlate_features(left, right, max_disparity):
         kernel that normalises one row at a time, so the features are read
         once and never copied.
     """
-    if left.shape != right.shape or left.ndim != 3:
+    left, right = np.asarray(left), np.asarray(right)
+    if left.ndim != 3:
+        raise ParameterError("left", f"must be (h, w, c) features, received shape {left.shape}")
+    if right.shape != left.shape:
         raise ParameterError(
-            "left, right",
-            f"must be (h, w, c) features of one shape, received {left.shape} and {right.shape}",
+            "right", f"must have left's shape {left.shape}, received shape {right.shape}"
         )
-    if not isinstance(max_disparity, (int, np.integer)) or max_disparity < 0:
+    if not _is_count(max_disparity):
         raise ParameterError(
             "max_disparity", f"must be an integer >= 0, received {max_disparity!r}"
         )
@@ -52,6 +54,26 @@ def correlate_features(left, right, max_disparity):
         np.ascontiguousarray(right, np.float32),
         max_disparity,
     )
+
+
+def _is_count(value):
+    """An integer >= 0 that is not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
+def _check_sigma(sigma_px):
+    """`sigma_px` must be a real number >= 0 (not a bool): a Gaussian's width."""
+    number = isinstance(sigma_px, (int, float, np.integer, np.floating))
+    if isinstance(sigma_px, bool) or not (number and np.isfinite(sigma_px) and sigma_px >= 0):
+        raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px!r}")
+
+
+def _check_grey(name, grey):
+    """`grey` as a float32 `(h, w)` array, or a ParameterError naming `name`."""
+    grey = np.asarray(grey, np.float32)
+    if grey.ndim != 2:
+        raise ParameterError(name, f"must be a grey (h, w) image, received shape {grey.shape}")
+    return grey
 
 
 def sgm(cost, p1, p2, guide=None, edge=4.0, paths=8, out=None):
@@ -147,16 +169,12 @@ def census_transform(grey, window=CENSUS_WINDOW):
 def gaussian_blur(image, sigma_px):
     """A grey image `(h, w)` blurred by a Gaussian of `sigma_px` pixels, its
     edge repeated: float32, separable taps out to 4 sigma (scipy.ndimage's
-    `gaussian_filter(image, sigma_px, mode="nearest")`). `sigma_px=0` returns
-    the image as float32."""
-    if not (np.isfinite(sigma_px) and sigma_px >= 0):
-        raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px}")
-    blurred = np.asarray(image, np.float32)
-    if blurred.ndim != 2:
-        problem = f"must be a grey (h, w) image, received shape {blurred.shape}"
-        raise ParameterError("image", problem)
+    `gaussian_filter(image, sigma_px, mode="nearest")`). `sigma_px=0`
+    returns a float32 copy of the image."""
+    _check_sigma(sigma_px)
+    blurred = _check_grey("image", image)
     if not sigma_px:
-        return blurred
+        return blurred.copy()
     radius = int(4.0 * sigma_px + 0.5)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
     taps = (taps / taps.sum()).astype(np.float32)
@@ -191,8 +209,17 @@ def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW, si
     """
     if not 0 <= weight <= 1:
         raise ParameterError("weight", f"must be in [0, 1], received {weight}")
-    if not (np.isfinite(sigma_px) and sigma_px >= 0):
-        raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px}")
+    _check_sigma(sigma_px)
+    left_grey, right_grey = (
+        _check_grey("left_grey", left_grey),
+        _check_grey("right_grey", right_grey),
+    )
+    if right_grey.shape != left_grey.shape or left_grey.shape != scores.shape[:2]:
+        raise ParameterError(
+            "right_grey",
+            f"must have left_grey's shape and the volume's (h, w) {scores.shape[:2]}, "
+            f"received {left_grey.shape} and {right_grey.shape}",
+        )
     if weight:
         bits = window[0] * window[1] - 1
         codes = [

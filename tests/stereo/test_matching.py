@@ -243,7 +243,9 @@ def test_gaussian_blur_is_the_plain_definition(sigma_px):
     blurred = matching.gaussian_blur(image, sigma_px)
     assert blurred.dtype == np.float32
     np.testing.assert_allclose(blurred, expected, rtol=1e-5)
-    np.testing.assert_array_equal(matching.gaussian_blur(image, 0), image)
+    unblurred = matching.gaussian_blur(image, 0)
+    np.testing.assert_array_equal(unblurred, image)
+    assert not np.shares_memory(unblurred, image)
 
 
 def test_blend_census_blurs_the_views_by_sigma():
@@ -300,6 +302,27 @@ def test_a_blurred_census_agrees_more_between_noisy_views():
             "`sigma_px` must be a finite number >= 0, received nan",
         ),
         (
+            lambda: matching.gaussian_blur(np.zeros((4, 4)), None),
+            "`sigma_px` must be a finite number >= 0, received None",
+        ),
+        (
+            lambda: matching.gaussian_blur(np.zeros((4, 4)), True),
+            "`sigma_px` must be a finite number >= 0, received True",
+        ),
+        (
+            lambda: matching.blend_census(
+                np.zeros((4, 4, 2)), np.zeros((4, 4, 3)), np.zeros((4, 4)), 0.5
+            ),
+            "`left_grey` must be a grey (h, w) image, received shape (4, 4, 3)",
+        ),
+        (
+            lambda: matching.blend_census(
+                np.zeros((4, 4, 2)), np.zeros((4, 4)), np.zeros((4, 5)), 0.5
+            ),
+            "`right_grey` must have left_grey's shape and the volume's (h, w) (4, 4), "
+            "received (4, 4) and (4, 5)",
+        ),
+        (
             lambda: matching.gaussian_blur(np.zeros((4, 4, 3)), 0.7),
             "`image` must be a grey (h, w) image, received shape (4, 4, 3)",
         ),
@@ -308,6 +331,24 @@ def test_a_blurred_census_agrees_more_between_noisy_views():
 def test_census_arguments_are_validated(call, message):
     with pytest.raises(ParameterError, match=re.escape(message)):
         call()
+
+
+def test_the_matcher_blurs_the_census_by_its_sigma(monkeypatch):
+    pair = synthetic_pair(height=64, width=96, seed=4, max_disparity=12)
+    volume, views = _volume(pair.left, pair.right, 12)
+    sigmas, blend = [], matching.blend_census
+
+    def recording(*args, **kwargs):
+        sigmas.append(kwargs["sigma_px"])
+        return blend(*args, **kwargs)
+
+    monkeypatch.setattr(matching, "blend_census", recording)
+    maps = [
+        _matcher(weights=None, census_sigma_px=sigma).match(volume, *views)[0]
+        for sigma in (0.0, 0.7)
+    ]
+    assert sigmas == [0.0, 0.7]
+    assert not np.array_equal(*maps)
 
 
 def test_the_census_keeps_a_pair_whose_cameras_differ():
@@ -812,10 +853,15 @@ def test_correlate_features_is_the_correlation_volume(dtype):
 @pytest.mark.parametrize(
     "shapes, max_disparity, message",
     [
-        (((4, 9, 3), (4, 8, 3)), 2, "`left, right` must be (h, w, c) features of one shape"),
-        (((4, 9), (4, 9)), 2, "`left, right` must be (h, w, c) features of one shape"),
+        (
+            ((4, 9, 3), (4, 8, 3)),
+            2,
+            "`right` must have left's shape (4, 9, 3), received shape (4, 8, 3)",
+        ),
+        (((4, 9), (4, 9)), 2, "`left` must be (h, w, c) features, received shape (4, 9)"),
         (((4, 9, 3), (4, 9, 3)), -1, "`max_disparity` must be an integer >= 0, received -1"),
         (((4, 9, 3), (4, 9, 3)), 2.5, "`max_disparity` must be an integer >= 0, received 2.5"),
+        (((4, 9, 3), (4, 9, 3)), True, "`max_disparity` must be an integer >= 0, received True"),
     ],
 )
 def test_correlate_features_refuses(shapes, max_disparity, message):
