@@ -19,6 +19,7 @@ import numpy as np
 from kerazoo.errors import InputError, ParameterError, WeightsError
 from kerazoo.stereo import _kernels, matching
 from kerazoo.stereo import stem as stem_lib
+from kerazoo.stereo._checks import is_finite, is_int, is_number
 from kerazoo.stereo.onnx_features import OnnxFeatures, onnxruntime_available
 
 # A pair keeping fewer left-right consistent pixels than this is matched
@@ -81,18 +82,6 @@ def _check(name, value, ok, requirement):
         raise ParameterError(name, f"must be {requirement}, received {value!r}")
 
 
-def _is_number(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _is_int(value, low=0):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-
-
-def _is_finite(value, low=0.0):
-    return _is_number(value) and math.isfinite(value) and value >= low
-
-
 def _optional(ok):
     return lambda value: value is None or ok(value)
 
@@ -100,41 +89,41 @@ def _optional(ok):
 _SMALLEST_PIXELS = stem_lib.MIN_SIDE**2
 # Each setting of StereoMatcher: (accepts the value, what it must be).
 _SETTINGS = {
-    "max_disparity": (_optional(lambda v: _is_int(v, 4)), "None or an integer of at least 4"),
+    "max_disparity": (_optional(lambda v: is_int(v, 4)), "None or an integer of at least 4"),
     "max_pixels": (
-        _optional(lambda v: _is_number(v) and v >= _SMALLEST_PIXELS),
+        _optional(lambda v: is_number(v) and v >= _SMALLEST_PIXELS),
         f"None or at least {_SMALLEST_PIXELS}",
     ),
     "sgm_paths": (lambda v: v in (4, 8), "4 or 8"),
     "right_sgm_paths": (lambda v: v in (None, 4, 8), "None, 4 or 8"),
-    "p1": (_optional(_is_finite), "None or a finite number >= 0"),
-    "p2": (_optional(_is_finite), "None or a finite number >= 0"),
+    "p1": (_optional(is_finite), "None or a finite number >= 0"),
+    "p2": (_optional(is_finite), "None or a finite number >= 0"),
     "max_cost": (
-        _optional(lambda v: _is_finite(v) and v > 0),
+        _optional(lambda v: is_finite(v) and v > 0),
         "None or a finite number > 0",
     ),
     "census_weight": (
-        _optional(lambda v: _is_number(v) and 0 <= v <= 1),
+        _optional(lambda v: is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
     ),
-    "census_sigma_px": (_is_finite, "a finite number >= 0"),
+    "census_sigma_px": (is_finite, "a finite number >= 0"),
     "color_check_levels": (
-        _optional(lambda v: _is_number(v) and v >= 0),
+        _optional(lambda v: is_number(v) and v >= 0),
         "None or a number >= 0, math.inf for no check",
     ),
-    "lr_tolerance_px": (_is_finite, "a finite number >= 0"),
-    "speckle_step_px": (_is_finite, "a finite number >= 0"),
-    "edge": (_optional(lambda v: _is_number(v) and v > 0), "None or a number > 0"),
-    "fill_color_per_px": (_optional(_is_finite), "None or a finite number >= 0"),
-    "fill_behind_both_px": (_optional(_is_finite), "None or a finite number >= 0"),
-    "border_margin_px": (_is_int, "an integer >= 0"),
-    "speckle_size": (_is_int, "an integer >= 0"),
-    "fill_edge_px": (_is_int, "an integer >= 0"),
-    "fill_median_radius_px": (_is_int, "an integer >= 0"),
-    "fill_median_color_sigma": (lambda v: _is_finite(v) and v > 0, "a finite number > 0"),
-    "fill_median_distance_sigma_px": (lambda v: _is_finite(v) and v > 0, "a finite number > 0"),
+    "lr_tolerance_px": (is_finite, "a finite number >= 0"),
+    "speckle_step_px": (is_finite, "a finite number >= 0"),
+    "edge": (_optional(lambda v: is_number(v) and v > 0), "None or a number > 0"),
+    "fill_color_per_px": (_optional(is_finite), "None or a finite number >= 0"),
+    "fill_behind_both_px": (_optional(is_finite), "None or a finite number >= 0"),
+    "border_margin_px": (is_int, "an integer >= 0"),
+    "speckle_size": (is_int, "an integer >= 0"),
+    "fill_edge_px": (is_int, "an integer >= 0"),
+    "fill_median_radius_px": (is_int, "an integer >= 0"),
+    "fill_median_color_sigma": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
+    "fill_median_distance_sigma_px": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
     "out_of_view_quantile": (
-        _optional(lambda v: _is_number(v) and 0 <= v <= 1),
+        _optional(lambda v: is_number(v) and 0 <= v <= 1),
         "None or a number in [0, 1]",
     ),
     "runtime": (lambda v: v in RUNTIMES, f"one of {', '.join(map(repr, RUNTIMES))}"),

@@ -15,6 +15,7 @@ import numpy as np
 
 from kerazoo.errors import ParameterError
 from kerazoo.stereo import _kernels
+from kerazoo.stereo._checks import is_finite, is_int, is_number
 
 
 def correlate_features(left, right, max_disparity):
@@ -40,7 +41,7 @@ def correlate_features(left, right, max_disparity):
         raise ParameterError(
             "right", f"must have left's shape {left.shape}, received shape {right.shape}"
         )
-    if not _is_count(max_disparity):
+    if not is_int(max_disparity):
         raise ParameterError(
             "max_disparity", f"must be an integer >= 0, received {max_disparity!r}"
         )
@@ -56,15 +57,9 @@ def correlate_features(left, right, max_disparity):
     )
 
 
-def _is_count(value):
-    """An integer >= 0 that is not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
-
-
 def _check_sigma(sigma_px):
-    """`sigma_px` must be a real number >= 0 (not a bool): a Gaussian's width."""
-    number = isinstance(sigma_px, (int, float, np.integer, np.floating))
-    if isinstance(sigma_px, bool) or not (number and np.isfinite(sigma_px) and sigma_px >= 0):
+    """`sigma_px` must be a finite number >= 0: a Gaussian's width."""
+    if not is_finite(sigma_px):
         raise ParameterError("sigma_px", f"must be a finite number >= 0, received {sigma_px!r}")
 
 
@@ -222,10 +217,9 @@ def blend_census(scores, left_grey, right_grey, weight, window=CENSUS_WINDOW, si
         )
     if weight:
         bits = window[0] * window[1] - 1
-        codes = [
-            census_transform(gaussian_blur(grey, sigma_px), window)
-            for grey in (left_grey, right_grey)
-        ]
+        if sigma_px:
+            left_grey, right_grey = (gaussian_blur(g, sigma_px) for g in (left_grey, right_grey))
+        codes = [census_transform(grey, window) for grey in (left_grey, right_grey)]
         _kernels.blend_census(scores, *codes, bits, float(weight))
     return scores
 
@@ -503,9 +497,7 @@ def recheck_colors(
     Returns:
         float32 (h, w).
     """
-    if isinstance(levels, bool) or not (
-        isinstance(levels, (int, float, np.number)) and not np.isnan(levels) and levels >= 0
-    ):
+    if not (is_number(levels) and not np.isnan(levels) and levels >= 0):
         raise ParameterError(
             "levels", f"must be a number >= 0 (math.inf: none), received {levels!r}"
         )

@@ -15,6 +15,7 @@ import numpy as np
 from kerazoo.errors import ParameterError
 from kerazoo.options import STEREO_PRECISIONS, STEREO_QUALITIES
 from kerazoo.registry import PretrainedWeights, register
+from kerazoo.stereo._checks import is_int
 
 STEREO_WEIGHTS = "stereo_xception_stem"  # the manifest's stereo-trained stem
 # The two networks StereoMatcher offers: "fast" is the stem above;
@@ -82,9 +83,7 @@ def check_refine_dilations(quality, refine_dilations):
     if refine_dilations is None:
         return REFINE_DILATIONS[quality]
     dilations = tuple(refine_dilations) if isinstance(refine_dilations, (list, tuple)) else None
-    ok = dilations is not None and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in dilations
-    )
+    ok = dilations is not None and all(is_int(d, 1) for d in dilations)
     if not ok or bool(dilations) != (quality == "accurate"):
         needs = "empty for 'fast'" if quality == "fast" else "at least one for 'accurate'"
         raise ParameterError(
