@@ -33,16 +33,49 @@ WEIGHTS = "stem.weights.h5"
 OPTIMIZER = "optimizer.npz"
 
 
-def batch(seed, step, batch_size, crop, max_disparity, harder, photo_share=0.0):
+def batch(seed, step, batch_size, crop, max_disparity, harder, photo_share=0.0,
+          census_weight=0.0):  # fmt: skip
     """Batch `step` of the stream: `([left, right], disparity)`, the same
-    for the same `(seed, step)` on any machine."""
+    for the same `(seed, step)` on any machine; with a `census_weight`,
+    `([left, right, census], disparity)` (`census_scores`)."""
     from kerazoo.app.demos.stereo_scenes import training_set
 
     left, right, truth = training_set(
         batch_size, *crop, max_disparity, seed=[seed, step], lens_and_codec=harder,
         photo_share=photo_share,
     )  # fmt: skip
+    if census_weight:
+        return [left, right, census_scores(left, right, max_disparity, census_weight)], truth
     return [left, right], truth
+
+
+def census_scores(left, right, max_disparity, weight):
+    """`(batch, h, w, max_disparity + 1)`: `weight` times the census
+    similarity of each pair's grey views, as the matcher blends it in
+    (`kerazoo.stereo.matching.blend_census`), and 0 where the match falls
+    outside the right view (the matcher neutralises those entries)."""
+    from kerazoo.stereo import matching
+
+    volumes = np.zeros(left.shape[:3] + (max_disparity + 1,), np.float32)
+    for volume, l_view, r_view in zip(volumes, left, right):
+        grey = [np.asarray(view, np.float32).mean(axis=-1) for view in (l_view, r_view)]
+        matching.blend_census(volume, *grey, weight)
+    return volumes
+
+
+def blended_model(matching_model, crop, max_disparity, census_weight):
+    """The matching model with the census blended into its correlation, as
+    the matcher scores a match: `(1 - w) * cosine + census_scores`, so that
+    the features learn what the census adds nothing to. Keras layers only:
+    the training model needs no Lambda either."""
+    import keras
+
+    census = keras.Input(tuple(crop) + (max_disparity + 1,), name="census")
+    learned = keras.layers.Rescaling(1.0 - census_weight, name="learned_share")(
+        matching_model.output
+    )
+    blended = keras.layers.Add(name="blended")([learned, census])
+    return keras.Model(matching_model.inputs + [census], blended, name="census_blended")
 
 
 def prefetched(first_step, last_step, make):
@@ -97,8 +130,8 @@ def restore(folder, stem, model, optimizer):
 
 
 def validate(model, validation, batch_size):
-    (left, right), truth = validation
-    loss, wta = model.evaluate([left, right], truth, batch_size=batch_size, verbose=0)
+    views, truth = validation
+    loss, wta = model.evaluate(views, truth, batch_size=batch_size, verbose=0)
     return round(float(loss), 4), round(float(wta), 4)
 
 
@@ -132,6 +165,7 @@ def run(args, wta_metric, log_path=None):
         "edge_weight": args.edge_weight,
         "refine_dilations": list(dilations),
         "photo_share": args.photo_share,
+        "census_weight": args.census_weight,
     }
     # It starts from --init (a stem of the quality's own network) or the
     # shipped fast stem; refining blocks they lack are the identity until
@@ -142,6 +176,8 @@ def run(args, wta_metric, log_path=None):
     model = build_matching_model(
         args.max_disparity, stem=stem, trainable=True, input_shape=crop + (3,)
     )
+    if args.census_weight:
+        model = blended_model(model, crop, args.max_disparity, args.census_weight)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, args.total_steps, alpha=0.05
     )
@@ -161,6 +197,7 @@ def run(args, wta_metric, log_path=None):
         # and from before more refining blocks, when accurate had one
         saved.setdefault("refine_dilations", [1] if saved["quality"] == "accurate" else [])
         saved.setdefault("photo_share", 0.0)  # and from before photo-only scenes
+        saved.setdefault("census_weight", 0.0)  # and from before the census blend
         if saved != settings:
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise SystemExit(f"--resume with other settings than the checkpoint's: {changed}")
@@ -174,7 +211,8 @@ def run(args, wta_metric, log_path=None):
     harder = settings["harder_camera_differences"]
     # Validation pairs from a seed range training never draws from.
     validation = batch(args.seed + 1_000_003, 0, args.validation_crops, crop,
-                       args.max_disparity, harder, settings["photo_share"])  # fmt: skip
+                       args.max_disparity, harder, settings["photo_share"],
+                       settings["census_weight"])  # fmt: skip
     segment = {
         "command": " ".join(["python", "demos/train_stereo.py"] + sys.argv[1:]),
         "machine": f"{os.cpu_count()} CPU cores, Keras backend {keras.backend.backend()}",
@@ -191,7 +229,7 @@ def run(args, wta_metric, log_path=None):
 
     def make(step):
         return batch(args.seed, step, args.batch_size, crop, args.max_disparity, harder,
-                     settings["photo_share"])  # fmt: skip
+                     settings["photo_share"], settings["census_weight"])  # fmt: skip
 
     for step, (views, truth) in prefetched(state["step"], last_step, make):
         loss = model.train_on_batch(views, truth, return_dict=True)["loss"]

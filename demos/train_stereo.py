@@ -221,6 +221,14 @@ def main():
         "stripes, flat colours and photos",
     )
     segments.add_argument(
+        "--census-weight",
+        type=float,
+        default=0.0,
+        help="train on the correlation with the census blended in, at the "
+        "matcher's weight (StereoMatcher's census_weight), so that the "
+        "features learn what the census misses (0: the correlation alone)",
+    )
+    segments.add_argument(
         "--ship",
         action="store_true",
         help="after the segment, write the stem to --out and record it in the manifest",
@@ -241,6 +249,8 @@ def main():
         parser.error(str(e))
     if not 0 <= args.photo_share <= 1:
         parser.error(f"--photo-share: must be in [0, 1], received {args.photo_share}")
+    if not 0 <= args.census_weight < 1:
+        parser.error(f"--census-weight: must be in [0, 1), received {args.census_weight}")
     if args.out is None:
         from kerazoo.stereo.stem import STEREO_WEIGHTS_OF
 

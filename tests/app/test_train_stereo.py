@@ -61,7 +61,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert all(s["curve"] for s in resumed[2]["segments"])
 
     for changed, name in ((["--learning-rate", "0.1"], "learning_rate"),
-                          (["--photo-share", "0.5"], "photo_share")):  # fmt: skip
+                          (["--photo-share", "0.5"], "photo_share"),
+                          (["--census-weight", "0.5"], "census_weight")):  # fmt: skip
         refused = _train(tmp_path / "resumed", "--resume", *changed)
         assert refused.returncode != 0 and name in refused.stderr
     fresh = _train(tmp_path / "resumed", "--max-steps", "1")
@@ -103,3 +104,53 @@ def test_a_wider_candidate_trains_on_from_the_accurate_network(tmp_path):
     share = _train(tmp_path / "share", "--photo-share", "1.5", "--max-steps", "1")
     assert share.returncode == 2
     assert "--photo-share: must be in [0, 1], received 1.5" in share.stderr
+    census = _train(tmp_path / "census", "--census-weight", "1", "--max-steps", "1")
+    assert census.returncode == 2
+    assert "--census-weight: must be in [0, 1), received 1.0" in census.stderr
+
+
+@pytest.fixture(scope="module")
+def segments():
+    sys.path.insert(0, str(ROOT / "demos"))
+    try:
+        import stereo_segments
+
+        yield stereo_segments
+    finally:
+        sys.path.remove(str(ROOT / "demos"))
+
+
+def test_census_scores_are_the_matchers_census_share(segments):
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (2, 20, 40, 3)).astype(np.float32)
+    shift = 3
+    right = np.roll(left, -shift, axis=2)  # right (y, x - 3) shows left (y, x)
+    scores = segments.census_scores(left, right, max_disparity=8, weight=0.4)
+    assert scores.shape == (2, 20, 40, 9)
+    # Where the census window lies inside both views, the true disparity's
+    # codes are equal: similarity 1, times the weight.
+    inside = scores[:, 3:-3, shift + 3 : -shift - 3, shift]
+    np.testing.assert_allclose(inside, 0.4)
+    assert (scores[:, 3:-3, shift + 3 : -shift - 3] < 0.4).any()  # other disparities differ
+    for x in range(8):  # a match left of the right view's first column: neutral
+        np.testing.assert_array_equal(scores[:, :, x, x + 1 :], 0.0)
+    assert (np.abs(scores) <= 0.4 + 1e-6).all()
+
+
+def test_the_blended_model_scores_as_the_matcher_blends(segments):
+    import keras
+
+    from kerazoo.stereo.stem import build_matching_model, xception_stem
+
+    crop, max_disparity = (16, 32), 4
+    matching_model = build_matching_model(
+        max_disparity, stem=xception_stem(), input_shape=crop + (3,)
+    )
+    model = segments.blended_model(matching_model, crop, max_disparity, census_weight=0.25)
+    rng = np.random.default_rng(1)
+    views = [rng.uniform(0, 255, (1, *crop, 3)).astype(np.float32) for _ in range(2)]
+    census = rng.uniform(-0.25, 0.25, (1, *crop, max_disparity + 1)).astype(np.float32)
+    expected = 0.75 * keras.ops.convert_to_numpy(matching_model(views)) + census
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model([*views, census])), expected, atol=1e-5
+    )
