@@ -3,7 +3,8 @@ and each candidate on every held-out pair and set, in one run.
 
     python benchmarks/stereo_check.py --quality fast
         --candidate p1=1.2,p2=14.4,max_cost=0.7 [--candidate ...]
-        [--note "why these"] [--refresh]           (about 4 minutes, 2 cores)
+        [--candidate-weights CHECKPOINT] [--note "why these"] [--refresh]
+                                                   (about 4 minutes, 2 cores)
 
 A candidate is chosen on the tuning sets (`stereo_weights.py`); this script
 is the one look at the held-out data that decides whether it ships: the
@@ -19,6 +20,10 @@ A candidate names `StereoMatcher` attributes (`p1`, `p2`, `max_cost`, or
 any of `stereo_weights.MATCHING_SETTINGS`); `none` is None. A candidate
 fill (`fill_*`) densifies that column's maps: the benchmark densifies
 every method with one fill, so a fill that ships changes it for all.
+With `--candidate-weights` (a `.weights.h5` of the quality's network, or a
+training checkpoint's folder), the candidates are matched with that
+network, the shipped row with the shipped one; without `--candidate`, one
+candidate row has the shipped settings.
 """
 
 import argparse
@@ -29,7 +34,7 @@ import sys
 import numpy as np
 import stereo  # benchmarks/stereo.py: the pairs, the fill and the scoring
 import stereo_sets
-from stereo_weights import MATCHING_SETTINGS, parse_setting
+from stereo_weights import MATCHING_SETTINGS, matcher_for, parse_setting
 
 import _results  # benchmarks/_results.py: the script's folder is on sys.path
 
@@ -69,17 +74,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", default="fast", choices=("fast", "accurate"))
     parser.add_argument(
-        "--candidate", action="append", required=True, metavar="NAME=VALUE,...", help="a setting"
+        "--candidate", action="append", default=[], metavar="NAME=VALUE,...", help="a setting"
+    )
+    parser.add_argument(
+        "--candidate-weights",
+        metavar="PATH",
+        help="the network the candidates match with (.weights.h5 or a checkpoint folder)",
     )
     parser.add_argument("--note", default="", help="why these candidates (kept in the log)")
     _results.add_arguments(parser)
     args = parser.parse_args()
-    candidates = [candidate(parser, text) for text in args.candidate]
+    if not args.candidate and not args.candidate_weights:
+        parser.error("give --candidate, --candidate-weights or both")
+    candidates = [candidate(parser, text) for text in args.candidate] or [{}]
 
     from kerazoo.stereo import StereoMatcher, prepare_pair
 
     matcher = StereoMatcher(fill=False, max_pixels=None, check_swapped=False, quality=args.quality)
     shipped = {name: getattr(matcher, name) for name in SETTINGS}
+    other = matcher
+    if args.candidate_weights:
+        other, _ = matcher_for(args.candidate_weights, args.quality)
+        other.fill, other.max_pixels = False, None
     settings = [{}] + candidates  # the shipped setting first
     rates = [{} for _ in settings]
     for group, pairs in held_out_groups().items():
@@ -87,17 +103,25 @@ def main():
         for pair in pairs:
             views = prepare_pair(pair.left, pair.right)
             volume = matcher.correlate(*views, pair.max_disparity)
+            if other is not matcher:
+                other_volume = other.correlate(*views, pair.max_disparity)
+            else:
+                other_volume = volume
             for index, changes in enumerate(settings):
+                network, scores = (matcher, volume) if index == 0 else (other, other_volume)
                 for name, value in {**shipped, **changes}.items():
-                    setattr(matcher, name, value)
-                disparity, _ = matcher.match(volume, *views)
-                scored = stereo.scores(densify(disparity, pair.left, matcher), pair.disparity)
+                    setattr(network, name, value)
+                disparity, _ = network.match(scores, *views)
+                scored = stereo.scores(densify(disparity, pair.left, network), pair.disparity)
                 per_setting[index].append([scored[f"bad{n}"] for n in stereo.THRESHOLDS])
         for index, values in enumerate(per_setting):
             rates[index][group] = [round(float(x), 4) for x in np.mean(values, axis=0)]
         print(f"done {group}", file=sys.stderr, flush=True)
 
-    lines = ["| pair or set | " + " | ".join(["shipped"] + args.candidate) + " |"]
+    names = args.candidate or ["shipped settings"]
+    if args.candidate_weights:
+        names = [f"{name}, {args.candidate_weights}" for name in names]
+    lines = ["| pair or set | " + " | ".join(["shipped"] + names) + " |"]
     lines.append("|---|" + "---|" * len(settings))
     for group in rates[0]:
         cells = [" / ".join(f"{x:.4f}" for x in r[group]) for r in rates]
@@ -107,6 +131,7 @@ def main():
         "quality": args.quality,
         "note": args.note,
         "shipped": shipped,
+        **({"candidate_weights": args.candidate_weights} if args.candidate_weights else {}),
         "rows": [
             {"setting": changes or "shipped", "rates": r} for changes, r in zip(settings, rates)
         ],
