@@ -22,8 +22,11 @@ fill (`fill_*`) densifies that column's maps: the benchmark densifies
 every method with one fill, so a fill that ships changes it for all.
 With `--candidate-weights` (a `.weights.h5` of the quality's network, or a
 training checkpoint's folder), the candidates are matched with that
-network, the shipped row with the shipped one; without `--candidate`, one
-candidate row has the shipped settings.
+network, run as `stereo_weights.py` runs it (Keras, float32; a checkpoint
+trained on the census blend at its own census weight), the shipped row
+with the shipped one as the benchmark runs it; without `--candidate`, one
+candidate row has the shipped settings. Each pair's correlation is then
+computed twice: about twice the time.
 """
 
 import argparse
@@ -62,6 +65,21 @@ def densify(disparity, left, matcher):
     return matching.median3(matching.fill_occlusions(disparity, left, **fill))
 
 
+def candidate_matcher(parser, path, quality):
+    """`(StereoMatcher, label)` of `--candidate-weights`, unfilled; `parser`
+    refuses a path that holds no network of `quality`."""
+    from kerazoo.errors import ParameterError
+
+    try:
+        other, label = matcher_for(path, quality)
+    except (ParameterError, OSError, ValueError) as e:
+        parser.error(f"--candidate-weights: {e}, received {path!r}")
+    if other.quality != quality:
+        parser.error(f"--candidate-weights: a {other.quality} network, with --quality {quality}")
+    other.fill, other.max_pixels = False, None
+    return other, label
+
+
 def held_out_groups():
     """`{row name: [pairs]}`: each benchmark pair alone, then R' and L."""
     groups = {pair.name: [pair] for pair in stereo.evaluation_pairs()}
@@ -92,10 +110,11 @@ def main():
 
     matcher = StereoMatcher(fill=False, max_pixels=None, check_swapped=False, quality=args.quality)
     shipped = {name: getattr(matcher, name) for name in SETTINGS}
-    other = matcher
+    other, label = matcher, None
     if args.candidate_weights:
-        other, _ = matcher_for(args.candidate_weights, args.quality)
-        other.fill, other.max_pixels = False, None
+        other, label = candidate_matcher(parser, args.candidate_weights, args.quality)
+        # The candidate's own census weight, where it was trained on one.
+        candidates = [{"census_weight": other.census_weight, **c} for c in candidates]
     settings = [{}] + candidates  # the shipped setting first
     rates = [{} for _ in settings]
     for group, pairs in held_out_groups().items():
@@ -119,8 +138,8 @@ def main():
         print(f"done {group}", file=sys.stderr, flush=True)
 
     names = args.candidate or ["shipped settings"]
-    if args.candidate_weights:
-        names = [f"{name}, {args.candidate_weights}" for name in names]
+    if label:
+        names = [f"{name}, {label}" for name in names]
     lines = ["| pair or set | " + " | ".join(["shipped"] + names) + " |"]
     lines.append("|---|" + "---|" * len(settings))
     for group in rates[0]:
@@ -131,9 +150,14 @@ def main():
         "quality": args.quality,
         "note": args.note,
         "shipped": shipped,
-        **({"candidate_weights": args.candidate_weights} if args.candidate_weights else {}),
+        **({"candidate_weights": label} if label else {}),
         "rows": [
-            {"setting": changes or "shipped", "rates": r} for changes, r in zip(settings, rates)
+            {
+                "setting": changes or "shipped",
+                "weights": label if index and label else "shipped",
+                "rates": r,
+            }
+            for index, (changes, r) in enumerate(zip(settings, rates))
         ],
     }
     log = _results.COMMITTED / "stereo_checks.json"

@@ -27,7 +27,8 @@ or `right_sgm_paths=none,4,8`.
 A weights entry is `stereo` (the shipped network of its `--quality`), a
 `.weights.h5` of the quality's network, or a training checkpoint's folder
 (`demos/train_stereo.py --checkpoint-dir`): its `state.json` says which
-network it trains, refining blocks included.
+network it trains, refining blocks included, and the census weight it was
+trained with (`--census-weight`), which it then matches with.
 """
 
 import argparse
@@ -64,6 +65,10 @@ def matcher_for(weights, quality):
     dilations = network.get("refine_dilations")  # None: the quality's own
     stem = load_stem(Path(weights) / "stem.weights.h5", quality, dilations)[0]
     label = f"{weights} (step {checkpoint['step']})"
+    # A network trained on the census blend (--census-weight) matches with
+    # the share it learnt to complement.
+    if network.get("census_weight"):
+        settings["census_weight"] = network["census_weight"]
     return StereoMatcher(stem, quality=quality, **settings), label
 
 

@@ -53,7 +53,9 @@ def census_scores(left, right, max_disparity, weight):
     """`(batch, h, w, max_disparity + 1)`: `weight` times the census
     similarity of each pair's grey views, as the matcher blends it in
     (`kerazoo.stereo.matching.blend_census`), and 0 where the match falls
-    outside the right view (the matcher neutralises those entries)."""
+    outside the right view. There the matcher replaces the score by a
+    neutral one after the blend; in training such a bin keeps `(1 -
+    weight)` times the correlation with the padding, too low to matter."""
     from kerazoo.stereo import matching
 
     volumes = np.zeros(left.shape[:3] + (max_disparity + 1,), np.float32)
@@ -65,9 +67,9 @@ def census_scores(left, right, max_disparity, weight):
 
 def blended_model(matching_model, crop, max_disparity, census_weight):
     """The matching model with the census blended into its correlation, as
-    the matcher scores a match: `(1 - w) * cosine + census_scores`, so that
-    the features learn what the census adds nothing to. Keras layers only:
-    the training model needs no Lambda either."""
+    the matcher scores a match inside the right view: `(1 - w) * cosine +
+    census_scores`, so that the features learn what the census misses.
+    Keras layers only: the training model needs no Lambda either."""
     import keras
 
     census = keras.Input(tuple(crop) + (max_disparity + 1,), name="census")

@@ -107,6 +107,28 @@ def test_a_wider_candidate_trains_on_from_the_accurate_network(tmp_path):
     census = _train(tmp_path / "census", "--census-weight", "1", "--max-steps", "1")
     assert census.returncode == 2
     assert "--census-weight: must be in [0, 1), received 1.0" in census.stderr
+    ship = _train(tmp_path / "census", "--census-weight", "0.3", "--ship", "--max-steps", "1")
+    assert ship.returncode == 2
+    assert "the fast matcher blends 0.4, received 0.3 with --ship" in ship.stderr
+
+
+@pytest.mark.slow
+def test_a_run_on_the_census_blend_resumes_with_its_weight(tmp_path):
+    folder = tmp_path / "census"
+    for args in (["--max-steps", "1"], ["--max-steps", "1", "--resume"]):
+        done = _train(folder, "--census-weight", "0.4", *args)
+        assert done.returncode == 0, done.stderr[-2000:]
+    _, _, state = _checkpoint(folder)
+    assert state["step"] == 2 and state["settings"]["census_weight"] == 0.4
+    assert all(s["curve"] for s in state["segments"])
+    # A checkpoint from before the census blend resumes as a blend of 0.
+    plain = tmp_path / "plain"
+    assert _train(plain, "--max-steps", "1").returncode == 0
+    saved = json.loads((plain / "state.json").read_text())
+    del saved["settings"]["census_weight"]
+    (plain / "state.json").write_text(json.dumps(saved))
+    done = _train(plain, "--max-steps", "1", "--resume")
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
