@@ -11,7 +11,8 @@ disparity is within 1 px of the truth) against its hours. A fine-tuning
 from the shipped accurate weights starts where that network's run was when
 they were taken (step 10500), so every curve reads in hours from the
 shipped fast stem. A run with photo-only scenes (`--photo-share`) also
-validates on some, so its WTA is on another scale. The table's last column
+validates on some, and a run on the census blend (`--census-weight`)
+validates the blended scores, so their WTA is on other scales. The table's last column
 is the WTA gained over each run's last hour: whether the curve has
 flattened. Figure:
 benchmarks/results/stereo_training.png with `--refresh`, benchmarks/out/
@@ -72,6 +73,8 @@ def main():
         label = name.rsplit("/", 1)[-1]
         if log["segmented"][name]["settings"].get("photo_share"):
             label += " (validated with photo scenes too)"
+        if log["segmented"][name]["settings"].get("census_weight"):
+            label += " (validated on the census blend)"
         axes.plot(hours, wta, marker=".", markersize=3, label=label)
         lines.append(
             f"| {name} | {hours[0]:.2f} -> {hours[-1]:.2f} | {steps[0]} -> {steps[-1]} | "

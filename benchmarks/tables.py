@@ -127,7 +127,10 @@ def stereo_training():
         if settings.get("photo_share"):
             # Its validation crops share the mix: not comparable with the others'.
             quality += f", {settings['photo_share']:.0%} photo-only scenes (own validation)"
-        if len(dilations) > 1 or settings.get("edge_weight") or settings.get("photo_share"):
+        if settings.get("census_weight"):
+            # Validated on the blended scores: another scale again.
+            quality += f", trained on the census blend {settings['census_weight']:g} (own scale)"
+        if settings.get("init", "").startswith("weights/"):
             quality += f", from {settings['init']}"
         curve = [point for segment in state["segments"] for point in segment["curve"]]
         shown = [p for i, p in enumerate(curve) if p["step"] % 1000 == 0 or i == len(curve) - 1]
