@@ -113,8 +113,9 @@ def main():
     other, label = matcher, None
     if args.candidate_weights:
         other, label = candidate_matcher(parser, args.candidate_weights, args.quality)
-        # The candidate's own census weight, where it was trained on one.
-        candidates = [{"census_weight": other.census_weight, **c} for c in candidates]
+    # A candidate changes its network's own settings: a checkpoint trained on
+    # the census blend keeps the weight it was trained with.
+    own = {name: getattr(other, name) for name in SETTINGS}
     settings = [{}] + candidates  # the shipped setting first
     rates = [{} for _ in settings]
     for group, pairs in held_out_groups().items():
@@ -127,8 +128,10 @@ def main():
             else:
                 other_volume = volume
             for index, changes in enumerate(settings):
-                network, scores = (matcher, volume) if index == 0 else (other, other_volume)
-                for name, value in {**shipped, **changes}.items():
+                network, scores, base = (
+                    (matcher, volume, shipped) if index == 0 else (other, other_volume, own)
+                )
+                for name, value in {**base, **changes}.items():
                     setattr(network, name, value)
                 disparity, _ = network.match(scores, *views)
                 scored = stereo.scores(densify(disparity, pair.left, network), pair.disparity)
